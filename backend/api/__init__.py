@@ -1,0 +1,33 @@
+"""HTTP API blueprints (SPEC §4) and the request helpers they share."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from flask import current_app, request
+
+from backend.errors import ApiError
+
+
+def require_api_key() -> None:
+    """Refuse a request without the right X-API-Key header (compared in constant time)."""
+    given = request.headers.get("X-API-Key", "")
+    expected = current_app.extensions["outage"].settings.api_key
+    if not given:
+        raise ApiError(401, "The X-API-Key header is missing.")
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise ApiError(401, "The X-API-Key header is wrong.")
+
+
+def json_body() -> Any:
+    """The request's JSON body, or ApiError 415 (not JSON) / 400 (malformed)."""
+    if not request.is_json:
+        raise ApiError(415, "The body must be JSON, sent with Content-Type: application/json.")
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # absurdly deep nesting; the json module gives up
+        body = None
+    if body is None:
+        raise ApiError(400, "The body is not valid JSON.")
+    return body

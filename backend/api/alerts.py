@@ -1,0 +1,45 @@
+"""GET /alerts, GET /alerts/<id>, PATCH /alerts/<id> (SPEC §4)."""
+
+from flask import Blueprint, current_app, jsonify, request
+
+from backend import store
+from backend.api import json_body, require_api_key
+from backend.errors import ApiError
+from backend.validation import parse_query_int, parse_status_change, parse_status_filter
+
+bp = Blueprint("alerts", __name__)
+bp.before_request(require_api_key)
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+@bp.get("/alerts")
+def list_alerts():
+    """Alerts newest first, filtered by ?status= and ?target_url=, paged by ?limit= and ?offset=."""
+    status = parse_status_filter(request.args.get("status"))
+    target_url = request.args.get("target_url") or None
+    limit = parse_query_int(request.args.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    offset = parse_query_int(request.args.get("offset"), "offset", 0, 0)
+    with current_app.extensions["outage"].engine.connect() as conn:
+        alerts = store.list_alerts(conn, status, target_url, limit, offset)
+    return jsonify({"alerts": alerts, "limit": limit, "offset": offset})
+
+
+@bp.get("/alerts/<int:alert_id>")
+def get_alert(alert_id: int):
+    """One alert with every delivery attempt under "notifications"."""
+    with current_app.extensions["outage"].engine.connect() as conn:
+        alert = store.get_alert(conn, alert_id)
+        if alert is None:
+            raise ApiError(404, f"Alert {alert_id} does not exist.")
+        alert["notifications"] = store.notification_logs_for(conn, alert_id)
+    return jsonify(alert)
+
+
+@bp.patch("/alerts/<int:alert_id>")
+def change_alert(alert_id: int):
+    """Acknowledge or resolve an alert: {"status": "ACK"} or {"status": "RESOLVED"}."""
+    requested = parse_status_change(json_body())
+    alert = current_app.extensions["outage"].service.change_alert_status(alert_id, requested)
+    return jsonify(alert)

@@ -1,0 +1,56 @@
+"""Run the backend: `python backend/app.py` (or `cd backend && python app.py`) (SPEC §1)."""
+
+import logging
+import signal
+import sys
+from pathlib import Path
+
+# Import the package from the repository root whatever the current directory is, and keep this
+# script's own folder off sys.path so nothing in it can shadow a library.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
+from backend.config import ConfigError, load_settings, read_environment  # noqa: E402
+from backend.factory import create_app  # noqa: E402
+from backend.log_setup import configure_logging  # noqa: E402
+from waitress import create_server  # noqa: E402
+
+__all__ = ["create_app", "main"]
+log = logging.getLogger("backend")
+
+
+def _stop_on_sigterm(signum, frame):
+    raise KeyboardInterrupt  # unwinds the server loop the same way Ctrl-C does
+
+
+def main() -> int:
+    """Load settings (exit 2 on a bad one), then serve until SIGINT or SIGTERM."""
+    try:
+        settings = load_settings(read_environment())
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_file)
+    app = create_app(settings)
+    channels = ", ".join(n.channel for n in app.extensions["outage"].dispatcher.notifiers)
+    log.info("backend listening on http://%s:%d (database %s, failure threshold %d, channels: %s)",
+             settings.host, settings.port, app.extensions["outage"].engine.url.render_as_string(hide_password=True),
+             settings.failure_threshold, channels)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        if settings.debug:  # Flask's development server, with its debugger, only when asked for
+            app.run(host=settings.host, port=settings.port, debug=True, use_reloader=False, threaded=True)
+        else:
+            server = create_server(app, host=settings.host, port=settings.port, threads=8)
+            server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        app.extensions["outage"].dispatcher.close(timeout=5)
+        log.info("backend stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Backend settings: loaded once from the environment into a typed, frozen object (SPEC §2)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class ConfigError(Exception):
+    """A configuration value is missing or invalid; the message names the key."""
+
+    def __init__(self, key: str, problem: str):
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class Settings:
+    api_key: str = field(repr=False)
+    database_url: str
+    host: str = "127.0.0.1"
+    port: int = 5000
+    debug: bool = False
+    failure_threshold: int = 3
+    log_file: Path = ROOT / "backend" / "server.log"
+    telegram_bot_token: str | None = field(default=None, repr=False)
+    telegram_chat_id: str | None = None
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    notify_retries: int = 3
+    notify_backoff_seconds: float = 1.0
+    notify_timeout_seconds: float = 10.0
+
+    @property
+    def telegram_enabled(self) -> bool:
+        """Telegram is on when both its token and chat id are set (SPEC §2)."""
+        return bool(self.telegram_bot_token and self.telegram_chat_id)
+
+
+def read_environment() -> dict[str, str]:
+    """The process environment over the `.env` file (ENV_FILE, default ROOT/.env); entry scripts only."""
+    env_file = Path(os.environ.get("ENV_FILE") or ROOT / ".env")
+    values = {k: v for k, v in dotenv_values(env_file).items() if v is not None} if env_file.is_file() else {}
+    values.update(os.environ)
+    return values
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Validate every key the backend reads and return Settings, or raise ConfigError (SPEC §2)."""
+    api_key = _text(environ, "API_KEY")
+    if not api_key:
+        raise ConfigError("API_KEY", "is required; set a long random secret in .env")
+    token = _text(environ, "TELEGRAM_BOT_TOKEN")
+    return Settings(
+        api_key=api_key,
+        database_url=database_url(environ),
+        host=_text(environ, "FLASK_HOST") or "127.0.0.1",
+        port=_int(environ, "FLASK_PORT", 5000, low=1, high=65535),
+        debug=_bool(environ, "FLASK_DEBUG", False),
+        failure_threshold=_int(environ, "FAILURE_THRESHOLD", 3, low=1),
+        log_file=_path(environ, "BACKEND_LOG_FILE", ROOT / "backend" / "server.log"),
+        telegram_bot_token=token or None,
+        telegram_chat_id=_text(environ, "TELEGRAM_CHAT_ID") or None,
+        telegram_api_base_url=_url(environ, "TELEGRAM_API_BASE_URL", "https://api.telegram.org/bot"),
+        notify_retries=_int(environ, "NOTIFY_RETRIES", 3, low=0, high=10),
+        notify_backoff_seconds=_number(environ, "NOTIFY_BACKOFF_SECONDS", 1.0, low=0.0),
+        notify_timeout_seconds=_number(environ, "NOTIFY_TIMEOUT_SECONDS", 10.0, low=0.1),
+    )
+
+
+def database_url(environ: Mapping[str, str]) -> str:
+    """DATABASE_URL, or the SQLite file at the repository root (SPEC §2)."""
+    return _text(environ, "DATABASE_URL") or f"sqlite:///{ROOT / 'notifications.db'}"
+
+
+def _text(environ: Mapping[str, str], key: str) -> str:
+    return (environ.get(key) or "").strip()
+
+
+def _int(environ: Mapping[str, str], key: str, default: int, low: int, high: int | None = None) -> int:
+    raw = _text(environ, key)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(key, f"must be a whole number, got {raw!r}") from None
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ConfigError(key, f"must be {bounds}, got {value}")
+    return value
+
+
+def _number(environ: Mapping[str, str], key: str, default: float, low: float) -> float:
+    raw = _text(environ, key)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(key, f"must be a number, got {raw!r}") from None
+    if not value >= low or value == float("inf"):  # also rejects NaN
+        raise ConfigError(key, f"must be a finite number of at least {low}, got {raw!r}")
+    return value
+
+
+def _bool(environ: Mapping[str, str], key: str, default: bool) -> bool:
+    raw = _text(environ, key).lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(key, f"must be true or false, got {raw!r}")
+
+
+def _url(environ: Mapping[str, str], key: str, default: str) -> str:
+    raw = _text(environ, key) or default
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(key, f"must be an http:// or https:// URL, got {raw!r}")
+    return raw
+
+
+def _path(environ: Mapping[str, str], key: str, default: Path) -> Path:
+    raw = _text(environ, key)
+    path = Path(raw) if raw else default
+    return path if path.is_absolute() else ROOT / path

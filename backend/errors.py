@@ -1,0 +1,55 @@
+"""API errors: one exception type and the handlers that render every error as JSON (SPEC §4)."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+# Our own sentences for Flask's errors, so every error body reads the same way.
+_HTTP_MESSAGES = {
+    404: "No such resource.",
+    405: "That method is not allowed on this resource.",
+    413: "The request body is too large.",
+}
+
+
+class ApiError(Exception):
+    """A request we refuse: HTTP status, one readable sentence, optional details."""
+
+    def __init__(self, status: int, message: str, details: dict | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.details = details
+
+
+def error_response(status: int, message: str, details: dict | None = None):
+    """The JSON body and status of every error answer."""
+    body = {"error": message}
+    if details:
+        body["details"] = details
+    return jsonify(body), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Render ApiError, Flask's HTTP errors and unexpected failures as JSON."""
+
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        log.warning("%s %s -> %d: %s", request.method, request.path, exc.status, exc.message)
+        return error_response(exc.status, exc.message, exc.details)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        status = exc.code or 500
+        log.warning("%s %s -> %d", request.method, request.path, status)
+        return error_response(status, _HTTP_MESSAGES.get(status, f"{exc.name}."))
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error while serving a request")
+        return error_response(500, "Internal server error; nothing was stored.")

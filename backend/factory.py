@@ -1,0 +1,47 @@
+"""create_app(settings): a fresh app with its engine, service, dispatcher and routes (SPEC §1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask
+from sqlalchemy import Engine
+
+from backend.api import alerts, events, health
+from backend.config import Settings
+from backend.database import init_db, make_engine
+from backend.dispatch import Dispatcher
+from backend.errors import register_error_handlers
+from backend.notifiers import Notifier, enabled_notifiers
+from backend.service import AlertService
+
+# 1000 events of generous size fit; anything larger is refused with 413 before it is read.
+MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+@dataclass
+class AppContext:
+    """What the routes need, kept on app.extensions["outage"]."""
+
+    settings: Settings
+    engine: Engine
+    service: AlertService
+    dispatcher: Dispatcher
+
+
+def create_app(settings: Settings, notifiers: list[Notifier] | None = None) -> Flask:
+    """Build the app; the schema is created if missing, so a fresh database just works."""
+    app = Flask(__name__)
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, JSON_SORT_KEYS=False)
+    app.json.sort_keys = False
+    app.json.ensure_ascii = False
+    engine = make_engine(settings.database_url)
+    init_db(engine)
+    dispatcher = Dispatcher(engine, enabled_notifiers(settings) if notifiers is None else notifiers,
+                            retries=settings.notify_retries, backoff_base_seconds=settings.notify_backoff_seconds)
+    app.extensions["outage"] = AppContext(settings, engine, AlertService(engine, settings.failure_threshold),
+                                          dispatcher)
+    register_error_handlers(app)
+    for blueprint in (health.bp, events.bp, alerts.bp):
+        app.register_blueprint(blueprint)
+    return app

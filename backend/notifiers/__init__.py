@@ -1,0 +1,19 @@
+"""Notification channels behind one interface; `enabled_notifiers` picks them from Settings."""
+
+from __future__ import annotations
+
+from backend.config import Settings
+from backend.notifiers.base import DeliveryError, Notifier
+from backend.notifiers.console import ConsoleNotifier
+from backend.notifiers.telegram import TelegramNotifier
+
+__all__ = ["DeliveryError", "Notifier", "ConsoleNotifier", "TelegramNotifier", "enabled_notifiers"]
+
+
+def enabled_notifiers(settings: Settings) -> list[Notifier]:
+    """Console always; Telegram when both of its keys are set (SPEC §2, §6)."""
+    notifiers: list[Notifier] = [ConsoleNotifier(settings.log_file)]
+    if settings.telegram_enabled:
+        notifiers.append(TelegramNotifier(settings.telegram_bot_token, settings.telegram_chat_id,
+                                          settings.telegram_api_base_url, settings.notify_timeout_seconds))
+    return notifiers

@@ -1,0 +1,28 @@
+"""The one small interface every notification channel implements (SPEC §6)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+from backend.messages import Notice
+
+
+class DeliveryError(Exception):
+    """One failed attempt. The dispatcher decides whether to try again."""
+
+    def __init__(self, reason: str, response_code: int | None = None, retry_after_seconds: float | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.response_code = response_code
+        self.retry_after_seconds = retry_after_seconds  # the channel asked us to wait this long
+
+
+class Notifier(ABC):
+    """A channel that can deliver a Notice once; retries and logging belong to the dispatcher."""
+
+    channel: ClassVar[str]  # stored in notification_logs.channel
+
+    @abstractmethod
+    def send(self, notice: Notice) -> str | None:
+        """Deliver once; return the provider's message id, if any, or raise DeliveryError."""

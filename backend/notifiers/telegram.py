@@ -1,0 +1,68 @@
+"""Telegram channel: a plain-text message to TELEGRAM_CHAT_ID via python-telegram-bot (SPEC §6)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from telegram import Bot
+from telegram.error import RetryAfter, TelegramError, TimedOut
+from telegram.request import HTTPXRequest
+
+from backend.messages import Notice, telegram_text
+from backend.notifiers.base import DeliveryError, Notifier
+
+
+class TelegramNotifier(Notifier):
+    """Sends through the Bot API at `base_url` (api.telegram.org, a self-hosted server, or a test fake)."""
+
+    channel = "TELEGRAM"
+
+    def __init__(self, token: str, chat_id: str, base_url: str, timeout_seconds: float):
+        self._token = token
+        self.chat_id = chat_id
+        self.base_url = base_url
+        self.timeout_seconds = timeout_seconds
+
+    def __repr__(self) -> str:  # never show the token
+        return f"TelegramNotifier(chat_id={self.chat_id!r}, base_url={self.base_url!r})"
+
+    def send(self, notice: Notice) -> str | None:
+        """Send one message and return Telegram's message_id; raise DeliveryError on failure."""
+        return asyncio.run(self._send(telegram_text(notice)))
+
+    async def _send(self, text: str) -> str:
+        timeout = self.timeout_seconds
+        request = _StatusRecordingRequest(connect_timeout=timeout, read_timeout=timeout,
+                                          write_timeout=timeout, pool_timeout=timeout)
+        bot = Bot(self._token, base_url=self.base_url, request=request)
+        try:
+            message = await bot.send_message(chat_id=self.chat_id, text=text)
+        except RetryAfter as exc:
+            wait = exc.retry_after.total_seconds() if isinstance(exc.retry_after, timedelta) else exc.retry_after
+            raise DeliveryError(f"Telegram flood control: retry after {wait:g}s", 429, float(wait)) from None
+        except TimedOut:
+            raise DeliveryError(f"Telegram did not answer within {timeout:g}s") from None
+        except TelegramError as exc:
+            status = request.last_status
+            if status is None:
+                raise DeliveryError(self._scrub(f"Telegram could not be reached: {exc.message}")) from None
+            raise DeliveryError(self._scrub(f"Telegram answered {status}: {exc.message}"), status) from None
+        finally:
+            await request.shutdown()
+        return str(message.message_id)
+
+    def _scrub(self, text: str) -> str:
+        # The token is part of every Bot API URL; an error that quotes a URL must not leak it.
+        return text.replace(self._token, "<token>")
+
+
+class _StatusRecordingRequest(HTTPXRequest):
+    """PTB's HTTPX transport, remembering the last HTTP status so a failed row can store it."""
+
+    last_status: int | None = None
+
+    async def do_request(self, *args, **kwargs):
+        code, payload = await super().do_request(*args, **kwargs)
+        self.last_status = code
+        return code, payload

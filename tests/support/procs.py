@@ -1,0 +1,84 @@
+"""Start the real backend and agent as processes, wait for them with deadlines, stop them by PID."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def base_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    """An environment that never reads the developer's .env and never reaches the internet."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "FLASK_"))}
+    env.update({
+        "ENV_FILE": str(tmp_path / "no.env"),
+        "PYTHONUNBUFFERED": "1",
+        "API_KEY": "test-key-0123456789",
+        "TARGET_URL": "http://127.0.0.1:9/",
+        "BACKEND_LOG_FILE": str(tmp_path / "server.log"),
+        "AGENT_LOG_FILE": str(tmp_path / "agent.log"),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'notifications.db'}",
+    })
+    env.update(overrides)
+    return env
+
+
+def start(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """Start `python <args>` from the repository root, output to `log_path`."""
+    out = open(log_path, "ab")
+    try:
+        return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    finally:
+        out.close()
+
+
+def stop(proc: subprocess.Popen, timeout: float = 10.0) -> int | None:
+    """SIGTERM the process by PID, then SIGKILL if it outlives `timeout`; return its exit status."""
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=timeout)
+    return proc.returncode
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.05, message: str = "condition"):
+    """Poll `predicate` until it returns a truthy value or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+def wait_healthy(base_url: str, proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    """Wait until GET /health answers 200, failing early if the process died."""
+    def healthy():
+        if proc.poll() is not None:
+            raise AssertionError(f"backend exited with status {proc.returncode} before it was healthy")
+        try:
+            return requests.get(f"{base_url}/health", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+    wait_until(healthy, timeout, interval=0.1, message=f"{base_url}/health")

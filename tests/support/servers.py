@@ -1,0 +1,155 @@
+"""Real local HTTP servers the tests drive: a toggleable target site and a fake Telegram Bot API."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class _QuietHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest output readable
+        pass
+
+
+class _TargetHandler(_QuietHandler):
+    def do_GET(self):
+        server: TargetServer = self.server  # type: ignore[assignment]
+        server.hits += 1
+        if server.mode == "hang":
+            # Hold the connection open past any sane client timeout, but stop when the test ends.
+            server.release.wait(server.hang_seconds)
+            return
+        self.send_response(server.status)
+        self.send_header("Content-Type", "text/plain")
+        body = f"status {server.status}\n".encode()
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class TargetServer(ThreadingHTTPServer):
+    """A target site on 127.0.0.1 whose answer a test changes mid-run.
+
+    `mode` is "status" (answer `status`) or "hang" (never answer); `close()` makes the port refuse.
+    """
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, port: int = 0):
+        super().__init__(("127.0.0.1", port), _TargetHandler)
+        self.mode = "status"
+        self.status = 200
+        self.hits = 0
+        self.hang_seconds = 30.0
+        self.release = threading.Event()
+        self.url = f"http://127.0.0.1:{self.server_port}/"
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    def start(self) -> "TargetServer":
+        self._thread.start()
+        return self
+
+    def set_status(self, status: int) -> None:
+        self.mode, self.status = "status", status
+
+    def hang(self) -> None:
+        self.release.clear()
+        self.mode = "hang"
+
+    def stop(self) -> None:
+        self.release.set()
+        self.shutdown()
+        self.server_close()
+        self._thread.join(timeout=5)
+
+
+class _TelegramHandler(_QuietHandler):
+    def do_POST(self):
+        server: FakeTelegram = self.server  # type: ignore[assignment]
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        method = self.path.rsplit("/", 1)[-1]
+        token = self.path.split("/")[1][len("bot"):] if self.path.startswith("/bot") else None
+        payload = _parse_body(raw, self.headers.get("Content-Type", ""))
+        with server.lock:
+            server.requests.append({"method": method, "token": token, "payload": payload})
+            mode = server.modes.pop(0) if server.modes else server.mode
+        if mode == "hang":
+            server.release.wait(server.hang_seconds)
+            return
+        if mode == "fail":
+            return self._reply(500, {"ok": False, "error_code": 500, "description": "Internal Server Error"})
+        if mode == "flood":
+            return self._reply(429, {"ok": False, "error_code": 429,
+                                     "description": "Too Many Requests: retry after 1",
+                                     "parameters": {"retry_after": server.retry_after}})
+        if method == "getMe":
+            return self._reply(200, {"ok": True, "result": {"id": 1, "is_bot": True, "first_name": "fake",
+                                                            "username": "fake_bot"}})
+        with server.lock:
+            server.next_message_id += 1
+            message_id = server.next_message_id
+            server.messages.append({"message_id": message_id, **payload})
+        chat_id = payload.get("chat_id")
+        self._reply(200, {"ok": True, "result": {
+            "message_id": message_id, "date": int(time.time()),
+            "chat": {"id": int(chat_id) if str(chat_id).lstrip("-").isdigit() else 1, "type": "private"},
+            "text": payload.get("text", ""),
+        }})
+
+    def _reply(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def _parse_body(raw: bytes, content_type: str) -> dict:
+    if "json" in content_type:
+        return json.loads(raw or b"{}")
+    from urllib.parse import parse_qsl
+    return dict(parse_qsl(raw.decode()))
+
+
+class FakeTelegram(ThreadingHTTPServer):
+    """A local stand-in for the Bot API: records every request, answers like Telegram.
+
+    `mode` is "ok", "fail" (500), "flood" (429 with retry_after) or "hang"; `modes` is a
+    queue of one-shot modes used before falling back to `mode`.
+    """
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _TelegramHandler)
+        self.mode = "ok"
+        self.modes: list[str] = []
+        self.retry_after = 1
+        self.hang_seconds = 30.0
+        self.release = threading.Event()
+        self.lock = threading.Lock()
+        self.requests: list[dict] = []
+        self.messages: list[dict] = []
+        self.next_message_id = 1000
+        self.base_url = f"http://127.0.0.1:{self.server_port}/bot"
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    def start(self) -> "FakeTelegram":
+        self._thread.start()
+        return self
+
+    def sent_messages(self) -> list[dict]:
+        with self.lock:
+            return list(self.messages)
+
+    def stop(self) -> None:
+        self.release.set()
+        self.shutdown()
+        self.server_close()
+        self._thread.join(timeout=5)

@@ -1,0 +1,117 @@
+"""One check against real local servers: success, HTTP failure, redirects, timeout, refused port (SPEC §7)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+
+from agent.checker import CheckResult, check
+from tests.support.procs import free_port
+
+
+@pytest.fixture
+def session():
+    with requests.Session() as s:
+        yield s
+
+
+def test_200_is_a_successful_check_with_a_response_time(target, session):
+    before = datetime.now(timezone.utc)
+    result = check(session, target.url, 5)
+    assert result.is_success is True
+    assert result.status_code == 200
+    assert isinstance(result.response_time_ms, int) and 0 <= result.response_time_ms < 5000
+    assert result.error_message is None
+    assert result.target_url == target.url
+    assert result.timestamp.tzinfo is not None
+    assert before - timedelta(seconds=1) <= result.timestamp <= datetime.now(timezone.utc)
+
+
+def test_503_is_a_failed_check_with_its_reason(target, session):
+    target.set_status(503)
+    result = check(session, target.url, 5)
+    assert result.is_success is False
+    assert result.status_code == 503
+    assert result.response_time_ms is not None
+    assert result.error_message == "HTTP 503 Service Unavailable"
+
+
+class _Redirect(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.send_response(302)
+        self.send_header("Location", self.server.location)  # type: ignore[attr-defined]
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+@pytest.fixture
+def redirect():
+    """A server on 127.0.0.1 that answers every GET with 302 to its `location`."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Redirect)
+    server.daemon_threads = True
+    server.url = f"http://127.0.0.1:{server.server_port}/"
+    server.location = server.url
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def test_a_redirect_is_followed_to_its_answer(target, redirect, session):
+    target.set_status(404)
+    redirect.location = target.url
+    result = check(session, redirect.url, 5)
+    assert (result.is_success, result.status_code) == (False, 404)
+    assert result.error_message == "HTTP 404 Not Found"
+    assert target.hits == 1
+
+
+def test_a_redirect_loop_is_too_many_redirects(redirect, session):
+    result = check(session, redirect.url, 5)
+    assert (result.is_success, result.status_code, result.response_time_ms) == (False, None, None)
+    assert result.error_message == "Too many redirects"
+
+
+def test_a_hanging_target_times_out_with_the_configured_timeout(target, session):
+    target.hang()
+    result = check(session, target.url, 0.3)
+    assert result.is_success is False
+    assert result.status_code is None
+    assert result.error_message == "Request timed out after 300ms"
+    assert 250 <= result.response_time_ms < 3000
+
+
+def test_a_closed_port_is_a_failed_connection(session):
+    url = f"http://127.0.0.1:{free_port()}/"
+    result = check(session, url, 2)
+    assert result.is_success is False
+    assert (result.status_code, result.response_time_ms) == (None, None)
+    assert result.error_message == "Connection failed: connection refused"
+
+
+def test_the_event_is_the_post_events_body():
+    result = CheckResult("https://example.com", datetime(2025, 1, 8, 15, 30, 45, tzinfo=timezone.utc),
+                         False, 503, 812, "HTTP 503 Service Unavailable")
+    assert result.to_event() == {
+        "target_url": "https://example.com",
+        "timestamp": "2025-01-08T15:30:45.000Z",
+        "is_success": False,
+        "status_code": 503,
+        "response_time_ms": 812,
+        "error_message": "HTTP 503 Service Unavailable",
+    }
+
+
+def test_the_event_timestamp_is_utc_whatever_zone_it_was_taken_in():
+    taken = datetime(2025, 1, 9, 0, 30, 45, tzinfo=timezone(timedelta(hours=9)))
+    result = CheckResult("https://example.com", taken, True, 200, 5, None)
+    assert result.to_event()["timestamp"] == "2025-01-08T15:30:45.000Z"

@@ -1,0 +1,226 @@
+"""Sending events to a real fake backend on 127.0.0.1: retries, backoff, what is not retried (SPEC §7)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+
+from agent.config import load_settings
+from agent.sender import MAX_JITTER_SECONDS, backoff_delays, send_event, should_retry
+from tests.support.procs import free_port
+
+API_KEY = "test-key-0123456789"
+EVENT = {
+    "target_url": "https://t.example/",
+    "timestamp": "2025-01-08T15:30:45.000Z",
+    "is_success": False,
+    "status_code": 503,
+    "response_time_ms": 812,
+    "error_message": "HTTP 503 Service Unavailable",
+}
+
+
+class _BackendHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest output readable
+        pass
+
+    def do_POST(self):
+        server: FakeBackend = self.server  # type: ignore[assignment]
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        with server.lock:
+            status = server.script.pop(0) if server.script else server.status
+            server.requests.append({"path": self.path, "headers": dict(self.headers),
+                                    "body": json.loads(raw or b"null")})
+            event_id = len(server.requests)
+        body = {"event_id": event_id, "alert": None} if status < 300 else {"error": f"scripted {status}"}
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class FakeBackend(ThreadingHTTPServer):
+    """A stand-in for `POST /events`: answers the statuses in `script` in order, then `status`."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, port: int = 0, script: list[int] | None = None, status: int = 201):
+        super().__init__(("127.0.0.1", port), _BackendHandler)
+        self.script = list(script or [])
+        self.status = status
+        self.lock = threading.Lock()
+        self.requests: list[dict] = []
+        self.url = f"http://127.0.0.1:{self.server_port}"
+        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
+
+    def start(self) -> "FakeBackend":
+        self._thread.start()
+        return self
+
+    def received(self) -> list[dict]:
+        with self.lock:
+            return list(self.requests)
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+        self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def backend():
+    server = FakeBackend().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def session():
+    with requests.Session() as s:
+        yield s
+
+
+def settings_for(backend_url: str):
+    return load_settings({"API_KEY": API_KEY, "BACKEND_URL": backend_url})
+
+
+class Sleeps(list):
+    """An injected sleep that records each delay instead of waiting."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.mark.parametrize("status_code, expected", [
+    (None, True),   # connection error or timeout
+    (500, True),
+    (502, True),
+    (503, True),
+    (599, True),
+    (429, True),
+    (400, False),
+    (401, False),
+    (404, False),
+    (413, False),
+    (415, False),
+    (200, False),
+    (201, False),
+])
+def test_should_retry_only_missing_answers_429_and_5xx(status_code, expected):
+    assert should_retry(status_code) is expected
+
+
+def test_backoff_doubles_from_one_second():
+    assert backoff_delays() == (1.0, 2.0, 4.0)
+
+
+def test_201_is_delivered_at_the_first_attempt_with_key_and_body_as_sent(backend, session):
+    sleeps = Sleeps()
+    assert send_event(session, settings_for(backend.url), EVENT, sleep=sleeps) is True
+    [request] = backend.received()
+    assert request["path"] == "/events"
+    assert request["headers"]["X-API-Key"] == API_KEY
+    assert request["headers"]["Content-Type"] == "application/json"
+    assert request["body"] == EVENT
+    assert sleeps == []
+
+
+def test_503_twice_then_201_is_delivered_at_the_third_attempt_with_growing_backoff(backend, session, caplog):
+    backend.script = [503, 503, 201]
+    sleeps = Sleeps()
+    with caplog.at_level(logging.INFO, logger="agent"):
+        assert send_event(session, settings_for(backend.url), EVENT, sleep=sleeps) is True
+    assert len(backend.received()) == 3
+    assert len(sleeps) == 2
+    for delay, base in zip(sleeps, backoff_delays()):
+        assert base <= delay <= base + MAX_JITTER_SECONDS
+    messages = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert messages[0][0] == "WARNING"
+    assert messages[0][1].startswith("send https://t.example/ attempt 1/4 -> 503, retrying in ")
+    assert messages[-1] == ("INFO", "send https://t.example/ attempt 3/4 -> 201")
+
+
+def test_400_is_not_retried_and_its_error_is_logged(backend, session, caplog):
+    backend.status = 400
+    sleeps = Sleeps()
+    with caplog.at_level(logging.INFO, logger="agent"):
+        assert send_event(session, settings_for(backend.url), EVENT, sleep=sleeps) is False
+    assert len(backend.received()) == 1
+    assert sleeps == []
+    [record] = caplog.records
+    assert record.levelname == "ERROR"
+    assert "attempt 1/4 -> 400" in record.getMessage()
+    assert "scripted 400" in record.getMessage()
+
+
+def test_429_is_retried(backend, session):
+    backend.script = [429]
+    sleeps = Sleeps()
+    assert send_event(session, settings_for(backend.url), EVENT, sleep=sleeps) is True
+    assert len(backend.received()) == 2
+    assert len(sleeps) == 1
+
+
+def test_a_backend_that_keeps_failing_is_given_up_after_four_attempts(backend, session, caplog):
+    backend.status = 500
+    sleeps = Sleeps()
+    with caplog.at_level(logging.INFO, logger="agent"):
+        assert send_event(session, settings_for(backend.url), EVENT, sleep=sleeps) is False
+    assert len(backend.received()) == 4
+    assert len(sleeps) == 3
+    assert sleeps == sorted(sleeps)
+    last = caplog.records[-1]
+    assert last.levelname == "ERROR"
+    assert "attempt 4/4 -> 500, giving up" in last.getMessage()
+
+
+def test_connection_refused_is_retried_then_given_up_with_the_reason(session, caplog):
+    sleeps = Sleeps()
+    settings = settings_for(f"http://127.0.0.1:{free_port()}")
+    with caplog.at_level(logging.INFO, logger="agent"):
+        assert send_event(session, settings, EVENT, sleep=sleeps) is False
+    assert len(sleeps) == 3
+    attempts = [r.getMessage() for r in caplog.records]
+    assert len(attempts) == 4
+    assert all("connection refused" in line for line in attempts)
+    assert attempts[-1].startswith("send https://t.example/ attempt 4/4 -> Connection failed")
+
+
+def test_a_stop_during_backoff_abandons_the_send(backend, session):
+    backend.status = 503
+    stop = threading.Event()
+    sleeps = Sleeps()
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        stop.set()  # as if SIGTERM arrived while waiting
+
+    assert send_event(session, settings_for(backend.url), EVENT, sleep=sleep, stop_event=stop) is False
+    assert len(backend.received()) == 1
+    assert len(sleeps) == 1
+
+
+def test_a_stop_already_set_allows_one_attempt_and_no_wait(backend, session):
+    backend.status = 503
+    stop = threading.Event()
+    stop.set()
+    sleeps = Sleeps()
+    assert send_event(session, settings_for(backend.url), EVENT, sleep=sleeps, stop_event=stop) is False
+    assert len(backend.received()) == 1
+    assert sleeps == []
+
+
+def test_the_api_key_never_reaches_the_log(backend, session, caplog):
+    backend.script = [503, 400]
+    with caplog.at_level(logging.DEBUG):
+        send_event(session, settings_for(backend.url), EVENT, sleep=Sleeps())
+    assert caplog.records
+    assert API_KEY not in caplog.text
