@@ -65,7 +65,7 @@ class Agent:
         """Start a job for `url` unless its previous one is still running (no pile-up)."""
         previous = self._running.get(url)
         if previous is not None and not previous.done():
-            log.warning("check %s skipped: the previous check is still running", url)
+            log.warning("check %s skipped: its previous check is still in progress", url)
             return
         self._running[url] = self._executor.submit(self.check_and_send, url)
 
@@ -127,13 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         settings = load_settings(read_environment())
-        configure_logging(settings.log_file)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    try:
+        configure_logging(settings.log_file)
     except OSError as exc:
-        print(f"configuration error: AGENT_LOG_FILE: cannot open {settings.log_file}: {exc.strerror}",
-              file=sys.stderr)
+        print(f"configuration error: AGENT_LOG_FILE: cannot open {str(settings.log_file)!r}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
         return 2
 
     stop = threading.Event()

@@ -50,6 +50,9 @@ class AlertService:
                     states[url] = self._target_state(conn, url)
                 failed = is_failure(new.is_success, new.status_code)
                 action = decide(states[url], failed, self.failure_threshold)
+                if failed and states[url].has_active_alert:
+                    log.info("check of %s at %s failed again: alert already active, no new alert (dedup)",
+                             url, new.timestamp)
                 row = _event_row(new, received_at)
                 event_id = store.insert_event(conn, row)
                 alert, notice = self._apply(conn, action, event_id, row)

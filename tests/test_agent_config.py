@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 import pytest
 
@@ -120,10 +120,8 @@ def test_a_missing_dotenv_file_is_fine(tmp_path, monkeypatch):
 
 
 def test_read_environment_does_not_change_os_environ(tmp_path, monkeypatch):
-    import os
     env_file = tmp_path / "agent.env"
     env_file.write_text("ONLY_IN_THE_FILE=1\n")
     monkeypatch.setenv("ENV_FILE", str(env_file))
     assert read_environment()["ONLY_IN_THE_FILE"] == "1"
     assert "ONLY_IN_THE_FILE" not in os.environ
-    assert isinstance(ROOT, Path)

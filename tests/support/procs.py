@@ -82,3 +82,39 @@ def wait_healthy(base_url: str, proc: subprocess.Popen, timeout: float = 20.0) -
         except requests.RequestException:
             return False
     wait_until(healthy, timeout, interval=0.1, message=f"{base_url}/health")
+
+
+class Backend:
+    """The real backend (`python backend/app.py`) on a free port with its own database and log."""
+
+    def __init__(self, tmp_path: Path, **env: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.db_path = tmp_path / "notifications.db"
+        self.log_path = tmp_path / "server.log"
+        self.stdout_path = tmp_path / "backend.out"
+        self.env = base_env(tmp_path, FLASK_PORT=str(self.port), **env)
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, wait: bool = True) -> "Backend":
+        self.proc = start(["backend/app.py"], self.env, self.stdout_path)
+        if wait:
+            wait_healthy(self.url, self.proc)
+        return self
+
+    def stop(self) -> int | None:
+        return stop(self.proc) if self.proc else None
+
+    def api(self, method: str, path: str, **kwargs) -> requests.Response:
+        """Call the API with the test key and a bounded timeout."""
+        headers = {"X-API-Key": self.env["API_KEY"], **kwargs.pop("headers", {})}
+        return requests.request(method, f"{self.url}{path}", headers=headers, timeout=10, **kwargs)
+
+    def rows(self, sql: str, *params) -> list[tuple]:
+        """Read the real SQLite file the way a user would with the sqlite3 CLI."""
+        import sqlite3
+        with sqlite3.connect(self.db_path, timeout=10) as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(encoding="utf-8") if self.log_path.exists() else ""
