@@ -46,7 +46,7 @@ class TargetServer(ThreadingHTTPServer):
         self.hang_seconds = 30.0
         self.release = threading.Event()
         self.url = f"http://127.0.0.1:{self.server_port}/"
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def start(self) -> "TargetServer":
         self._thread.start()
@@ -138,7 +138,7 @@ class FakeTelegram(ThreadingHTTPServer):
         self.messages: list[dict] = []
         self.next_message_id = 1000
         self.base_url = f"http://127.0.0.1:{self.server_port}/bot"
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def start(self) -> "FakeTelegram":
         self._thread.start()
