@@ -9,14 +9,12 @@ from sqlalchemy import Connection, func, insert, select, update
 from backend.database import alerts, events, notification_logs
 from backend.rules import ACTIVE_STATUSES
 
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-
-
 def utc_text(moment: datetime) -> str:
     """The one stored form of a time: UTC as YYYY-MM-DD HH:MM:SS (SPEC §3)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime(TIME_FORMAT)
+    # isoformat, not strftime: strftime("%Y") does not zero-pad years before 1000 on glibc.
+    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="seconds")
 
 
 def now_text() -> str:

@@ -29,6 +29,7 @@ def test_one_event_is_stored_and_answered_201(api, db):
     ("2025-01-08T15:30:45", "2025-01-08 15:30:45"),          # no offset: read as UTC
     ("2025-01-08T15:30:45.999999+00:00", "2025-01-08 15:30:45"),
     ("2025-01-08T00:30:45-02:00", "2025-01-08 02:30:45"),
+    ("0999-01-08T15:30:45Z", "0999-01-08 15:30:45"),        # still four digits for the year
 ])
 def test_timestamps_are_stored_in_utc_text(api, db, timestamp, stored):
     api.send(event(timestamp=timestamp))
@@ -102,6 +103,7 @@ BAD_EVENTS = {
     "timestamp not a date": (event(timestamp="yesterday"), "timestamp"),
     "timestamp impossible date": (event(timestamp="2025-13-45T99:00:00Z"), "timestamp"),
     "timestamp a number": (event(timestamp=1736350245), "timestamp"),
+    "timestamp before year 1 in UTC": (event(timestamp="0001-01-01T00:00:00+01:00"), "timestamp"),
     "is_success 1": (event(is_success=1), "is_success"),
     "is_success 'true'": (event(is_success="true"), "is_success"),
     "is_success null": (event(is_success=None), "is_success"),
@@ -180,7 +182,8 @@ def test_malformed_json_is_a_400(api, db, text):
     assert db.count("events") == 0
 
 
-@pytest.mark.parametrize("headers", [{}, {"Content-Type": "text/plain"}, {"Content-Type": "application/x-www-form-urlencoded"}],
+@pytest.mark.parametrize("headers", [{}, {"Content-Type": "text/plain"},
+                                     {"Content-Type": "application/x-www-form-urlencoded"}],
                          ids=["no content type", "text/plain", "form"])
 def test_a_body_that_is_not_declared_json_is_a_415(api, db, headers):
     response = api.post("/events", data=json.dumps(event()), headers=headers)

@@ -174,3 +174,30 @@ def test_backend_runs_from_its_own_folder(tmp_path):
         wait_healthy(backend.url, proc)
     finally:
         assert stop(proc) == 0
+
+
+def test_agent_retries_until_a_late_backend_answers(tmp_path, target):
+    """The backend is down when the agent sends, and comes up a moment later: the event arrives."""
+    backend = Backend(tmp_path)
+    env = base_env(tmp_path, TARGET_URL=target.url, BACKEND_URL=backend.url)
+    agent = start(["agent/agent.py", "--once"], env, tmp_path / "agent.out")
+    try:
+        wait_until(lambda: "retrying in" in (tmp_path / "agent.log").read_text(errors="replace")
+                   if (tmp_path / "agent.log").exists() else False, 15, message="a failed first send")
+        backend.start()
+        assert agent.wait(timeout=30) == 0
+        assert backend.rows("SELECT target_url, status_code FROM events") == [(target.url, 200)]
+    finally:
+        stop(agent)
+        backend.stop()
+
+
+def test_secrets_never_reach_a_log(backend, run_agent, target, tmp_path):
+    target.set_status(503)
+    run_agent(target.url)
+    wait_until(lambda: count(backend, "SELECT COUNT(*) FROM notification_logs") >= 1, 20, message="an alert")
+    assert backend.api("GET", "/alerts", headers={"X-API-Key": "wrong"}).status_code == 401
+    key = backend.env["API_KEY"]
+    for path in tmp_path.iterdir():
+        if path.suffix in (".log", ".out"):
+            assert key not in path.read_text(errors="replace"), path.name

@@ -125,8 +125,8 @@ def test_two_targets_are_independent():
     threshold = 2
     states = {"a": TargetState(0, False), "b": TargetState(0, False)}
     timeline = [("a", FAIL, NOTHING), ("b", FAIL, NOTHING), ("a", FAIL, OPEN), ("b", PASS, NOTHING),
-                ("b", FAIL, NOTHING), ("a", FAIL, NOTHING), ("b", FAIL, OPEN), ("a", PASS, RESOLVE), ("b", FAIL, NOTHING),
-                ("b", PASS, RESOLVE)]
+                ("b", FAIL, NOTHING), ("a", FAIL, NOTHING), ("b", FAIL, OPEN), ("a", PASS, RESOLVE),
+                ("b", FAIL, NOTHING), ("b", PASS, RESOLVE)]
     for number, (target, failed, expected) in enumerate(timeline, start=1):
         action = decide(states[target], failed, threshold)
         assert action is expected, f"step {number} ({target})"

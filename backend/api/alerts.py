@@ -12,6 +12,14 @@ bp.before_request(require_api_key)
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+MAX_ID = 2**63 - 1  # the largest id any database column here can hold
+
+
+def _find_alert(conn, alert_id: int) -> dict:
+    alert = store.get_alert(conn, alert_id) if alert_id <= MAX_ID else None
+    if alert is None:
+        raise ApiError(404, f"Alert {alert_id} does not exist.")
+    return alert
 
 
 @bp.get("/alerts")
@@ -20,7 +28,7 @@ def list_alerts():
     status = parse_status_filter(request.args.get("status"))
     target_url = request.args.get("target_url") or None
     limit = parse_query_int(request.args.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    offset = parse_query_int(request.args.get("offset"), "offset", 0, 0)
+    offset = parse_query_int(request.args.get("offset"), "offset", 0, 0, MAX_ID)
     with current_app.extensions["outage"].engine.connect() as conn:
         alerts = store.list_alerts(conn, status, target_url, limit, offset)
     return jsonify({"alerts": alerts, "limit": limit, "offset": offset})
@@ -30,9 +38,7 @@ def list_alerts():
 def get_alert(alert_id: int):
     """One alert with every delivery attempt under "notifications"."""
     with current_app.extensions["outage"].engine.connect() as conn:
-        alert = store.get_alert(conn, alert_id)
-        if alert is None:
-            raise ApiError(404, f"Alert {alert_id} does not exist.")
+        alert = _find_alert(conn, alert_id)
         alert["notifications"] = store.notification_logs_for(conn, alert_id)
     return jsonify(alert)
 
@@ -41,5 +47,7 @@ def get_alert(alert_id: int):
 def change_alert(alert_id: int):
     """Acknowledge or resolve an alert: {"status": "ACK"} or {"status": "RESOLVED"}."""
     requested = parse_status_change(json_body())
+    if alert_id > MAX_ID:
+        raise ApiError(404, f"Alert {alert_id} does not exist.")
     alert = current_app.extensions["outage"].service.change_alert_status(alert_id, requested)
     return jsonify(alert)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import warnings
 from datetime import timedelta
 
 from telegram import Bot
@@ -20,6 +22,10 @@ class TelegramNotifier(Notifier):
 
     def __init__(self, token: str, chat_id: str, base_url: str, timeout_seconds: float):
         self._token = token
+        # httpx logs each request URL at INFO and PTB logs the API URL at DEBUG; both contain the
+        # token, so keep them quiet whatever logging set-up serves this app (waitress, gunicorn…).
+        for name in ("httpx", "httpcore", "telegram"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         self.chat_id = chat_id
         self.base_url = base_url
         self.timeout_seconds = timeout_seconds
@@ -39,7 +45,10 @@ class TelegramNotifier(Notifier):
         try:
             message = await bot.send_message(chat_id=self.chat_id, text=text)
         except RetryAfter as exc:
-            wait = exc.retry_after.total_seconds() if isinstance(exc.retry_after, timedelta) else exc.retry_after
+            with warnings.catch_warnings():  # PTB 22 warns that retry_after will become a timedelta
+                warnings.simplefilter("ignore")
+                wait = exc.retry_after
+            wait = wait.total_seconds() if isinstance(wait, timedelta) else wait
             raise DeliveryError(f"Telegram flood control: retry after {wait:g}s", 429, float(wait)) from None
         except TimedOut:
             raise DeliveryError(f"Telegram did not answer within {timeout:g}s") from None

@@ -1,0 +1,257 @@
+"""Delivery (SPEC §6): the Dispatcher with a real TelegramNotifier against a local fake Bot API.
+
+Every attempt is a notification_logs row; failures are retried with backoff; a slow or failing
+channel never slows POST /events, and never holds up the console.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+
+import pytest
+
+from backend.config import load_settings
+from backend.database import init_db, make_engine
+from backend.dispatch import Dispatcher
+from backend.factory import create_app
+from backend.log_setup import configure_logging
+from backend.messages import telegram_text
+from backend.notifiers import ConsoleNotifier, TelegramNotifier
+from backend.service import AlertService
+from backend.validation import parse_events
+from tests.backend_fixtures import API_KEY, Api, Db, event
+from tests.support.procs import wait_until
+
+TOKEN = "123456:FAKE-bot-token-DO-NOT-LOG"
+CHAT_ID = "4242"
+
+
+@pytest.fixture
+def engine(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path}/t.db")
+    init_db(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def db(tmp_path) -> Db:
+    return Db(tmp_path / "t.db")
+
+
+@pytest.fixture
+def make_dispatcher(engine):
+    """Dispatchers over the test database, closed at teardown."""
+    made: list[Dispatcher] = []
+
+    def make(notifiers, retries: int = 3, backoff_base_seconds: float = 0.01) -> Dispatcher:
+        dispatcher = Dispatcher(engine, notifiers, retries=retries, backoff_base_seconds=backoff_base_seconds)
+        made.append(dispatcher)
+        return dispatcher
+
+    yield make
+    for dispatcher in made:
+        dispatcher.close()
+
+
+def telegram_notifier(telegram, timeout: float = 5.0) -> TelegramNotifier:
+    return TelegramNotifier(TOKEN, CHAT_ID, telegram.base_url, timeout)
+
+
+def raise_alert(engine) -> list:
+    """Store one failing event with threshold 1, as POST /events would; return its notices."""
+    _, notices = AlertService(engine, failure_threshold=1).record_events(
+        parse_events(event(ok=False, status=503, response_time_ms=5000)))
+    assert len(notices) == 1
+    return notices
+
+
+def attempts(db: Db) -> list[dict]:
+    return [dict(r) for r in db.rows("SELECT * FROM notification_logs ORDER BY id")]
+
+
+def test_a_delivered_message_is_one_sent_row_with_telegrams_message_id(engine, db, telegram, make_dispatcher):
+    notices = raise_alert(engine)
+    dispatcher = make_dispatcher([telegram_notifier(telegram)])
+    dispatcher.submit(notices)
+    assert dispatcher.wait_idle(10)
+    [sent] = telegram.sent_messages()
+    assert sent["text"] == telegram_text(notices[0])
+    assert sent["text"].startswith(
+        "🚨 서비스 장애 알림\n\nURL: https://t.example/\n상태: 503 Service Unavailable\n")
+    assert str(sent["chat_id"]) == CHAT_ID
+    [row] = attempts(db)
+    assert (row["alert_id"], row["channel"], row["notice_type"], row["status"], row["retry_count"]) == (
+        notices[0].alert_id, "TELEGRAM", "ERROR", "SENT", 0)
+    assert row["message_id"] == str(sent["message_id"])
+    assert row["response_code"] == 200
+
+
+def test_a_failing_channel_is_tried_four_times_and_every_attempt_is_a_row(engine, db, telegram, make_dispatcher,
+                                                                           caplog):
+    telegram.mode = "fail"
+    notices = raise_alert(engine)
+    dispatcher = make_dispatcher([telegram_notifier(telegram)])
+    with caplog.at_level(logging.WARNING, logger="backend"):
+        dispatcher.submit(notices)
+        assert dispatcher.wait_idle(10)
+    rows = attempts(db)
+    assert [r["retry_count"] for r in rows] == [0, 1, 2, 3]
+    assert {r["status"] for r in rows} == {"FAILED"}
+    assert all(r["response_code"] == 500 for r in rows)
+    assert rows[-1]["error_message"] and "500" in rows[-1]["error_message"]
+    assert rows[-1]["message_id"] is None
+    assert len(telegram.requests) == 4
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR and r.name.startswith("backend")]
+    assert len(errors) == 1
+    assert "FAILED" in errors[0].getMessage() and "TELEGRAM" in errors[0].getMessage()
+
+
+def test_one_failure_then_success_is_a_failed_row_then_a_sent_row(engine, db, telegram, make_dispatcher):
+    telegram.modes = ["fail"]
+    notices = raise_alert(engine)
+    dispatcher = make_dispatcher([telegram_notifier(telegram)])
+    dispatcher.submit(notices)
+    assert dispatcher.wait_idle(10)
+    rows = attempts(db)
+    assert [(r["status"], r["retry_count"]) for r in rows] == [("FAILED", 0), ("SENT", 1)]
+    assert rows[1]["message_id"] == str(telegram.sent_messages()[0]["message_id"])
+    assert len(telegram.sent_messages()) == 1
+
+
+def test_flood_control_waits_at_least_the_retry_after_telegram_asks_for(engine, db, telegram, make_dispatcher):
+    """With a 10 ms backoff, only honouring retry_after (1 s) can make the retry wait a second."""
+    telegram.modes = ["flood"]
+    telegram.retry_after = 1
+    notices = raise_alert(engine)
+    dispatcher = make_dispatcher([telegram_notifier(telegram)], backoff_base_seconds=0.01)
+    started = time.monotonic()
+    dispatcher.submit(notices)
+    wait_until(lambda: len(telegram.requests) >= 1, timeout=5, interval=0.01, message="the first Telegram request")
+    first_request_at = time.monotonic()
+    wait_until(lambda: len(telegram.requests) >= 2, timeout=5, interval=0.01, message="the retry")
+    gap = time.monotonic() - first_request_at
+    assert dispatcher.wait_idle(10)
+    assert gap >= 0.9, f"the retry came {gap:.3f}s after the 429, before retry_after"
+    assert time.monotonic() - started < 5
+    rows = attempts(db)
+    assert [(r["status"], r["retry_count"], r["response_code"]) for r in rows] == [
+        ("FAILED", 0, 429), ("SENT", 1, 200)]
+    assert "retry after" in rows[0]["error_message"]
+
+
+def _token_scenario(engine, telegram, make_dispatcher):
+    """Fail, flood, time out, succeed on the fake; and fail on a port where nothing listens."""
+    telegram.modes = ["fail", "flood", "hang"]
+    telegram.retry_after = 1
+    telegram.hang_seconds = 10
+    notices = raise_alert(engine)
+    unreachable = TelegramNotifier(TOKEN, CHAT_ID, "http://127.0.0.1:9/bot", 0.5)  # nothing listens on port 9
+    dispatcher = make_dispatcher([telegram_notifier(telegram, timeout=0.5)], retries=3)
+    other = make_dispatcher([unreachable], retries=1)
+    dispatcher.submit(notices)
+    other.submit(notices)
+    assert dispatcher.wait_idle(15) and other.wait_idle(15)
+    assert [r["token"] for r in telegram.requests] == [TOKEN] * 4  # the token did go where it belongs
+
+
+def test_the_bot_token_never_reaches_a_log_row_or_our_own_log_records(engine, db, telegram, make_dispatcher,
+                                                                       caplog):
+    with caplog.at_level(logging.DEBUG, logger="backend"):
+        _token_scenario(engine, telegram, make_dispatcher)
+    rows = attempts(db)
+    # the fake: fail, flood, timeout, then sent; port 9: two refused connections
+    assert sorted(r["status"] for r in rows) == ["FAILED"] * 5 + ["SENT"]
+    for row in rows:
+        assert TOKEN not in repr(row)
+    ours = [r for r in caplog.records if r.name.startswith("backend")]
+    assert any(r.levelno == logging.ERROR for r in ours)  # the unreachable channel's final failure
+    for record in ours:
+        assert TOKEN not in record.getMessage(), record.name
+        assert TOKEN not in (record.exc_text or ""), record.name
+
+
+@pytest.fixture
+def backend_logging(tmp_path):
+    """The logging set-up of `python backend/app.py` (configure_logging), undone afterwards.
+
+    Yields (server.log path, what went to "stdout"): the stdout handler is pointed at a StringIO."""
+    root = logging.getLogger()
+    names = ("httpx", "httpcore")
+    saved_handlers, saved_level = list(root.handlers), root.level
+    saved_levels = {n: logging.getLogger(n).level for n in names}
+    log_file = tmp_path / "logs" / "server.log"
+    configure_logging(log_file)
+    added = [h for h in root.handlers if h not in saved_handlers]
+    stdout = io.StringIO()
+    for handler in added:
+        if type(handler) is logging.StreamHandler:
+            handler.setStream(stdout)
+    yield log_file, stdout
+    for handler in added:
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(saved_level)
+    for name, level in saved_levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+def test_the_bot_token_never_reaches_server_log_or_stdout(engine, telegram, make_dispatcher, backend_logging):
+    """Libraries log Bot API URLs (httpx at INFO, telegram.Bot at DEBUG); the backend's set-up keeps them out."""
+    log_file, stdout = backend_logging
+    _token_scenario(engine, telegram, make_dispatcher)
+    for output in (log_file.read_text(encoding="utf-8"), stdout.getvalue()):
+        assert "TELEGRAM ERROR for alert 1" in output  # the attempts were logged
+        assert TOKEN not in output
+
+
+# --- a slow channel through the app -------------------------------------------------------------
+
+@pytest.fixture
+def hanging_app(tmp_path, telegram):
+    """The app with console and a real TelegramNotifier whose fake Bot API never answers in time."""
+    telegram.mode = "hang"
+    telegram.hang_seconds = 30
+    settings = load_settings({"API_KEY": API_KEY, "DATABASE_URL": f"sqlite:///{tmp_path}/t.db",
+                              "BACKEND_LOG_FILE": str(tmp_path / "server.log"), "FAILURE_THRESHOLD": "1",
+                              "NOTIFY_BACKOFF_SECONDS": "0.01", "NOTIFY_TIMEOUT_SECONDS": "5"})
+    console = io.StringIO()
+    app = create_app(settings, notifiers=[ConsoleNotifier(settings.log_file, stream=console),
+                                          TelegramNotifier(TOKEN, CHAT_ID, telegram.base_url, 5.0)])
+    app.console = console
+    yield app
+    telegram.release.set()  # let the held request go, so the worker stops promptly
+    app.extensions["outage"].dispatcher.close()
+    app.extensions["outage"].engine.dispose()
+
+
+def test_a_hanging_telegram_does_not_slow_post_events(hanging_app, telegram):
+    api = Api(hanging_app.test_client())
+    started = time.monotonic()
+    first = api.send(event(ok=False))
+    assert first["alert"] is not None
+    wait_until(lambda: telegram.requests, timeout=5, message="Telegram to be asked")
+    # Telegram now holds the ERROR message for up to 5 s; the recovery must not wait for it.
+    second_started = time.monotonic()
+    second = api.send(event(ok=True))
+    second_took = time.monotonic() - second_started
+    assert second["alert"]["status"] == "RESOLVED"
+    assert second_took < 2.5, f"POST /events took {second_took:.2f}s while Telegram hung"
+    assert not telegram.release.is_set() and not telegram.sent_messages()  # the fake was still holding on
+    assert time.monotonic() - started < 5
+
+
+def test_console_delivery_goes_on_while_telegram_hangs(hanging_app, telegram, tmp_path):
+    api = Api(hanging_app.test_client())
+    api.send(event(ok=False))
+    api.send(event(ok=True))
+    wait_until(lambda: "[ALERT] RECOVERY" in hanging_app.console.getvalue(), timeout=3,
+               message="the console RECOVERY block")
+    assert "[ALERT] ERROR" in hanging_app.console.getvalue()
+    rows = Db(tmp_path / "t.db").rows("SELECT channel, notice_type, status FROM notification_logs ORDER BY id")
+    assert [tuple(r) for r in rows if r["channel"] == "CONSOLE"] == [
+        ("CONSOLE", "ERROR", "SENT"), ("CONSOLE", "RECOVERY", "SENT")]
+    assert not [r for r in rows if r["channel"] == "TELEGRAM"]  # Telegram is still stuck on its first try
+    assert not telegram.sent_messages()
