@@ -72,6 +72,8 @@ def test_outage_opens_one_alert_then_recovery_resolves_it(backend, run_agent, ta
     wait_until(lambda: "[ALERT] RECOVERY" in backend.log_text(), 10, message="recovery block")
     assert re.search(rf"\[ALERT\] RECOVERY - {re.escape(target.url)}\nStatus: 200 OK\nResponse Time: \d+ms\n"
                      r"Message: Service has been recovered", backend.log_text())
+    # The block is written before its row is recorded: wait for the row, not only the text.
+    wait_until(lambda: count(backend, "SELECT COUNT(*) FROM notification_logs") == 2, 10, message="two rows")
     assert backend.rows("SELECT channel, notice_type, status, retry_count FROM notification_logs "
                         "WHERE alert_id = ? ORDER BY id", alert_id) == [
         ("CONSOLE", "ERROR", "SENT", 0), ("CONSOLE", "RECOVERY", "SENT", 0)]
