@@ -1,4 +1,4 @@
-"""Entry script: check every target on a schedule and send each result to the backend (SPEC §7).
+"""Entry script: check every target on a schedule, spool each result, send the spool (SPEC §7).
 
 Run `python agent/agent.py` (a loop until SIGINT/SIGTERM) or `python agent/agent.py --once`.
 """
@@ -14,7 +14,9 @@ sys.path.insert(0, str(_HERE.parent))
 
 import argparse  # noqa: E402
 import logging  # noqa: E402
+import logging.handlers  # noqa: E402
 import signal  # noqa: E402
+import sqlite3  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 from concurrent.futures import Future, ThreadPoolExecutor  # noqa: E402
@@ -22,62 +24,88 @@ from concurrent.futures import Future, ThreadPoolExecutor  # noqa: E402
 import requests  # noqa: E402
 import schedule  # noqa: E402
 
-from agent.checker import check  # noqa: E402
+from agent.checker import check, new_session  # noqa: E402
 from agent.config import AgentSettings, ConfigError, load_settings, read_environment  # noqa: E402
-from agent.sender import send_event  # noqa: E402
+from agent.sender import SpoolSender  # noqa: E402
+from agent.spool import Spool  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 LOG_FORMAT = "[%(asctime)s] [%(levelname)s] %(message)s"
 LOG_DATEFMT = "%Y-%m-%d %H:%M:%S"
 MAX_IDLE_SECONDS = 0.5  # how long the loop may sleep before it looks at the stop flag again
+SENDER_GRACE_SECONDS = 2.0  # on SIGTERM, how long an in-flight POST may take to finish
 
 
 class Agent:
-    """Checks targets and sends their results; one job per target runs at a time."""
+    """Checks targets into the spool; one sender thread drains the spool to the backend.
 
-    def __init__(self, settings: AgentSettings, stop: threading.Event):
+    A check never waits for sending: a job is one check plus one spool insert, so a backend that
+    is down delays no check, and a crash after the insert loses no result.
+    """
+
+    def __init__(self, settings: AgentSettings, stop: threading.Event, spool: Spool):
         self.settings = settings
         self.stop = stop
+        self.spool = spool
         self._local = threading.local()
         self._executor = ThreadPoolExecutor(max_workers=settings.max_workers,
                                             thread_name_prefix="check")
         self._running: dict[str, Future] = {}
+        self._wake_sender = threading.Event()
+        self._sender_session = requests.Session()
+        self.sender = SpoolSender(spool, settings, self._sender_session, stop_event=stop)
+        self._sender_thread: threading.Thread | None = None
 
     def _session(self) -> requests.Session:
         # requests.Session is not documented as thread-safe, so each worker thread keeps its own.
         session = getattr(self._local, "session", None)
         if session is None:
-            session = self._local.session = requests.Session()
+            session = self._local.session = new_session()
         return session
 
-    def check_and_send(self, url: str) -> bool:
-        """Check one target and send the result; True when the backend has the event."""
+    def check_and_spool(self, url: str) -> None:
+        """Check one target and write the result to the spool, for the sender to deliver."""
         try:
-            session = self._session()
-            result = check(session, url, self.settings.request_timeout_seconds)
-            return send_event(session, self.settings, result.to_event(), stop_event=self.stop)
+            result = check(self._session(), url, self.settings.request_timeout_seconds)
+            self.spool.add(result.to_event())
+            self._wake_sender.set()
         except Exception:  # a job boundary: one broken check must not end the agent
             log.exception("job for %s failed unexpectedly", url)
-            return False
 
     def submit(self, url: str) -> None:
-        """Start a job for `url` unless its previous one is still running (no pile-up)."""
+        """Start a check of `url` unless its previous one is still running (a hanging target)."""
         previous = self._running.get(url)
         if previous is not None and not previous.done():
             log.warning("check %s skipped: its previous check is still in progress", url)
             return
-        self._running[url] = self._executor.submit(self.check_and_send, url)
+        self._running[url] = self._executor.submit(self.check_and_spool, url)
 
     def run_once(self) -> int:
-        """Check every target concurrently and send each result; 0 when all were delivered."""
-        futures = [self._executor.submit(self.check_and_send, url) for url in self.settings.target_urls]
-        delivered = sum(1 for future in futures if future.result())
-        log.info("round done: %d/%d events delivered", delivered, len(futures))
-        return 0 if delivered == len(futures) else 1
+        """Check every target concurrently, then drain the whole spool; 0 when it ends empty (SPEC §7)."""
+        futures = [self._executor.submit(self.check_and_spool, url) for url in self.settings.target_urls]
+        for future in futures:
+            future.result()
+        if len(self.spool):
+            log.info("round done: %d checks, sending %d spooled events", len(futures), len(self.spool))
+        is_empty = self.sender.drain()
+        dropped = self.sender.invalid_dropped + self.spool.dropped_since_start
+        if not is_empty:
+            log.error("round done: %d events stay spooled for the next run", len(self.spool))
+            return 1
+        if dropped:
+            log.error("round done: spool empty, but %d events were dropped", dropped)
+            return 1
+        log.info("round done: every event delivered")
+        return 0
 
     def run_forever(self) -> int:
-        """Run one job per target every interval until the stop flag is set."""
+        """Check each target every interval, and send from the spool meanwhile, until stopped."""
+        if len(self.spool):
+            log.info("spool holds %d events from an earlier run, sending them first", len(self.spool))
+        self._sender_thread = threading.Thread(target=self.sender.run, args=(self._wake_sender,),
+                                               name="sender", daemon=True)
+        self._sender_thread.start()
         scheduler = schedule.Scheduler()
         for url in self.settings.target_urls:
             scheduler.every(self.settings.check_interval_seconds).seconds.do(self.submit, url)
@@ -89,16 +117,34 @@ class Agent:
         return 0
 
     def shutdown(self) -> None:
-        """Drop queued jobs and wait for running ones; their backoffs end at once on the stop flag."""
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        """Stop checking, give an in-flight POST a bounded moment, leave the rest spooled."""
+        self.stop.set()
+        self._wake_sender.set()
+        self._executor.shutdown(wait=True, cancel_futures=True)  # checks end by their deadline
+        sender = self._sender_thread
+        if sender is not None:
+            sender.join(SENDER_GRACE_SECONDS)
+            if sender.is_alive():
+                # Its batch stays spooled; if the backend did store it, the event_uids make the
+                # resend on the next start harmless.
+                log.warning("sender still waiting for the backend, leaving it: its events stay spooled")
+                return  # the daemon thread still uses the spool: do not close it under it
+        self.spool.close()
+        self._sender_session.close()
 
 
-def configure_logging(log_file: Path) -> None:
-    """Log to stdout and `log_file`, one UTC line per fact (SPEC §7)."""
+def log_file_handler(settings: AgentSettings) -> logging.Handler:
+    """The agent.log handler: rotated at `log_max_bytes`, keeping `log_backups` old files."""
+    settings.log_file.parent.mkdir(parents=True, exist_ok=True)
+    return logging.handlers.RotatingFileHandler(settings.log_file, maxBytes=settings.log_max_bytes,
+                                                backupCount=settings.log_backups, encoding="utf-8")
+
+
+def configure_logging(settings: AgentSettings) -> None:
+    """Log to stdout and the rotated agent.log, one UTC line per fact (SPEC §7)."""
     formatter = logging.Formatter(LOG_FORMAT, datefmt=LOG_DATEFMT)
     formatter.converter = time.gmtime
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    handlers = [logging.StreamHandler(sys.stdout), logging.FileHandler(log_file, encoding="utf-8")]
+    handlers = [logging.StreamHandler(sys.stdout), log_file_handler(settings)]
     root = logging.getLogger()
     for handler in handlers:
         handler.setFormatter(formatter)
@@ -118,7 +164,8 @@ def install_signal_handlers(stop: threading.Event) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Check target URLs and report to the backend.")
     parser.add_argument("--once", action="store_true",
-                        help="run one round, exit 0 when every event was delivered, else 1")
+                        help="run one round and send every spooled event; exit 0 when all were "
+                             "delivered, else 1 (the rest stay spooled)")
     return parser.parse_args(argv)
 
 
@@ -131,10 +178,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     try:
-        configure_logging(settings.log_file)
+        configure_logging(settings)
     except OSError as exc:
         print(f"configuration error: AGENT_LOG_FILE: cannot open {str(settings.log_file)!r}: "
               f"{exc.strerror or exc}", file=sys.stderr)
+        return 2
+
+    try:
+        spool = Spool(settings.spool_file, settings.spool_max_events)
+    except (OSError, sqlite3.Error) as exc:
+        print(f"configuration error: AGENT_SPOOL_FILE: cannot open {str(settings.spool_file)!r}: {exc}",
+              file=sys.stderr)
         return 2
 
     stop = threading.Event()
@@ -142,11 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     interval = "once" if args.once else f"every {settings.check_interval_seconds:g}s"
     log.info("agent started: %d targets %s, sending to %s", len(settings.target_urls), interval,
              settings.backend_url)
-    agent = Agent(settings, stop)
+    agent = Agent(settings, stop, spool)
     try:
         status = agent.run_once() if args.once else agent.run_forever()
     finally:
-        stop.set()
         agent.shutdown()
     log.info("agent stopped")
     return status

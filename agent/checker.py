@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
+import threading
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +36,12 @@ class CheckResult:
     status_code: int | None
     response_time_ms: int | None
     error_message: str | None
+    # The idempotency key, made once per check: a retried send repeats it, so the backend can
+    # store the event once however often it arrives.
+    event_uid: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     def to_event(self) -> dict:
-        """The body of `POST /events` for this result (SPEC §4)."""
+        """One element of the `POST /events` array for this result (SPEC §4), with its event_uid."""
         timestamp = self.timestamp.astimezone(timezone.utc).isoformat(timespec="milliseconds")
         return {
             "target_url": self.target_url,
@@ -42,26 +50,50 @@ class CheckResult:
             "status_code": self.status_code,
             "response_time_ms": self.response_time_ms,
             "error_message": self.error_message,
+            "event_uid": self.event_uid,
         }
 
 
+def new_session() -> requests.Session:
+    """A session whose connections `check` can cut at its wall-clock deadline."""
+    session = requests.Session()
+    adapter = _DeadlineAdapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
 def check(session: requests.Session, url: str, timeout_seconds: float) -> CheckResult:
-    """GET `url` once, following redirects, and return what happened; network problems never raise."""
+    """GET `url` once, following redirects, within `timeout_seconds` in all; never raises for the network.
+
+    requests' timeout bounds each socket read, so a server that drips its headers one line at a
+    time would never hit it; the deadline bounds the whole check (with a `new_session()` session).
+    """
     timestamp = datetime.now(timezone.utc)
     started = time.perf_counter()
     status_code = response_time_ms = error_message = None
+    timed_out = f"Request timed out after {round(timeout_seconds * 1000)}ms"
+    deadline = _Deadline(timeout_seconds)
     try:
         # stream=True: the answer is in once the headers are; the body is not worth downloading.
-        with session.get(url, timeout=timeout_seconds, stream=True) as response:
+        with deadline, session.get(url, timeout=timeout_seconds, stream=True) as response:
             response_time_ms = _elapsed_ms(started)
             status_code = response.status_code
             if status_code >= 400:
                 error_message = f"HTTP {status_code} {_reason(response)}".rstrip()
     except requests.Timeout:  # before RequestException: ConnectTimeout is also a ConnectionError
         response_time_ms = _elapsed_ms(started)
-        error_message = f"Request timed out after {round(timeout_seconds * 1000)}ms"
-    except requests.RequestException as exc:
-        error_message = describe_error(exc, url)
+        error_message = timed_out
+    except (requests.RequestException, OSError, ValueError, urllib3.exceptions.HTTPError) as exc:
+        if deadline.has_expired:  # whatever a cut connection raised mid-read, the deadline is why
+            status_code, response_time_ms, error_message = None, _elapsed_ms(started), timed_out
+        elif isinstance(exc, requests.RequestException):
+            error_message = describe_error(exc, url)
+        else:
+            raise
+    if deadline.has_expired and error_message != timed_out:
+        # A cut read can also look like the end of the headers, and so like an answer: it is not one.
+        status_code, response_time_ms, error_message = None, _elapsed_ms(started), timed_out
     result = CheckResult(url, timestamp, error_message is None, status_code, response_time_ms,
                          error_message)
     _log_result(result)
@@ -144,3 +176,76 @@ def _log_result(result: CheckResult) -> None:
                     result.response_time_ms)
     else:
         log.warning("check %s -> failed: %s", result.target_url, result.error_message)
+
+
+# The deadline of the check running on this thread, told about every connection it borrows.
+_watched = threading.local()
+
+
+class _Deadline:
+    """Shut down the sockets of the running check when it outlasts `seconds` (a wall-clock bound)."""
+
+    def __init__(self, seconds: float):
+        self.has_expired = False
+        self._connections: list = []
+        self._lock = threading.Lock()
+        self._is_done = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def watch(self, connection) -> None:
+        with self._lock:
+            self._connections.append(connection)
+
+    def __enter__(self) -> "_Deadline":
+        _watched.deadline = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info) -> bool:
+        self._timer.cancel()
+        with self._lock:
+            self._is_done = True  # a timer already firing must not cut a connection reused later
+        _watched.deadline = None
+        return False
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._is_done:
+                return
+            self.has_expired = True
+            for connection in self._connections:
+                sock = getattr(connection, "sock", None)
+                if sock is None:
+                    continue
+                try:
+                    # socket.socket's own shutdown, not SSLSocket's: the reading thread still owns
+                    # the TLS state; cutting the descriptor makes its blocked read return at once.
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+class _WatchedPoolMixin:
+    def _get_conn(self, timeout=None):
+        connection = super()._get_conn(timeout)  # type: ignore[misc]
+        deadline = getattr(_watched, "deadline", None)
+        if deadline is not None:
+            deadline.watch(connection)
+        return connection
+
+
+class _WatchedHTTPPool(_WatchedPoolMixin, HTTPConnectionPool):
+    pass
+
+
+class _WatchedHTTPSPool(_WatchedPoolMixin, HTTPSConnectionPool):
+    pass
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """An HTTPAdapter whose pools tell the running check's deadline about each connection they lend."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}

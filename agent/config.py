@@ -19,6 +19,12 @@ DEFAULT_REQUEST_TIMEOUT_SECONDS = 5.0
 DEFAULT_BACKEND_URL = "http://localhost:5000"
 DEFAULT_LOG_FILE = ROOT / "agent" / "agent.log"
 DEFAULT_MAX_WORKERS = 32
+DEFAULT_SPOOL_FILE = ROOT / "agent" / "spool.db"
+DEFAULT_BATCH_SIZE = 500
+MAX_BATCH_SIZE = 1000  # the backend takes at most 1000 events per request (SPEC §4)
+DEFAULT_SPOOL_MAX_EVENTS = 100_000
+DEFAULT_LOG_MAX_BYTES = 10 * 1024 * 1024
+DEFAULT_LOG_BACKUPS = 5
 
 
 class ConfigError(Exception):
@@ -39,6 +45,11 @@ class AgentSettings:
     api_key: str = field(repr=False)
     log_file: Path
     max_workers: int
+    spool_file: Path = DEFAULT_SPOOL_FILE
+    batch_size: int = DEFAULT_BATCH_SIZE
+    spool_max_events: int = DEFAULT_SPOOL_MAX_EVENTS
+    log_max_bytes: int = DEFAULT_LOG_MAX_BYTES
+    log_backups: int = DEFAULT_LOG_BACKUPS
 
 
 def load_settings(environ: Mapping[str, str]) -> AgentSettings:
@@ -51,8 +62,16 @@ def load_settings(environ: Mapping[str, str]) -> AgentSettings:
                                                  DEFAULT_REQUEST_TIMEOUT_SECONDS),
         backend_url=_backend_url(environ),
         api_key=_api_key(environ),
-        log_file=_log_file(environ),
-        max_workers=_max_workers(environ),
+        log_file=_path(environ, "AGENT_LOG_FILE", DEFAULT_LOG_FILE),
+        max_workers=_whole_number(environ, "AGENT_MAX_WORKERS", DEFAULT_MAX_WORKERS, minimum=1),
+        spool_file=_path(environ, "AGENT_SPOOL_FILE", DEFAULT_SPOOL_FILE),
+        batch_size=_whole_number(environ, "AGENT_BATCH_SIZE", DEFAULT_BATCH_SIZE, minimum=1,
+                                 maximum=MAX_BATCH_SIZE),
+        spool_max_events=_whole_number(environ, "AGENT_SPOOL_MAX_EVENTS", DEFAULT_SPOOL_MAX_EVENTS,
+                                       minimum=1),
+        # 0 turns rotation off, as it does for logging.handlers.RotatingFileHandler.
+        log_max_bytes=_whole_number(environ, "AGENT_LOG_MAX_BYTES", DEFAULT_LOG_MAX_BYTES, minimum=0),
+        log_backups=_whole_number(environ, "AGENT_LOG_BACKUPS", DEFAULT_LOG_BACKUPS, minimum=0),
     )
 
 
@@ -143,22 +162,24 @@ def _api_key(environ: Mapping[str, str]) -> str:
     return key
 
 
-def _log_file(environ: Mapping[str, str]) -> Path:
-    raw = _value(environ, "AGENT_LOG_FILE")
+def _path(environ: Mapping[str, str], key: str, default: Path) -> Path:
+    raw = _value(environ, key)
     if raw is None:
-        return DEFAULT_LOG_FILE
+        return default
     path = Path(raw).expanduser()
-    return path if path.is_absolute() else ROOT / path
+    return path if path.is_absolute() else ROOT / path  # never against the cwd (SPEC §1)
 
 
-def _max_workers(environ: Mapping[str, str]) -> int:
-    raw = _value(environ, "AGENT_MAX_WORKERS")
+def _whole_number(environ: Mapping[str, str], key: str, default: int, *, minimum: int,
+                  maximum: int | None = None) -> int:
+    raw = _value(environ, key)
     if raw is None:
-        return DEFAULT_MAX_WORKERS
+        return default
     try:
-        workers = int(raw)
+        number = int(raw)
     except ValueError:
-        workers = 0
-    if workers < 1:
-        raise ConfigError("AGENT_MAX_WORKERS", f"must be a whole number of at least 1, got {raw!r}")
-    return workers
+        number = None
+    if number is None or number < minimum or (maximum is not None and number > maximum):
+        bounds = f"at least {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+        raise ConfigError(key, f"must be a whole number {bounds}, got {raw!r}")
+    return number

@@ -1,4 +1,4 @@
-"""Deliver check results to the backend with retries and exponential backoff (SPEC §7)."""
+"""Deliver spooled check results to the backend in batches, with retries and backoff (SPEC §7)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from enum import Enum
+from typing import Callable, Iterator
 
 import requests
 from tenacity import (RetryCallState, Retrying, retry_if_result, stop_after_attempt,
@@ -14,6 +15,7 @@ from tenacity import (RetryCallState, Retrying, retry_if_result, stop_after_atte
 
 from agent.checker import describe_error
 from agent.config import AgentSettings
+from agent.spool import Spool, SpooledEvent
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +24,9 @@ MAX_ATTEMPTS = MAX_RETRIES + 1
 FIRST_DELAY_SECONDS = 1.0
 MAX_JITTER_SECONDS = 0.5
 SEND_TIMEOUT_SECONDS = 10.0
+FIRST_BLOCKED_DELAY_SECONDS = 5.0  # after a batch's retries are used up, before the next pass
+MAX_BLOCKED_DELAY_SECONDS = 30.0
+IDLE_WAIT_SECONDS = 1.0  # an empty spool is looked at again this often, or when woken
 
 
 @dataclass(frozen=True)
@@ -46,16 +51,16 @@ def backoff_delays() -> tuple[float, ...]:
 
 
 def is_delivered(status_code: int | None) -> bool:
-    """Whether the backend accepted the event (it answers 201; any 2xx counts)."""
+    """Whether the backend has the events: 201 stored now, 200 stored by an earlier try; any 2xx."""
     return status_code is not None and 200 <= status_code <= 299
 
 
-def send_event(session: requests.Session, settings: AgentSettings, event: dict, *,
+def send_batch(session: requests.Session, settings: AgentSettings, events: list[dict], *,
                sleep: Callable[[float], object] | None = None,
-               stop_event: threading.Event | None = None) -> bool:
-    """POST one event to `{backend_url}/events`, retrying as SPEC §7 says; True when delivered."""
+               stop_event: threading.Event | None = None) -> Reply:
+    """POST `events` as one JSON array to `{backend_url}/events`, retrying as SPEC §7 says."""
     url = f"{settings.backend_url}/events"
-    subject = f"send {event.get('target_url')}"
+    subject = _subject(events)
     if sleep is None:
         # Waiting on the stop event lets SIGTERM cut a backoff short.
         sleep = stop_event.wait if stop_event is not None else time.sleep
@@ -66,7 +71,7 @@ def send_event(session: requests.Session, settings: AgentSettings, event: dict, 
         if attempts and stop_event is not None and stop_event.is_set():
             return Reply(None, "agent stopping", aborted=True)
         attempts += 1
-        return _post(session, url, settings.api_key, event)
+        return _post(session, url, settings.api_key, events)
 
     def log_retry(state: RetryCallState) -> None:
         reply: Reply = state.outcome.result()
@@ -87,13 +92,22 @@ def send_event(session: requests.Session, settings: AgentSettings, event: dict, 
         retry_error_callback=lambda state: state.outcome.result(),  # the last Reply, not RetryError
     )
     reply: Reply = retrying(attempt)
-    return _log_outcome(subject, attempts, reply, stopping=stop_event is not None and stop_event.is_set())
+    _log_outcome(subject, attempts, reply, stopping=stop_event is not None and stop_event.is_set(),
+                 is_batch=len(events) > 1)
+    return reply
 
 
-def _post(session: requests.Session, url: str, api_key: str, event: dict) -> Reply:
+def _subject(events: list[dict]) -> str:
+    """`send <target_url>` for one event (as before batching), `send N events` for a batch."""
+    if len(events) == 1:
+        return f"send {events[0].get('target_url')}"
+    return f"send {len(events)} events"
+
+
+def _post(session: requests.Session, url: str, api_key: str, events: list[dict]) -> Reply:
     """One attempt; network problems become a Reply without a status code."""
     try:
-        with session.post(url, json=event, headers={"X-API-Key": api_key},
+        with session.post(url, json=events, headers={"X-API-Key": api_key},
                           timeout=SEND_TIMEOUT_SECONDS, allow_redirects=False) as response:
             detail = "" if is_delivered(response.status_code) else _error_text(response)
             return Reply(response.status_code, detail)
@@ -116,8 +130,8 @@ def _error_text(response: requests.Response) -> str:
     return " ".join(text.split())[:300]
 
 
-def _log_outcome(subject: str, attempts: int, reply: Reply, *, stopping: bool) -> bool:
-    """Log how the last attempt ended, and return whether the event was delivered."""
+def _log_outcome(subject: str, attempts: int, reply: Reply, *, stopping: bool, is_batch: bool) -> bool:
+    """Log how the last attempt ended, and return whether the events were delivered."""
     line = f"{subject} attempt {attempts}/{MAX_ATTEMPTS} -> {reply.summary()}"
     if is_delivered(reply.status_code):
         log.info(line)
@@ -125,9 +139,109 @@ def _log_outcome(subject: str, attempts: int, reply: Reply, *, stopping: bool) -
     if reply.aborted:
         log.error("%s abandoned after %d/%d attempts: agent stopping", subject, attempts, MAX_ATTEMPTS)
     elif not should_retry(reply.status_code):
-        log.error("%s, not retried: %s", line, reply.detail or "no error text")
+        # A batch's 400 or 413 is handled by splitting it (SpoolSender), so it is not yet an error.
+        level = logging.WARNING if is_batch and reply.status_code in (400, 413) else logging.ERROR
+        log.log(level, "%s, not retried: %s", line, reply.detail or "no error text")
     elif stopping and attempts < MAX_ATTEMPTS:
         log.error("%s, giving up: agent stopping", line)
     else:
         log.error("%s, giving up after %d attempts", line, attempts)
     return False
+
+
+class Progress(str, Enum):
+    """What one pass of the spool sender achieved."""
+    EMPTY = "EMPTY"      # nothing is spooled
+    SENT = "SENT"        # events left the spool (delivered, or dropped as invalid)
+    BLOCKED = "BLOCKED"  # the backend is down or refuses us: wait, the events stay spooled
+
+
+def blocked_delays() -> Iterator[float]:
+    """Waits between passes while the backend stays unreachable: 5 s, 10 s, 20 s, then 30 s."""
+    delay = FIRST_BLOCKED_DELAY_SECONDS
+    while True:
+        yield delay
+        delay = min(delay * 2, MAX_BLOCKED_DELAY_SECONDS)
+
+
+class SpoolSender:
+    """Drains the spool to the backend, oldest first, in batches; the only code that deletes events."""
+
+    def __init__(self, spool: Spool, settings: AgentSettings, session: requests.Session, *,
+                 stop_event: threading.Event | None = None,
+                 sleep: Callable[[float], object] | None = None):
+        self.spool = spool
+        self.settings = settings
+        self.session = session
+        self.stop_event = stop_event or threading.Event()
+        self.sleep = sleep  # for send_batch's retry backoff; None waits on stop_event
+        self.invalid_dropped = 0
+
+    def send_next_batch(self) -> Progress:
+        """Send the oldest spooled events (up to the batch size) and settle them (SPEC §7)."""
+        batch = self.spool.peek(self.settings.batch_size)
+        if not batch:
+            return Progress.EMPTY
+        return self._deliver(batch)
+
+    def drain(self) -> bool:
+        """Send until the spool is empty (True) or the backend cannot take more right now (False)."""
+        while True:
+            progress = self.send_next_batch()
+            if progress is Progress.EMPTY:
+                return True
+            if progress is Progress.BLOCKED or self.stop_event.is_set():
+                return False
+
+    def run(self, wake: threading.Event) -> None:
+        """The sender thread: drain, wait for `wake` (a new event) or a capped backoff, until stopped."""
+        delays = blocked_delays()
+        while not self.stop_event.is_set():
+            try:
+                progress = self.send_next_batch()
+            except Exception:  # a loop boundary: the sender thread must outlive any surprise
+                log.exception("sending spooled events failed unexpectedly")
+                progress = Progress.BLOCKED
+            if progress is Progress.SENT:
+                delays = blocked_delays()
+            elif progress is Progress.EMPTY:
+                wake.wait(IDLE_WAIT_SECONDS)
+                wake.clear()  # an event spooled after this is seen by the next peek
+            elif not self.stop_event.is_set():
+                delay = next(delays)
+                log.warning("%d events stay spooled, next send in %gs", len(self.spool), delay)
+                self.stop_event.wait(delay)
+
+    def _deliver(self, batch: list[SpooledEvent]) -> Progress:
+        reply = send_batch(self.session, self.settings, [item.event for item in batch],
+                           sleep=self.sleep, stop_event=self.stop_event)
+        if is_delivered(reply.status_code):
+            self.spool.delete([item.id for item in batch])
+            return Progress.SENT
+        if reply.status_code == 413 and len(batch) > 1:
+            half = batch[:len(batch) // 2]
+            log.warning("send: %d events are too large for one request, sending %d", len(batch), len(half))
+            return self._deliver(half)
+        if reply.status_code == 400:
+            return self._deliver_one_by_one(batch, reply) if len(batch) > 1 else self._drop_invalid(batch[0], reply)
+        # Retries used up, the agent stopping, or a 401/403 (a configuration problem, already
+        # logged with the backend's error text): keep the events and let the caller back off.
+        return Progress.BLOCKED
+
+    def _deliver_one_by_one(self, batch: list[SpooledEvent], reply: Reply) -> Progress:
+        """Find the invalid events of a rejected batch: the backend stores all of a batch or none."""
+        log.warning("send: the backend rejected %d events (%s), sending them one at a time", len(batch),
+                    reply.detail or "no error text")
+        for item in batch:
+            if self.stop_event.is_set() or self._deliver([item]) is Progress.BLOCKED:
+                return Progress.BLOCKED
+        return Progress.SENT
+
+    def _drop_invalid(self, item: SpooledEvent, reply: Reply) -> Progress:
+        """An event that alone gets a 400 will never be accepted: drop it, loudly and counted."""
+        self.spool.delete([item.id])
+        self.invalid_dropped += 1
+        log.error("dropped invalid event %s for %s: %s (%d invalid events dropped since start)",
+                  item.event_uid, item.event.get("target_url"), reply.detail or "no error text",
+                  self.invalid_dropped)
+        return Progress.SENT

@@ -31,7 +31,7 @@ def main() -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_file)
+    configure_logging(settings.log_file, settings.log_max_bytes, settings.log_backups)
     app = create_app(settings)
     channels = ", ".join(n.channel for n in app.extensions["outage"].dispatcher.notifiers)
     log.info("backend listening on http://%s:%d (database %s, failure threshold %d, channels: %s)",
@@ -47,7 +47,7 @@ def main() -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        app.extensions["outage"].dispatcher.close(timeout=5)
+        app.extensions["outage"].close()
         log.info("backend stopped")
     return 0
 

@@ -37,6 +37,12 @@ class Settings:
     notify_retries: int = 3
     notify_backoff_seconds: float = 1.0
     notify_timeout_seconds: float = 10.0
+    notify_lease_seconds: float = 30.0
+    log_max_bytes: int = 10 * 1024 * 1024
+    log_backups: int = 5
+    retention_days: int = 30
+    retention_interval_seconds: float = 3600.0
+    workers: int = 2
 
     @property
     def telegram_enabled(self) -> bool:
@@ -72,6 +78,12 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         notify_retries=_int(environ, "NOTIFY_RETRIES", 3, low=0, high=10),
         notify_backoff_seconds=_number(environ, "NOTIFY_BACKOFF_SECONDS", 1.0, low=0.0),
         notify_timeout_seconds=_number(environ, "NOTIFY_TIMEOUT_SECONDS", 10.0, low=0.1),
+        notify_lease_seconds=_number(environ, "NOTIFY_LEASE_SECONDS", 30.0, low=1.0),
+        log_max_bytes=_int(environ, "LOG_MAX_BYTES", 10 * 1024 * 1024, low=0),
+        log_backups=_int(environ, "LOG_BACKUPS", 5, low=0, high=1000),
+        retention_days=_int(environ, "RETENTION_DAYS", 30, low=0),
+        retention_interval_seconds=_number(environ, "RETENTION_INTERVAL_SECONDS", 3600.0, low=0.1),
+        workers=_int(environ, "BACKEND_WORKERS", 2, low=1, high=64),
     )
 
 

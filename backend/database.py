@@ -25,8 +25,14 @@ events = Table(
     Column("is_success", Integer, nullable=False),
     Column("error_message", Text, nullable=True),
     Column("received_at", Text, nullable=False),
-    # Rule lookups read a target's latest events.
+    # The agent's idempotency key: a retried send stores nothing twice (NULL for clients without one).
+    Column("event_uid", Text, nullable=True),
+    # 1 when the check is older than one already applied for its target (a late replay): stored,
+    # but it never opened or resolved an alert.
+    Column("is_late", Integer, nullable=False, server_default=text("0")),
     Index("ix_events_target_url_id", "target_url", "id"),
+    Index("uq_events_event_uid", "event_uid", unique=True),
+    Index("ix_events_timestamp", "timestamp"),  # retention purge
     sqlite_autoincrement=True,  # ids are never reused, even after a purge
 )
 
@@ -68,6 +74,45 @@ notification_logs = Table(
 )
 
 
+# One row per target: the rule state that every new result is judged against (SPEC §5). Writers
+# update it inside their transaction, so "read state, decide, write" never interleaves.
+targets = Table(
+    "targets", metadata,
+    Column("target_url", Text, primary_key=True),
+    Column("failures_in_a_row", Integer, nullable=False),
+    Column("last_check_at", Text, nullable=False),  # full-precision UTC ISO time of the newest applied check
+    Column("last_event_id", Integer, nullable=False),
+)
+
+# The outbox: one row per (notice, channel), written in the same transaction as the alert change
+# that caused it, delivered later by the dispatcher. A crash leaves it PENDING, never lost.
+deliveries = Table(
+    "deliveries", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_id", Integer, ForeignKey("alerts.id"), nullable=False),
+    Column("event_id", Integer, ForeignKey("events.id"), nullable=False),  # the check the message describes
+    Column("channel", String(32), nullable=False),
+    Column("notice_type", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # PENDING, SENT or FAILED
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", Text, nullable=False),  # full-precision UTC ISO time
+    Column("created_at", Text, nullable=False),
+    Column("finished_at", Text, nullable=True),
+    Index("ix_deliveries_channel_status_id", "channel", "status", "id"),
+    Index("ix_deliveries_alert_id", "alert_id"),
+    sqlite_autoincrement=True,
+)
+
+# Named leases: at most one holder at a time across every backend process (the dispatcher of each
+# channel, the retention purge). A holder that dies simply lets its lease expire.
+leases = Table(
+    "leases", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", Text, nullable=False),
+    Column("expires_at", Text, nullable=False),
+)
+
+
 def make_engine(database_url: str) -> Engine:
     """An engine for DATABASE_URL; a relative SQLite path resolves against the repository (SPEC §1)."""
     url = make_url(database_url)
@@ -76,11 +121,30 @@ def make_engine(database_url: str) -> Engine:
     if url.database and url.database != ":memory:" and not Path(url.database).is_absolute():
         url = url.set(database=str(ROOT / url.database))
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-    event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+def write_transaction(engine: Engine):
+    """A transaction that will write: on SQLite it takes the write lock up front (BEGIN IMMEDIATE).
+
+    A deferred SQLite transaction that reads and then writes fails at once with "database is
+    locked" when another process committed in between; taking the lock first makes concurrent
+    writers, in any number of processes, wait their turn (up to the busy timeout) instead.
+    """
+    return engine.execution_options(begin_immediate=True).begin()
+
+
+def _sqlite_begin(conn) -> None:
+    immediate = conn.get_execution_options().get("begin_immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _sqlite_connect(dbapi_connection, _record) -> None:
+    # Let SQLAlchemy's "begin" hook emit BEGIN itself (the SQLAlchemy recipe for pysqlite), so
+    # writers can ask for BEGIN IMMEDIATE.
+    dbapi_connection.isolation_level = None
     # WAL lets readers (GET /alerts, the sqlite3 CLI) run while a writer commits; the busy
     # timeout makes a briefly locked database wait instead of failing the request.
     cursor = dbapi_connection.cursor()

@@ -13,6 +13,7 @@ from backend.database import init_db, make_engine
 from backend.dispatch import Dispatcher
 from backend.errors import register_error_handlers
 from backend.notifiers import Notifier, enabled_notifiers
+from backend.retention import RetentionPurger
 from backend.service import AlertService
 
 # 1000 events of generous size fit; anything larger is refused with 413 before it is read.
@@ -27,6 +28,13 @@ class AppContext:
     engine: Engine
     service: AlertService
     dispatcher: Dispatcher
+    purger: "RetentionPurger"
+
+    def close(self) -> None:
+        """Stop the background threads (finishing attempts in hand) and the database pool."""
+        self.purger.close()
+        self.dispatcher.close(timeout=self.settings.notify_timeout_seconds + 5)
+        self.engine.dispose()
 
 
 def create_app(settings: Settings, notifiers: list[Notifier] | None = None) -> Flask:
@@ -37,10 +45,13 @@ def create_app(settings: Settings, notifiers: list[Notifier] | None = None) -> F
     app.json.ensure_ascii = False
     engine = make_engine(settings.database_url)
     init_db(engine)
-    dispatcher = Dispatcher(engine, enabled_notifiers(settings) if notifiers is None else notifiers,
-                            retries=settings.notify_retries, backoff_base_seconds=settings.notify_backoff_seconds)
-    app.extensions["outage"] = AppContext(settings, engine, AlertService(engine, settings.failure_threshold),
-                                          dispatcher)
+    notifiers = enabled_notifiers(settings) if notifiers is None else notifiers
+    dispatcher = Dispatcher(engine, notifiers, retries=settings.notify_retries,
+                            backoff_base_seconds=settings.notify_backoff_seconds,
+                            lease_seconds=settings.notify_lease_seconds)
+    service = AlertService(engine, settings.failure_threshold, [n.channel for n in notifiers])
+    purger = RetentionPurger(engine, settings.retention_days, settings.retention_interval_seconds)
+    app.extensions["outage"] = AppContext(settings, engine, service, dispatcher, purger)
     register_error_handlers(app)
     for blueprint in (health.bp, events.bp, alerts.bp):
         app.register_blueprint(blueprint)

@@ -13,7 +13,7 @@ DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 def configure_logging(log_file: Path, max_bytes: int = 10 * 1024 * 1024, backups: int = 5) -> None:
-    """Send every record to stdout and `log_file`; called once by the entry script."""
+    """Send every record to stdout and `log_file`, rotated by size; called once by the entry script."""
     formatter = logging.Formatter(LOG_FORMAT, DATE_FORMAT)
     formatter.converter = time.gmtime  # the same UTC clock as every stored timestamp
     log_file.parent.mkdir(parents=True, exist_ok=True)

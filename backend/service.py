@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from sqlalchemy import Engine
 
 from backend import store
 from backend.errors import ApiError
-from backend.messages import Notice, alert_message
+from backend.database import write_transaction
+from backend.messages import alert_message
 from backend.rules import (ACTIVE_STATUSES, Action, AlertStatus, AlertType, TargetState, can_transition, decide,
                            is_failure, next_state)
 from backend.validation import EventIn
@@ -21,85 +22,139 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Recorded:
-    """What storing one event did: its id and the alert it opened or resolved, if any."""
+    """What storing one event did: its id, the alert it opened or resolved, if it was stored before."""
 
     event_id: int
     alert: dict | None
+    duplicate: bool = False
+
+
+@dataclass
+class _Target:
+    """A target's rule state while a batch is applied."""
+
+    failures_in_a_row: int
+    has_active_alert: bool
+    last_check_at: str | None  # precise UTC time of the newest applied check
+    last_event_id: int | None = None
+    changed: bool = False
 
 
 class AlertService:
     """Stores check results, applies the alert rules, and changes alert status."""
 
-    def __init__(self, engine: Engine, failure_threshold: int):
+    def __init__(self, engine: Engine, failure_threshold: int, channels: list[str]):
         self.engine = engine
         self.failure_threshold = failure_threshold
-        # SQLite has one writer at a time anyway; taking turns here keeps "read the target's
-        # state, decide, write" atomic across this process's request threads.
+        self.channels = channels  # every alert change queues one delivery per channel
+        # Writers take turns inside this process, as BEGIN IMMEDIATE makes them do across processes.
         self._write_lock = threading.Lock()
 
-    def record_events(self, new_events: list[EventIn]) -> tuple[list[Recorded], list[Notice]]:
-        """Store a validated batch in order, all or nothing, and return what to notify (SPEC §4, §5)."""
+    def record_events(self, new_events: list[EventIn]) -> list[Recorded]:
+        """Store a validated batch once per event_uid, all or nothing, applying the rules (SPEC §4, §5).
+
+        Rules apply per target in check-time order; an event older than the newest one already
+        applied for its target is stored as late and changes no alert.
+        """
         received_at = store.now_text()
-        recorded: list[Recorded] = []
-        notices: list[Notice] = []
-        with self._write_lock, self.engine.begin() as conn:
-            states: dict[str, TargetState] = {}
-            for new in new_events:
-                url = new.target_url
-                if url not in states:
-                    states[url] = self._target_state(conn, url)
-                failed = is_failure(new.is_success, new.status_code)
-                action = decide(states[url], failed, self.failure_threshold)
-                if failed and states[url].has_active_alert:
-                    log.info("check of %s at %s failed again: alert already active, no new alert (dedup)",
-                             url, new.timestamp)
-                row = _event_row(new, received_at)
-                event_id = store.insert_event(conn, row)
-                alert, notice = self._apply(conn, action, event_id, row)
-                states[url] = next_state(states[url], failed, action)
-                recorded.append(Recorded(event_id, alert))
-                if notice:
-                    notices.append(notice)
-        for notice in notices:
-            log.warning("alert %d %s for %s (check at %s)", notice.alert_id,
-                        "opened" if notice.notice_type is AlertType.ERROR else "resolved by recovery",
-                        notice.target_url, notice.occurred_at)
-        return recorded, notices
+        results: list[Recorded | None] = [None] * len(new_events)
+        with self._write_lock, write_transaction(self.engine) as conn:
+            fresh = self._skip_stored(conn, new_events, results)
+            targets: dict[str, _Target] = {}
+            for index in sorted(fresh, key=lambda i: new_events[i].checked_at):
+                results[index] = self._record_one(conn, new_events[index], targets, received_at)
+            for url, target in targets.items():
+                if target.changed:
+                    store.save_target(conn, {"target_url": url, "failures_in_a_row": target.failures_in_a_row,
+                                             "last_check_at": target.last_check_at,
+                                             "last_event_id": target.last_event_id})
+            for index, result in enumerate(results):
+                if isinstance(result, int):  # a repeat of an earlier item of this same batch
+                    results[index] = Recorded(results[result].event_id, None, duplicate=True)
+        return results
 
-    def _target_state(self, conn, target_url: str) -> TargetState:
-        """Failures in a row (counted up to the threshold, all the rules need) and any active alert."""
-        failures = 0
-        for is_success, status_code in store.recent_results(conn, target_url, self.failure_threshold):
-            if not is_failure(is_success, status_code):
-                break
-            failures += 1
-        return TargetState(failures, store.active_alert_id(conn, target_url) is not None)
+    def _skip_stored(self, conn, new_events: list[EventIn], results: list) -> list[int]:
+        """Fill in results for events stored before (by event_uid); return the indexes still to store."""
+        uids = [e.event_uid for e in new_events if e.event_uid]
+        stored = store.events_by_uid(conn, uids) if uids else {}
+        first_seen: dict[str, int] = {}
+        fresh = []
+        for index, new in enumerate(new_events):
+            if new.event_uid in stored:
+                results[index] = Recorded(stored[new.event_uid], None, duplicate=True)
+            elif new.event_uid in first_seen:
+                results[index] = first_seen[new.event_uid]  # resolved once the first one has an id
+            else:
+                if new.event_uid:
+                    first_seen[new.event_uid] = index
+                fresh.append(index)
+        if stored:
+            log.info("%d event(s) were already stored (same event_uid): not stored again", len(stored))
+        return fresh
 
-    def _apply(self, conn, action: Action, event_id: int, event: dict) -> tuple[dict | None, Notice | None]:
-        """Carry out a rule decision for one stored event."""
+    def _record_one(self, conn, new: EventIn, targets: dict[str, _Target], received_at: str) -> Recorded:
+        """Store one event and apply the rules to it unless it is late."""
+        url = new.target_url
+        if url not in targets:
+            targets[url] = self._load_target(conn, url)
+        target = targets[url]
+        checked_at = store.precise_text(new.checked_at)
+        is_late = target.last_check_at is not None and checked_at < target.last_check_at
+        row = _event_row(new, received_at, is_late)
+        event_id = store.insert_event(conn, row)
+        if is_late:
+            log.info("check of %s at %s arrived after a newer one: stored, alerts unchanged", url, row["timestamp"])
+            return Recorded(event_id, None)
+        failed = is_failure(new.is_success, new.status_code)
+        state = TargetState(target.failures_in_a_row, target.has_active_alert)
+        action = decide(state, failed, self.failure_threshold)
+        if failed and target.has_active_alert:
+            log.info("check of %s at %s failed again: alert already active, no new alert (dedup)",
+                     url, row["timestamp"])
+        alert = self._apply(conn, action, event_id, row)
+        after = next_state(state, failed, action)
+        target.failures_in_a_row, target.has_active_alert = after.failures_in_a_row, after.has_active_alert
+        target.last_check_at, target.last_event_id, target.changed = checked_at, event_id, True
+        return Recorded(event_id, alert)
+
+    def _load_target(self, conn, url: str) -> _Target:
+        saved = store.get_target(conn, url)
+        has_active = store.active_alert_id(conn, url) is not None
+        if saved is None:
+            return _Target(0, has_active, None)
+        return _Target(saved["failures_in_a_row"], has_active, saved["last_check_at"], saved["last_event_id"])
+
+    def _apply(self, conn, action: Action, event_id: int, event: dict) -> dict | None:
+        """Carry out a rule decision: change the alert and queue its notices, in this transaction."""
         if action is Action.NOTHING:
-            return None, None
+            return None
+        now = store.now_text()
         if action is Action.OPEN_ALERT:
             alert_id = store.insert_alert(conn, {
                 "event_id": event_id, "target_url": event["target_url"], "alert_type": AlertType.ERROR.value,
-                "status": AlertStatus.OPEN.value, "created_at": store.now_text(),
+                "status": AlertStatus.OPEN.value, "created_at": now,
                 "message": alert_message(event["status_code"], event["error_message"]),
             })
             notice_type = AlertType.ERROR
         else:
             alert_id = store.active_alert_id(conn, event["target_url"])
             store.set_alert_status(conn, alert_id, ACTIVE_STATUSES, {
-                "status": AlertStatus.RESOLVED.value, "resolved_at": store.now_text(),
-                "resolved_event_id": event_id,
+                "status": AlertStatus.RESOLVED.value, "resolved_at": now, "resolved_event_id": event_id,
             })
             notice_type = AlertType.RECOVERY
-        notice = Notice(alert_id, notice_type, event["target_url"], event["status_code"],
-                        event["response_time_ms"], event["error_message"], event["timestamp"])
-        return store.get_alert(conn, alert_id), notice
+        due = store.precise_text(datetime.now(timezone.utc))
+        store.insert_deliveries(conn, [
+            {"alert_id": alert_id, "event_id": event_id, "channel": channel, "notice_type": notice_type.value,
+             "status": "PENDING", "attempts": 0, "next_attempt_at": due, "created_at": now}
+            for channel in self.channels])
+        log.warning("alert %d %s for %s (check at %s)", alert_id,
+                    "opened" if notice_type is AlertType.ERROR else "resolved by recovery",
+                    event["target_url"], event["timestamp"])
+        return store.get_alert(conn, alert_id)
 
     def change_alert_status(self, alert_id: int, requested: AlertStatus) -> dict:
         """Acknowledge or resolve an alert by hand (SPEC §4 PATCH); raise ApiError 404/409."""
-        with self._write_lock, self.engine.begin() as conn:
+        with self._write_lock, write_transaction(self.engine) as conn:
             alert = store.get_alert(conn, alert_id)
             if alert is None:
                 raise ApiError(404, f"Alert {alert_id} does not exist.")
@@ -120,13 +175,15 @@ class AlertService:
             return store.get_alert(conn, alert_id)
 
 
-def _event_row(new: EventIn, received_at: str) -> dict:
+def _event_row(new: EventIn, received_at: str, is_late: bool) -> dict:
     return {
         "target_url": new.target_url,
         "status_code": new.status_code,
         "response_time_ms": new.response_time_ms,
-        "timestamp": store.utc_text(datetime.fromisoformat(new.timestamp)),
+        "timestamp": store.utc_text(new.checked_at),
         "is_success": 1 if new.is_success else 0,
         "error_message": new.error_message,
         "received_at": received_at,
+        "event_uid": new.event_uid,
+        "is_late": 1 if is_late else 0,
     }

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, and_, delete, exists, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
-from backend.database import alerts, events, notification_logs
+from backend.database import alerts, deliveries, events, leases, notification_logs, targets
 from backend.rules import ACTIVE_STATUSES
 
 def utc_text(moment: datetime) -> str:
@@ -20,6 +21,105 @@ def utc_text(moment: datetime) -> str:
 def now_text() -> str:
     """The current time in the stored form."""
     return utc_text(datetime.now(timezone.utc))
+
+
+def precise_text(moment: datetime) -> str:
+    """A UTC time to the microsecond, in a form that sorts as text (for ordering and scheduling)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def events_by_uid(conn: Connection, uids: list[str]) -> dict[str, int]:
+    """The ids of already stored events among these event_uids."""
+    found: dict[str, int] = {}
+    for start in range(0, len(uids), 500):  # stay far below any database's bound-parameter limit
+        chunk = uids[start:start + 500]
+        rows = conn.execute(select(events.c.event_uid, events.c.id).where(events.c.event_uid.in_(chunk)))
+        found.update({row.event_uid: row.id for row in rows})
+    return found
+
+
+def get_target(conn: Connection, target_url: str) -> dict | None:
+    """The rule state of a target, or None before its first applied check."""
+    row = conn.execute(select(targets).where(targets.c.target_url == target_url)).mappings().first()
+    return dict(row) if row else None
+
+
+def save_target(conn: Connection, row: dict) -> None:
+    """Write a target's rule state (the caller holds the write transaction)."""
+    values = {k: v for k, v in row.items() if k != "target_url"}
+    changed = conn.execute(update(targets).where(targets.c.target_url == row["target_url"]).values(**values))
+    if changed.rowcount == 0:
+        conn.execute(insert(targets).values(**row))
+
+
+def insert_deliveries(conn: Connection, rows: list[dict]) -> None:
+    """Queue notices in the outbox."""
+    if rows:
+        conn.execute(insert(deliveries), rows)
+
+
+def next_delivery(conn: Connection, channel: str, now: str) -> dict | None:
+    """The channel's oldest due delivery, never overtaking an earlier pending one for the same alert."""
+    earlier = deliveries.alias("earlier")
+    blocked = exists().where(and_(earlier.c.alert_id == deliveries.c.alert_id, earlier.c.channel == channel,
+                                  earlier.c.status == "PENDING", earlier.c.id < deliveries.c.id))
+    query = (select(deliveries, events.c.target_url, events.c.status_code, events.c.response_time_ms,
+                    events.c.error_message, events.c.timestamp)
+             .join(events, events.c.id == deliveries.c.event_id)
+             .where(deliveries.c.channel == channel, deliveries.c.status == "PENDING",
+                    deliveries.c.next_attempt_at <= now, ~blocked)
+             .order_by(deliveries.c.id).limit(1))
+    row = conn.execute(query).mappings().first()
+    return dict(row) if row else None
+
+
+def update_delivery(conn: Connection, delivery_id: int, values: dict) -> None:
+    """Record the outcome of an attempt on its outbox row."""
+    conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
+
+
+def count_pending_deliveries(conn: Connection) -> int:
+    """How many notices are still waiting to be delivered."""
+    return conn.execute(select(func.count()).select_from(deliveries).where(deliveries.c.status == "PENDING")).scalar_one()
+
+
+def acquire_lease(conn: Connection, name: str, holder: str, now: str, expires_at: str,
+                  is_dead=lambda holder: False) -> bool:
+    """Take or renew a named lease; True when `holder` has it until `expires_at`.
+
+    A lease is free when it has expired, or when `is_dead(current_holder)` says its holder is gone.
+    """
+    current = conn.execute(select(leases.c.holder, leases.c.expires_at).where(leases.c.name == name)).first()
+    if current is None:
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(leases).values(name=name, holder=holder, expires_at=expires_at))
+        except IntegrityError:
+            return False  # another process created it first
+        return True
+    if current.holder != holder and current.expires_at >= now and not is_dead(current.holder):
+        return False
+    # Conditional on the holder we saw, so two takers can never both win.
+    taken = conn.execute(update(leases).where(leases.c.name == name, leases.c.holder == current.holder)
+                         .values(holder=holder, expires_at=expires_at))
+    return taken.rowcount == 1
+
+
+def release_lease(conn: Connection, name: str, holder: str) -> None:
+    """Give a lease up at once, so another process can take over without waiting for expiry."""
+    conn.execute(update(leases).where(leases.c.name == name, leases.c.holder == holder).values(expires_at=""))
+
+
+def purge_events(conn: Connection, older_than: str, limit: int) -> int:
+    """Delete up to `limit` events checked before `older_than`, keeping any an alert or outbox row uses."""
+    used = (select(alerts.c.event_id).union(select(alerts.c.resolved_event_id)
+                                            .where(alerts.c.resolved_event_id.is_not(None)))
+            .union(select(deliveries.c.event_id)))
+    doomed = (select(events.c.id).where(events.c.timestamp < older_than, events.c.id.not_in(used))
+              .order_by(events.c.id).limit(limit))
+    return conn.execute(delete(events).where(events.c.id.in_(doomed.scalar_subquery()))).rowcount
 
 
 def insert_event(conn: Connection, row: dict) -> int:

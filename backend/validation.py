@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Any
 from urllib.parse import urlsplit
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, field_validator
 
@@ -28,6 +29,23 @@ class EventIn(BaseModel):
     status_code: Annotated[StrictInt, Field(ge=100, le=599)] | None = None
     response_time_ms: Annotated[StrictInt, Field(ge=0, le=MAX_RESPONSE_TIME_MS)] | None = None
     error_message: Annotated[StrictStr, Field(max_length=MAX_ERROR_MESSAGE_LENGTH)] | None = None
+    # The agent's idempotency key: the same uid is stored once, however often it is sent.
+    event_uid: StrictStr | None = None
+
+    @property
+    def checked_at(self) -> datetime:
+        """When the check ran, as an aware UTC datetime."""
+        return datetime.fromisoformat(self.timestamp)
+
+    @field_validator("event_uid")
+    @classmethod
+    def _uuid(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(UUID(value))  # canonical lower-case form, so case never makes a second copy
+        except ValueError:
+            raise ValueError("must be a UUID such as 0ce69366-1524-46a0-8f8f-8d3b38ad61fa") from None
 
     @field_validator("target_url")
     @classmethod

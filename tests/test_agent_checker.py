@@ -6,16 +6,17 @@ import threading
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import pytest
-import requests
+import uuid
 
-from agent.checker import CheckResult, check
+import pytest
+
+from agent.checker import CheckResult, check, new_session
 from tests.support.procs import free_port
 
 
 @pytest.fixture
 def session():
-    with requests.Session() as s:
+    with new_session() as s:
         yield s
 
 
@@ -100,7 +101,8 @@ def test_a_closed_port_is_a_failed_connection(session):
 
 def test_the_event_is_the_post_events_body():
     result = CheckResult("https://example.com", datetime(2025, 1, 8, 15, 30, 45, tzinfo=timezone.utc),
-                         False, 503, 812, "HTTP 503 Service Unavailable")
+                         False, 503, 812, "HTTP 503 Service Unavailable",
+                         event_uid="0b7f5a8e-3c1d-4f53-9a55-6c1e2f0d9a11")
     assert result.to_event() == {
         "target_url": "https://example.com",
         "timestamp": "2025-01-08T15:30:45.000Z",
@@ -108,7 +110,15 @@ def test_the_event_is_the_post_events_body():
         "status_code": 503,
         "response_time_ms": 812,
         "error_message": "HTTP 503 Service Unavailable",
+        "event_uid": "0b7f5a8e-3c1d-4f53-9a55-6c1e2f0d9a11",
     }
+
+
+def test_every_check_gets_its_own_uuid4_event_uid(target, session):
+    first, second = check(session, target.url, 5), check(session, target.url, 5)
+    assert first.event_uid != second.event_uid
+    assert uuid.UUID(first.event_uid).version == 4
+    assert first.to_event()["event_uid"] == first.event_uid == first.to_event()["event_uid"]
 
 
 def test_the_event_timestamp_is_utc_whatever_zone_it_was_taken_in():

@@ -24,6 +24,16 @@ def test_defaults_follow_the_spec():
     assert s.api_key == API_KEY
     assert s.log_file == ROOT / "agent" / "agent.log"
     assert s.max_workers == 32
+    assert s.spool_file == ROOT / "agent" / "spool.db"
+    assert (s.batch_size, s.spool_max_events) == (500, 100_000)
+    assert (s.log_max_bytes, s.log_backups) == (10 * 1024 * 1024, 5)
+
+
+def test_spool_and_log_rotation_settings_are_read():
+    s = settings(AGENT_SPOOL_FILE="var/spool.db", AGENT_BATCH_SIZE="1000", AGENT_SPOOL_MAX_EVENTS="7",
+                 AGENT_LOG_MAX_BYTES="0", AGENT_LOG_BACKUPS="2")
+    assert s.spool_file == ROOT / "var" / "spool.db"  # relative to the repository, not the cwd
+    assert (s.batch_size, s.spool_max_events, s.log_max_bytes, s.log_backups) == (1000, 7, 0, 2)
 
 
 def test_blank_values_mean_the_default():
@@ -69,6 +79,11 @@ def test_a_relative_log_file_resolves_against_the_repository_not_the_cwd(tmp_pat
     ("AGENT_MAX_WORKERS", "0", "at least 1"),
     ("AGENT_MAX_WORKERS", "2.5", "got '2.5'"),
     ("AGENT_MAX_WORKERS", "many", "got 'many'"),
+    ("AGENT_BATCH_SIZE", "0", "from 1 to 1000"),
+    ("AGENT_BATCH_SIZE", "1001", "from 1 to 1000"),
+    ("AGENT_SPOOL_MAX_EVENTS", "0", "at least 1"),
+    ("AGENT_LOG_MAX_BYTES", "-1", "at least 0"),
+    ("AGENT_LOG_BACKUPS", "x", "got 'x'"),
 ])
 def test_an_invalid_value_is_a_config_error_naming_the_key(key, value, words):
     with pytest.raises(ConfigError) as caught:

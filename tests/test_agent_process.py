@@ -1,20 +1,44 @@
-"""The agent as a real process: --once exit codes, log format, bad config, the loop and SIGTERM (SPEC §7)."""
+"""The agent as a real process: --once exit codes, log format, bad config, the loop, SIGTERM, the spool (SPEC §7)."""
 
 from __future__ import annotations
 
+import logging
 import re
+import sqlite3
 import subprocess
 import sys
 import time
 
 import pytest
 
-from tests.support.procs import ROOT, base_env, free_port, start, stop, wait_until
+from agent.agent import log_file_handler
+from agent.config import load_settings
+from tests.support.procs import ROOT, free_port, start, stop, wait_until
+from tests.support.procs import base_env as _base_env
 from tests.support.servers import TargetServer
 from tests.test_agent_sender import FakeBackend
 
 API_KEY = "test-key-0123456789"
 LOG_LINE = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] \[(INFO|WARNING|ERROR)\] ")
+
+
+def base_env(tmp_path, **overrides):
+    """The shared test environment, plus a spool file of this test's own."""
+    return _base_env(tmp_path, **{"AGENT_SPOOL_FILE": str(tmp_path / "spool.db"), **overrides})
+
+
+def spooled_uids(tmp_path) -> list[str]:
+    """The event_uids waiting in the spool file, oldest first, read the way a user would."""
+    path = tmp_path / "spool.db"
+    if not path.exists():
+        return []
+    db = sqlite3.connect(path, timeout=10)
+    try:
+        return [uid for (uid,) in db.execute("SELECT event_uid FROM spooled_events ORDER BY id")]
+    except sqlite3.OperationalError:  # the agent has created the file but not yet its table
+        return []
+    finally:
+        db.close()
 
 
 @pytest.fixture
@@ -54,10 +78,12 @@ def test_once_delivers_the_event_exits_0_and_logs_one_line_per_fact(target, back
     assert proc.wait(timeout=30) == 0
     [request] = backend.received()
     assert request["headers"]["X-API-Key"] == API_KEY
-    body = request["body"]
+    [body] = request["body"]
     assert (body["target_url"], body["is_success"], body["status_code"]) == (target.url, True, 200)
     assert isinstance(body["response_time_ms"], int) and body["error_message"] is None
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", body["timestamp"])
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", body["event_uid"])
+    assert spooled_uids(tmp_path) == []
 
     lines = log_text(tmp_path).splitlines()
     assert lines and all(LOG_LINE.match(line) for line in lines), lines
@@ -78,13 +104,17 @@ def test_once_runs_from_inside_the_agent_folder_too(target, backend, tmp_path):
     assert len(backend.received()) == 1
 
 
-def test_once_exits_1_when_the_backend_rejects_the_event(target, backend, agents, tmp_path):
+def test_once_exits_1_and_drops_an_event_the_backend_rejects_alone(target, backend, agents, tmp_path):
     backend.status = 400
     env = base_env(tmp_path, TARGET_URL=target.url, BACKEND_URL=backend.url)
     proc = agents.start(env, "--once")
     assert proc.wait(timeout=30) == 1
     assert len(backend.received()) == 1  # a 400 is not retried
-    assert re.search(r"\[ERROR\] send .* attempt 1/4 -> 400, not retried: scripted 400", log_text(tmp_path))
+    text = log_text(tmp_path)
+    assert re.search(r"\[ERROR\] send .* attempt 1/4 -> 400, not retried: scripted 400", text)
+    assert re.search(r"\[ERROR\] dropped invalid event [0-9a-f-]{36} for .*: scripted 400 "
+                     r"\(1 invalid events dropped since start\)", text)
+    assert spooled_uids(tmp_path) == []  # invalid forever: kept, it would block every later event
 
 
 def test_once_reports_a_failed_check_as_an_event(target, backend, agents, tmp_path):
@@ -93,8 +123,8 @@ def test_once_reports_a_failed_check_as_an_event(target, backend, agents, tmp_pa
     proc = agents.start(env, "--once")
     assert proc.wait(timeout=30) == 0
     [request] = backend.received()
-    assert request["body"]["is_success"] is False
-    assert request["body"]["error_message"] == "HTTP 503 Service Unavailable"
+    assert request["body"][0]["is_success"] is False
+    assert request["body"][0]["error_message"] == "HTTP 503 Service Unavailable"
 
 
 @pytest.mark.parametrize("overrides, key", [
@@ -150,3 +180,70 @@ def test_an_event_reaches_a_backend_that_starts_late(target, agents, tmp_path):
         assert re.search(rf"\[INFO\] send {re.escape(target.url)} attempt [23]/4 -> 201", log_text(tmp_path))
     finally:
         backend.stop()
+
+
+def test_once_with_the_backend_down_keeps_the_event_and_the_next_once_sends_both(target, agents, tmp_path):
+    port = free_port()
+    env = base_env(tmp_path, TARGET_URL=target.url, BACKEND_URL=f"http://127.0.0.1:{port}")
+    assert agents.start(env, "--once").wait(timeout=30) == 1
+    [first] = spooled_uids(tmp_path)
+    assert "[ERROR] round done: 1 events stay spooled for the next run" in log_text(tmp_path)
+
+    backend = FakeBackend(port=port).start()
+    try:
+        assert agents.start(env, "--once").wait(timeout=30) == 0
+        sent = [e["event_uid"] for e in backend.received_events()]
+        assert len(sent) == 2 and sent[0] == first  # the older event first, each once
+        assert spooled_uids(tmp_path) == []
+        assert target.hits == 2
+    finally:
+        backend.stop()
+
+
+def test_results_spooled_while_the_backend_is_down_arrive_exactly_once_after_a_restart(
+        target, agents, tmp_path):
+    port = free_port()
+    env = base_env(tmp_path, TARGET_URL=target.url, BACKEND_URL=f"http://127.0.0.1:{port}",
+                   CHECK_INTERVAL_SECONDS="0.2")
+    proc = agents.start(env)
+    wait_until(lambda: len(spooled_uids(tmp_path)) >= 5, 20, message="five results in the spool")
+    began = time.monotonic()
+    assert stop(proc, timeout=10) == 0
+    assert time.monotonic() - began < 5
+    waiting = spooled_uids(tmp_path)
+    assert len(waiting) == target.hits  # every check of the first run, none lost at SIGTERM
+
+    backend = FakeBackend(port=port).start()
+    try:
+        proc = agents.start(env)
+        wait_until(lambda: len(backend.received_events()) >= len(waiting) + 3, 20,
+                   message="the spooled events and some new ones delivered")
+        assert stop(proc, timeout=10) == 0
+        wait_until(lambda: len(backend.received_events()) + len(spooled_uids(tmp_path)) == target.hits, 5,
+                   message="every check either delivered or still spooled")
+        sent = [e["event_uid"] for e in backend.received_events()]
+        assert len(sent) == len(set(sent))  # no event twice
+        assert sent[:len(waiting)] == waiting  # oldest first
+        assert set(sent).isdisjoint(spooled_uids(tmp_path))
+        assert "spool holds" in log_text(tmp_path)
+    finally:
+        backend.stop()
+
+
+def test_agent_log_rotates_at_its_size_keeping_the_configured_backups(tmp_path):
+    settings = load_settings({"API_KEY": API_KEY, "AGENT_LOG_FILE": str(tmp_path / "agent.log"),
+                              "AGENT_LOG_MAX_BYTES": "1000", "AGENT_LOG_BACKUPS": "2"})
+    handler = log_file_handler(settings)
+    logger = logging.getLogger("tests.rotation")
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        for n in range(100):
+            logger.error("line %03d %s", n, "x" * 40)
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["agent.log", "agent.log.1", "agent.log.2"]
+    assert all((tmp_path / name).stat().st_size <= 1000 for name in names)
+    assert "line 099" in (tmp_path / "agent.log").read_text()

@@ -1,4 +1,4 @@
-"""Sending events to a real fake backend on 127.0.0.1: retries, backoff, what is not retried (SPEC §7)."""
+"""Sending batches to a real fake backend on 127.0.0.1: retries, backoff, what is not retried (SPEC §7)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from agent.config import load_settings
-from agent.sender import MAX_JITTER_SECONDS, backoff_delays, send_event, should_retry
+from agent.sender import MAX_JITTER_SECONDS, backoff_delays, blocked_delays, send_batch, should_retry
 from tests.support.procs import free_port
 
 API_KEY = "test-key-0123456789"
@@ -22,6 +22,7 @@ EVENT = {
     "status_code": 503,
     "response_time_ms": 812,
     "error_message": "HTTP 503 Service Unavailable",
+    "event_uid": "0b7f5a8e-3c1d-4f53-9a55-6c1e2f0d9a11",
 }
 
 
@@ -32,13 +33,25 @@ class _BackendHandler(BaseHTTPRequestHandler):
     def do_POST(self):
         server: FakeBackend = self.server  # type: ignore[assignment]
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = json.loads(raw or b"null")
+        events = body if isinstance(body, list) else [body]
         with server.lock:
-            status = server.script.pop(0) if server.script else server.status
-            server.requests.append({"path": self.path, "headers": dict(self.headers),
-                                    "body": json.loads(raw or b"null")})
-            event_id = len(server.requests)
-        body = {"event_id": event_id, "alert": None} if status < 300 else {"error": f"scripted {status}"}
-        data = json.dumps(body).encode()
+            server.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+            scripted = server.script.pop(0) if server.script else server.status
+            status = scripted(events) if callable(scripted) else scripted
+            if status in (200, 201):
+                # Like the backend with idempotency keys: each event_uid is stored once, and a batch
+                # whose events are all stored already is answered 200.
+                new = [e for e in events if e.get("event_uid") not in server.stored_uids]
+                status = 201 if new else 200
+                for event in new:
+                    server.stored_uids.add(event.get("event_uid"))
+                    server.stored.append(event)
+        if status < 300:
+            reply = {"events": [{"event_id": n, "alert": None} for n in range(len(events))]}
+        else:
+            reply = {"error": f"scripted {status}"}
+        data = json.dumps(reply).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -47,17 +60,23 @@ class _BackendHandler(BaseHTTPRequestHandler):
 
 
 class FakeBackend(ThreadingHTTPServer):
-    """A stand-in for `POST /events`: answers the statuses in `script` in order, then `status`."""
+    """A stand-in for `POST /events` taking JSON arrays with event_uid.
+
+    Answers the entries of `script` in order, then `status`; an entry is a status code or a
+    function of the request's events returning one. Stored events go to `stored`, once per uid.
+    """
 
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, port: int = 0, script: list[int] | None = None, status: int = 201):
+    def __init__(self, port: int = 0, script: list | None = None, status: int = 201):
         super().__init__(("127.0.0.1", port), _BackendHandler)
         self.script = list(script or [])
         self.status = status
         self.lock = threading.Lock()
         self.requests: list[dict] = []
+        self.stored: list[dict] = []
+        self.stored_uids: set[str] = set()
         self.url = f"http://127.0.0.1:{self.server_port}"
         self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
 
@@ -68,6 +87,14 @@ class FakeBackend(ThreadingHTTPServer):
     def received(self) -> list[dict]:
         with self.lock:
             return list(self.requests)
+
+    def received_events(self) -> list[dict]:
+        """Every event of every request, in arrival order, duplicates included."""
+        return [event for request in self.received() for event in request["body"]]
+
+    def stored_events(self) -> list[dict]:
+        with self.lock:
+            return list(self.stored)
 
     def stop(self) -> None:
         self.shutdown()
@@ -88,8 +115,8 @@ def session():
         yield s
 
 
-def settings_for(backend_url: str):
-    return load_settings({"API_KEY": API_KEY, "BACKEND_URL": backend_url})
+def settings_for(backend_url: str, **environ: str):
+    return load_settings({"API_KEY": API_KEY, "BACKEND_URL": backend_url, **environ})
 
 
 class Sleeps(list):
@@ -122,14 +149,20 @@ def test_backoff_doubles_from_one_second():
     assert backoff_delays() == (1.0, 2.0, 4.0)
 
 
-def test_201_is_delivered_at_the_first_attempt_with_key_and_body_as_sent(backend, session):
+def test_backoff_between_passes_doubles_from_five_seconds_up_to_thirty():
+    delays = blocked_delays()
+    assert [next(delays) for _ in range(6)] == [5.0, 10.0, 20.0, 30.0, 30.0, 30.0]
+
+
+def test_201_is_delivered_at_the_first_attempt_with_key_and_a_json_array_as_sent(backend, session):
     sleeps = Sleeps()
-    assert send_event(session, settings_for(backend.url), EVENT, sleep=sleeps) is True
+    reply = send_batch(session, settings_for(backend.url), [EVENT], sleep=sleeps)
+    assert reply.status_code == 201
     [request] = backend.received()
     assert request["path"] == "/events"
     assert request["headers"]["X-API-Key"] == API_KEY
     assert request["headers"]["Content-Type"] == "application/json"
-    assert request["body"] == EVENT
+    assert request["body"] == [EVENT]
     assert sleeps == []
 
 
@@ -137,7 +170,7 @@ def test_503_twice_then_201_is_delivered_at_the_third_attempt_with_growing_backo
     backend.script = [503, 503, 201]
     sleeps = Sleeps()
     with caplog.at_level(logging.INFO, logger="agent"):
-        assert send_event(session, settings_for(backend.url), EVENT, sleep=sleeps) is True
+        assert send_batch(session, settings_for(backend.url), [EVENT], sleep=sleeps).status_code == 201
     assert len(backend.received()) == 3
     assert len(sleeps) == 2
     for delay, base in zip(sleeps, backoff_delays()):
@@ -148,11 +181,25 @@ def test_503_twice_then_201_is_delivered_at_the_third_attempt_with_growing_backo
     assert messages[-1] == ("INFO", "send https://t.example/ attempt 3/4 -> 201")
 
 
+def test_a_retried_batch_repeats_the_same_events_and_uids(backend, session):
+    backend.script = [503, 201]
+    second = {**EVENT, "event_uid": "5d0c8f7e-1111-4e2b-8c3a-000000000002"}
+    send_batch(session, settings_for(backend.url), [EVENT, second], sleep=Sleeps())
+    first_try, second_try = (r["body"] for r in backend.received())
+    assert first_try == second_try == [EVENT, second]
+
+
+def test_a_batch_is_logged_by_its_size(backend, session, caplog):
+    with caplog.at_level(logging.INFO, logger="agent"):
+        send_batch(session, settings_for(backend.url), [EVENT, {**EVENT, "event_uid": "x"}], sleep=Sleeps())
+    assert caplog.records[-1].getMessage() == "send 2 events attempt 1/4 -> 201"
+
+
 def test_400_is_not_retried_and_its_error_is_logged(backend, session, caplog):
     backend.status = 400
     sleeps = Sleeps()
     with caplog.at_level(logging.INFO, logger="agent"):
-        assert send_event(session, settings_for(backend.url), EVENT, sleep=sleeps) is False
+        assert send_batch(session, settings_for(backend.url), [EVENT], sleep=sleeps).status_code == 400
     assert len(backend.received()) == 1
     assert sleeps == []
     [record] = caplog.records
@@ -164,7 +211,7 @@ def test_400_is_not_retried_and_its_error_is_logged(backend, session, caplog):
 def test_429_is_retried(backend, session):
     backend.script = [429]
     sleeps = Sleeps()
-    assert send_event(session, settings_for(backend.url), EVENT, sleep=sleeps) is True
+    assert send_batch(session, settings_for(backend.url), [EVENT], sleep=sleeps).status_code == 201
     assert len(backend.received()) == 2
     assert len(sleeps) == 1
 
@@ -173,20 +220,21 @@ def test_a_backend_that_keeps_failing_is_given_up_after_four_attempts(backend, s
     backend.status = 500
     sleeps = Sleeps()
     with caplog.at_level(logging.INFO, logger="agent"):
-        assert send_event(session, settings_for(backend.url), EVENT, sleep=sleeps) is False
+        assert send_batch(session, settings_for(backend.url), [EVENT], sleep=sleeps).status_code == 500
     assert len(backend.received()) == 4
     assert len(sleeps) == 3
     assert sleeps == sorted(sleeps)
     last = caplog.records[-1]
     assert last.levelname == "ERROR"
     assert "attempt 4/4 -> 500, giving up" in last.getMessage()
+    assert [r.levelname for r in caplog.records].count("ERROR") == 1
 
 
 def test_connection_refused_is_retried_then_given_up_with_the_reason(session, caplog):
     sleeps = Sleeps()
     settings = settings_for(f"http://127.0.0.1:{free_port()}")
     with caplog.at_level(logging.INFO, logger="agent"):
-        assert send_event(session, settings, EVENT, sleep=sleeps) is False
+        assert send_batch(session, settings, [EVENT], sleep=sleeps).status_code is None
     assert len(sleeps) == 3
     attempts = [r.getMessage() for r in caplog.records]
     assert len(attempts) == 4
@@ -203,7 +251,8 @@ def test_a_stop_during_backoff_abandons_the_send(backend, session):
         sleeps.append(seconds)
         stop.set()  # as if SIGTERM arrived while waiting
 
-    assert send_event(session, settings_for(backend.url), EVENT, sleep=sleep, stop_event=stop) is False
+    reply = send_batch(session, settings_for(backend.url), [EVENT], sleep=sleep, stop_event=stop)
+    assert reply.aborted or reply.status_code == 503
     assert len(backend.received()) == 1
     assert len(sleeps) == 1
 
@@ -213,7 +262,7 @@ def test_a_stop_already_set_allows_one_attempt_and_no_wait(backend, session):
     stop = threading.Event()
     stop.set()
     sleeps = Sleeps()
-    assert send_event(session, settings_for(backend.url), EVENT, sleep=sleeps, stop_event=stop) is False
+    assert send_batch(session, settings_for(backend.url), [EVENT], sleep=sleeps, stop_event=stop).status_code == 503
     assert len(backend.received()) == 1
     assert sleeps == []
 
@@ -221,6 +270,6 @@ def test_a_stop_already_set_allows_one_attempt_and_no_wait(backend, session):
 def test_the_api_key_never_reaches_the_log(backend, session, caplog):
     backend.script = [503, 400]
     with caplog.at_level(logging.DEBUG):
-        send_event(session, settings_for(backend.url), EVENT, sleep=Sleeps())
+        send_batch(session, settings_for(backend.url), [EVENT], sleep=Sleeps())
     assert caplog.records
     assert API_KEY not in caplog.text

@@ -17,7 +17,7 @@ OTHER = "http://other.example:8080/health"
 
 def test_one_event_is_stored_and_answered_201(api, db):
     answer = api.send(event(status=204, response_time_ms=87, timestamp="2025-01-08T15:30:45.123+09:00"))
-    assert answer == {"event_id": 1, "alert": None}
+    assert answer == {"event_id": 1, "alert": None, "duplicate": False}
     row = db.rows("SELECT * FROM events")[0]
     assert (row["id"], row["target_url"], row["status_code"], row["response_time_ms"], row["is_success"],
             row["error_message"]) == (1, URL, 204, 87, 1, None)
@@ -50,8 +50,7 @@ def test_optional_fields_may_be_left_out(api, db):
 
 def test_a_batch_is_stored_in_order_and_answered_with_events(api, db):
     answer = api.send(event(), event(OTHER), event(status=201))
-    assert answer == {"events": [{"event_id": 1, "alert": None}, {"event_id": 2, "alert": None},
-                                 {"event_id": 3, "alert": None}]}
+    assert answer == {"events": [{"event_id": n, "alert": None, "duplicate": False} for n in (1, 2, 3)]}
     assert [(r["id"], r["target_url"]) for r in db.rows("SELECT * FROM events ORDER BY id")] == [
         (1, URL), (2, OTHER), (3, URL)]
 
@@ -59,7 +58,7 @@ def test_a_batch_is_stored_in_order_and_answered_with_events(api, db):
 def test_a_batch_of_one_is_still_a_batch(api):
     response = api.post("/events", json=[event()])
     assert response.status_code == 201
-    assert response.get_json() == {"events": [{"event_id": 1, "alert": None}]}
+    assert response.get_json() == {"events": [{"event_id": 1, "alert": None, "duplicate": False}]}
 
 
 def test_a_batch_of_1000_is_accepted(api, db):

@@ -17,7 +17,8 @@ from backend.database import init_db, make_engine
 from backend.dispatch import Dispatcher
 from backend.factory import create_app
 from backend.log_setup import configure_logging
-from backend.messages import telegram_text
+from backend.messages import Notice, telegram_text
+from backend.rules import AlertType
 from backend.notifiers import ConsoleNotifier, TelegramNotifier
 from backend.service import AlertService
 from backend.validation import parse_events
@@ -60,12 +61,13 @@ def telegram_notifier(telegram, timeout: float = 5.0) -> TelegramNotifier:
     return TelegramNotifier(TOKEN, CHAT_ID, telegram.base_url, timeout)
 
 
-def raise_alert(engine) -> list:
-    """Store one failing event with threshold 1, as POST /events would; return its notices."""
-    _, notices = AlertService(engine, failure_threshold=1).record_events(
-        parse_events(event(ok=False, status=503, response_time_ms=5000)))
-    assert len(notices) == 1
-    return notices
+def raise_alert(engine, target_url: str = "https://t.example/") -> list[Notice]:
+    """Store one failing event with threshold 1, as POST /events would: the alert and its outbox row."""
+    [recorded] = AlertService(engine, failure_threshold=1, channels=["TELEGRAM"]).record_events(
+        parse_events(event(target_url=target_url, ok=False, status=503, response_time_ms=5000)))
+    assert recorded.alert is not None
+    return [Notice(recorded.alert["id"], AlertType.ERROR, target_url, 503, 5000, "HTTP 503",
+                   "2025-01-08 15:30:45")]
 
 
 def attempts(db: Db) -> list[dict]:
@@ -75,7 +77,7 @@ def attempts(db: Db) -> list[dict]:
 def test_a_delivered_message_is_one_sent_row_with_telegrams_message_id(engine, db, telegram, make_dispatcher):
     notices = raise_alert(engine)
     dispatcher = make_dispatcher([telegram_notifier(telegram)])
-    dispatcher.submit(notices)
+    dispatcher.wake()
     assert dispatcher.wait_idle(10)
     [sent] = telegram.sent_messages()
     assert sent["text"] == telegram_text(notices[0])
@@ -95,7 +97,7 @@ def test_a_failing_channel_is_tried_four_times_and_every_attempt_is_a_row(engine
     notices = raise_alert(engine)
     dispatcher = make_dispatcher([telegram_notifier(telegram)])
     with caplog.at_level(logging.WARNING, logger="backend"):
-        dispatcher.submit(notices)
+        dispatcher.wake()
         assert dispatcher.wait_idle(10)
     rows = attempts(db)
     assert [r["retry_count"] for r in rows] == [0, 1, 2, 3]
@@ -113,7 +115,7 @@ def test_one_failure_then_success_is_a_failed_row_then_a_sent_row(engine, db, te
     telegram.modes = ["fail"]
     notices = raise_alert(engine)
     dispatcher = make_dispatcher([telegram_notifier(telegram)])
-    dispatcher.submit(notices)
+    dispatcher.wake()
     assert dispatcher.wait_idle(10)
     rows = attempts(db)
     assert [(r["status"], r["retry_count"]) for r in rows] == [("FAILED", 0), ("SENT", 1)]
@@ -128,7 +130,7 @@ def test_flood_control_waits_at_least_the_retry_after_telegram_asks_for(engine, 
     notices = raise_alert(engine)
     dispatcher = make_dispatcher([telegram_notifier(telegram)], backoff_base_seconds=0.01)
     started = time.monotonic()
-    dispatcher.submit(notices)
+    dispatcher.wake()
     wait_until(lambda: len(telegram.requests) >= 1, timeout=5, interval=0.01, message="the first Telegram request")
     first_request_at = time.monotonic()
     wait_until(lambda: len(telegram.requests) >= 2, timeout=5, interval=0.01, message="the retry")
@@ -147,13 +149,13 @@ def _token_scenario(engine, telegram, make_dispatcher):
     telegram.modes = ["fail", "flood", "hang"]
     telegram.retry_after = 1
     telegram.hang_seconds = 10
-    notices = raise_alert(engine)
-    unreachable = TelegramNotifier(TOKEN, CHAT_ID, "http://127.0.0.1:9/bot", 0.5)  # nothing listens on port 9
+    raise_alert(engine)
     dispatcher = make_dispatcher([telegram_notifier(telegram, timeout=0.5)], retries=3)
-    other = make_dispatcher([unreachable], retries=1)
-    dispatcher.submit(notices)
-    other.submit(notices)
-    assert dispatcher.wait_idle(15) and other.wait_idle(15)
+    assert dispatcher.wait_idle(15)
+    dispatcher.close()  # gives up its lease, so the next dispatcher takes over at once
+    raise_alert(engine, target_url="https://other.example/")
+    unreachable = TelegramNotifier(TOKEN, CHAT_ID, "http://127.0.0.1:9/bot", 0.5)  # nothing listens on port 9
+    assert make_dispatcher([unreachable], retries=1).wait_idle(15)
     assert [r["token"] for r in telegram.requests] == [TOKEN] * 4  # the token did go where it belongs
 
 

@@ -1,4 +1,4 @@
-"""POST /events: store check results, apply the alert rules, queue notifications (SPEC §4, §5)."""
+"""POST /events: store check results once, apply the alert rules, queue notifications (SPEC §4, §5)."""
 
 from flask import Blueprint, current_app, jsonify
 
@@ -11,11 +11,12 @@ bp.before_request(require_api_key)
 
 @bp.post("/events")
 def create_events():
-    """Validate the whole body first, then store it in one transaction, then hand off notices."""
+    """Validate the whole body first, then store it in one transaction; 200 when all were stored before."""
     body = json_body()
     new_events = parse_events(body)
     ctx = current_app.extensions["outage"]
-    recorded, notices = ctx.service.record_events(new_events)
-    ctx.dispatcher.submit(notices)  # delivery happens on the dispatcher's threads, not here
-    results = [{"event_id": r.event_id, "alert": r.alert} for r in recorded]
-    return jsonify(results[0] if isinstance(body, dict) else {"events": results}), 201
+    recorded = ctx.service.record_events(new_events)
+    ctx.dispatcher.wake()  # the outbox rows are committed; deliver them now rather than at the next poll
+    results = [{"event_id": r.event_id, "alert": r.alert, "duplicate": r.duplicate} for r in recorded]
+    status = 200 if all(r.duplicate for r in recorded) else 201
+    return jsonify(results[0] if isinstance(body, dict) else {"events": results}), status

@@ -32,6 +32,7 @@ def base_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
         "TARGET_URL": "http://127.0.0.1:9/",
         "BACKEND_LOG_FILE": str(tmp_path / "server.log"),
         "AGENT_LOG_FILE": str(tmp_path / "agent.log"),
+        "AGENT_SPOOL_FILE": str(tmp_path / "spool.db"),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'notifications.db'}",
     })
     env.update(overrides)

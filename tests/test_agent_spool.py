@@ -1,0 +1,280 @@
+"""The write-ahead spool and the sender that drains it: order, durability, bound, and what deletes (SPEC §7)."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import uuid
+
+import pytest
+import requests
+
+from agent.sender import Progress, SpoolSender
+from agent.spool import Spool
+from tests.support.procs import free_port
+from tests.test_agent_sender import FakeBackend, Sleeps, settings_for
+
+
+def event(n: int) -> dict:
+    return {
+        "target_url": f"https://t{n}.example/",
+        "timestamp": "2025-01-08T15:30:45.000Z",
+        "is_success": True,
+        "status_code": 200,
+        "response_time_ms": n,
+        "error_message": None,
+        "event_uid": str(uuid.uuid4()),
+    }
+
+
+@pytest.fixture
+def spool(tmp_path):
+    s = Spool(tmp_path / "spool.db", max_events=1000)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def backend():
+    server = FakeBackend().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def session():
+    with requests.Session() as s:
+        yield s
+
+
+def sender_for(spool, backend_url: str, session, **environ) -> SpoolSender:
+    return SpoolSender(spool, settings_for(backend_url, **environ), session, sleep=Sleeps())
+
+
+def uids(events) -> list[str]:
+    return [e["event_uid"] for e in events]
+
+
+# --- the spool on its own ---------------------------------------------------------------------
+
+def test_events_come_back_oldest_first_and_stay_until_deleted(spool):
+    events = [event(n) for n in range(5)]
+    for e in events:
+        spool.add(e)
+    first = spool.peek(3)
+    assert [item.event for item in first] == events[:3]
+    assert spool.peek(3) == first  # peeking removes nothing
+    assert spool.delete([item.id for item in first]) == 3
+    assert [item.event for item in spool.peek(10)] == events[3:]
+    assert len(spool) == 2
+
+
+def test_the_same_event_uid_is_spooled_once(spool):
+    e = event(1)
+    spool.add(e)
+    spool.add(dict(e))
+    assert len(spool) == 1 and len(spool.peek(10)) == 1
+
+
+def test_the_spool_survives_a_reopen_in_wal_mode(tmp_path):
+    path = tmp_path / "spool.db"
+    first = Spool(path, max_events=100)
+    events = [event(n) for n in range(3)]
+    for e in events:
+        first.add(e)
+    first.close()
+    again = Spool(path, max_events=100)
+    try:
+        assert [item.event for item in again.peek(10)] == events
+        assert len(again) == 3
+        again.add(event(9))
+        assert uids(item.event for item in again.peek(10))[:3] == uids(events)  # still oldest first
+    finally:
+        again.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_full_spool_drops_the_oldest_counts_them_and_logs_an_error(tmp_path, caplog):
+    spool = Spool(tmp_path / "spool.db", max_events=3)
+    events = [event(n) for n in range(5)]
+    with caplog.at_level(logging.INFO, logger="agent"):
+        for e in events:
+            spool.add(e)
+    try:
+        assert uids(item.event for item in spool.peek(10)) == uids(events[2:])
+        assert spool.dropped_since_start == 2
+        errors = [(r.levelname, r.getMessage()) for r in caplog.records]
+        assert errors == [("ERROR", "spool full: dropped 1 oldest events (1 dropped since start)"),
+                          ("ERROR", "spool full: dropped 1 oldest events (2 dropped since start)")]
+    finally:
+        spool.close()
+
+
+def test_a_reopened_spool_over_a_smaller_bound_drops_at_the_next_insert(tmp_path, caplog):
+    first = Spool(tmp_path / "spool.db", max_events=10)
+    for n in range(6):
+        first.add(event(n))
+    first.close()
+    smaller = Spool(tmp_path / "spool.db", max_events=4)
+    try:
+        with caplog.at_level(logging.ERROR, logger="agent"):
+            smaller.add(event(6))
+        assert len(smaller) == 4
+        assert "spool full: dropped 3 oldest events (3 dropped since start)" in caplog.text
+    finally:
+        smaller.close()
+
+
+def test_threads_inserting_while_another_deletes_lose_nothing(spool):
+    def insert(k):
+        for n in range(50):
+            spool.add(event(k * 100 + n))
+
+    threads = [threading.Thread(target=insert, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    seen: list[str] = []
+    while any(t.is_alive() for t in threads) or len(spool):
+        batch = spool.peek(7)
+        seen += uids(item.event for item in batch)
+        spool.delete([item.id for item in batch])
+    for t in threads:
+        t.join(timeout=10)
+    assert len(seen) == len(set(seen)) == 200
+
+
+# --- the sender draining it -------------------------------------------------------------------
+
+def test_drain_sends_oldest_first_in_batches_of_the_batch_size(spool, backend, session):
+    events = [event(n) for n in range(5)]
+    for e in events:
+        spool.add(e)
+    assert sender_for(spool, backend.url, session, AGENT_BATCH_SIZE="2").drain() is True
+    assert [len(r["body"]) for r in backend.received()] == [2, 2, 1]
+    assert uids(backend.received_events()) == uids(events)
+    assert len(spool) == 0
+
+
+def test_503_three_times_then_201_delivers_with_the_same_uids(spool, backend, session):
+    events = [event(n) for n in range(3)]
+    for e in events:
+        spool.add(e)
+    backend.script = [503, 503, 503, 201]
+    assert sender_for(spool, backend.url, session).drain() is True
+    bodies = [r["body"] for r in backend.received()]
+    assert len(bodies) == 4 and all(body == events for body in bodies)
+    assert uids(backend.stored_events()) == uids(events)
+    assert len(spool) == 0
+
+
+def test_a_backend_down_after_all_retries_keeps_every_event(spool, session, caplog):
+    events = [event(n) for n in range(3)]
+    for e in events:
+        spool.add(e)
+    sender = sender_for(spool, f"http://127.0.0.1:{free_port()}", session)
+    with caplog.at_level(logging.INFO, logger="agent"):
+        assert sender.send_next_batch() is Progress.BLOCKED
+    assert [item.event for item in spool.peek(10)] == events
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "giving up after 4 attempts" in errors[0]  # once per give-up, not per event
+
+
+def test_200_for_an_already_stored_batch_counts_as_delivered(spool, backend, session):
+    e = event(1)
+    backend.stored_uids.add(e["event_uid"])  # stored by an earlier try whose answer was lost
+    spool.add(e)
+    assert sender_for(spool, backend.url, session).drain() is True
+    assert len(spool) == 0
+    assert backend.stored_events() == []  # not stored twice
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_401_and_403_keep_the_events_and_log_the_backend_error(spool, backend, session, caplog, status):
+    spool.add(event(1))
+    backend.status = status
+    with caplog.at_level(logging.INFO, logger="agent"):
+        assert sender_for(spool, backend.url, session).send_next_batch() is Progress.BLOCKED
+    assert len(spool) == 1
+    assert len(backend.received()) == 1  # not retried
+    assert f"-> {status}, not retried: scripted {status}" in caplog.text
+    assert [r.levelname for r in caplog.records if "scripted" in r.getMessage()] == ["ERROR"]
+
+
+def test_413_halves_the_batch_for_this_attempt(spool, backend, session):
+    events = [event(n) for n in range(8)]
+    for e in events:
+        spool.add(e)
+    backend.script = [lambda batch: 413 if len(batch) > 2 else 201] * 20
+    assert sender_for(spool, backend.url, session).drain() is True
+    assert [len(r["body"]) for r in backend.received()][:3] == [8, 4, 2]
+    assert uids(backend.stored_events()) == uids(events)
+    assert len(spool) == 0
+
+
+def test_a_rejected_batch_is_resent_one_by_one_and_only_the_invalid_event_is_dropped(
+        spool, backend, session, caplog):
+    events = [event(n) for n in range(4)]
+    bad = events[2]["event_uid"]
+    for e in events:
+        spool.add(e)
+    backend.status = None
+    backend.script = [lambda batch: 400 if bad in uids(batch) else 201] * 10
+    sender = sender_for(spool, backend.url, session)
+    with caplog.at_level(logging.INFO, logger="agent"):
+        assert sender.drain() is True
+    assert [len(r["body"]) for r in backend.received()] == [4, 1, 1, 1, 1]
+    assert uids(backend.stored_events()) == uids(events[:2] + events[3:])
+    assert len(spool) == 0
+    assert sender.invalid_dropped == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors[-1] == (f"dropped invalid event {bad} for https://t2.example/: scripted 400 "
+                          f"(1 invalid events dropped since start)")
+
+
+def test_a_rejected_batch_stops_at_a_backend_that_goes_down_and_keeps_the_rest(spool, backend, session):
+    events = [event(n) for n in range(3)]
+    for e in events:
+        spool.add(e)
+    backend.script = [400, 201]
+    backend.status = 503
+    assert sender_for(spool, backend.url, session).send_next_batch() is Progress.BLOCKED
+    assert uids(item.event for item in spool.peek(10)) == uids(events[1:])
+
+
+def test_each_event_uid_is_unique_and_survives_retries(spool, backend, session):
+    from agent.checker import CheckResult
+    from datetime import datetime, timezone
+    results = [CheckResult("https://t.example/", datetime.now(timezone.utc), True, 200, 3, None)
+               for _ in range(20)]
+    for r in results:
+        spool.add(r.to_event())
+    backend.script = [500, 500]
+    assert sender_for(spool, backend.url, session).drain() is True
+    sent = [uids(r["body"]) for r in backend.received()]
+    assert sent[0] == sent[1] == sent[2]
+    assert len(set(sent[0])) == 20
+    assert all(str(uuid.UUID(uid)) == uid for uid in sent[0])
+
+
+def test_the_sender_thread_delivers_what_is_spooled_later_and_stops_on_the_flag(spool, backend, session):
+    stop, wake = threading.Event(), threading.Event()
+    sender = SpoolSender(spool, settings_for(backend.url), session, stop_event=stop)
+    thread = threading.Thread(target=sender.run, args=(wake,), daemon=True)
+    thread.start()
+    try:
+        e = event(1)
+        spool.add(e)
+        wake.set()
+        deadline = threading.Event()
+        for _ in range(100):
+            if backend.stored_events():
+                break
+            deadline.wait(0.05)
+        assert uids(backend.stored_events()) == [e["event_uid"]]
+    finally:
+        stop.set()
+        wake.set()
+        thread.join(timeout=5)
+    assert not thread.is_alive()
