@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from logging.handlers import RotatingFileHandler
 from pathlib import Path
+
+from concurrent_log_handler import ConcurrentRotatingFileHandler
 
 LOG_FORMAT = "[%(asctime)s] [%(levelname)s] %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -17,9 +18,11 @@ def configure_logging(log_file: Path, max_bytes: int = 10 * 1024 * 1024, backups
     formatter = logging.Formatter(LOG_FORMAT, DATE_FORMAT)
     formatter.converter = time.gmtime  # the same UTC clock as every stored timestamp
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout),
-                                       RotatingFileHandler(log_file, maxBytes=max_bytes, backupCount=backups,
-                                                           encoding="utf-8")]
+    # Several gunicorn workers write one server.log: this handler locks the file while it writes
+    # and rotates, where the stdlib RotatingFileHandler would let each process rotate on its own.
+    rotating = ConcurrentRotatingFileHandler(str(log_file), maxBytes=max_bytes, backupCount=backups,
+                                             encoding="utf-8", use_gzip=False)
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout), rotating]
     root = logging.getLogger()
     for handler in handlers:
         handler.setFormatter(formatter)

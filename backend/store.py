@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import Connection, and_, delete, exists, func, insert, select, update
+from sqlalchemy import Connection, and_, delete, exists, func, insert, select, union, update
 from sqlalchemy.exc import IntegrityError
 
 from backend.database import alerts, deliveries, events, leases, notification_logs, targets
@@ -114,9 +114,9 @@ def release_lease(conn: Connection, name: str, holder: str) -> None:
 
 def purge_events(conn: Connection, older_than: str, limit: int) -> int:
     """Delete up to `limit` events checked before `older_than`, keeping any an alert or outbox row uses."""
-    used = (select(alerts.c.event_id).union(select(alerts.c.resolved_event_id)
-                                            .where(alerts.c.resolved_event_id.is_not(None)))
-            .union(select(deliveries.c.event_id)))
+    used = union(select(alerts.c.event_id),
+                 select(alerts.c.resolved_event_id).where(alerts.c.resolved_event_id.is_not(None)),
+                 select(deliveries.c.event_id))
     doomed = (select(events.c.id).where(events.c.timestamp < older_than, events.c.id.not_in(used))
               .order_by(events.c.id).limit(limit))
     return conn.execute(delete(events).where(events.c.id.in_(doomed.scalar_subquery()))).rowcount

@@ -36,6 +36,13 @@ def demo_environment() -> dict[str, str]:
     }
 
 
+def backend_command(debug: bool) -> list[str]:
+    """gunicorn with several workers; Flask's development server only when FLASK_DEBUG=true."""
+    if debug:
+        return [sys.executable, "backend/app.py"]
+    return [sys.executable, "-m", "gunicorn", "-c", "backend/gunicorn_conf.py", "backend.wsgi:app"]
+
+
 def wait_for_health(url: str, backend: subprocess.Popen, timeout: float = 30.0) -> bool:
     """Poll GET /health until it answers 200, the backend dies, or `timeout` passes."""
     deadline = time.monotonic() + timeout
@@ -85,7 +92,7 @@ def main() -> int:
         if args.demo:
             procs.append(subprocess.Popen([sys.executable, "scripts/demo_site.py", "--port", str(DEMO_SITE_PORT)],
                                           cwd=ROOT, env=env))
-        backend = subprocess.Popen([sys.executable, "backend/app.py"], cwd=ROOT, env=env)
+        backend = subprocess.Popen(backend_command(settings.debug), cwd=ROOT, env=env)
         procs.append(backend)
         host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
         if not wait_for_health(f"http://{host}:{settings.port}", backend):

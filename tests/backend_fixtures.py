@@ -124,9 +124,7 @@ def app(settings, console):
     app = create_app(settings, notifiers=[ConsoleNotifier(settings.log_file, stream=console)])
     app.config.update(TESTING=True)
     yield app
-    ctx = app.extensions["outage"]
-    ctx.dispatcher.close()
-    ctx.engine.dispose()
+    app.extensions["outage"].close()
 
 
 @pytest.fixture
