@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run demo test init-db clean
+.PHONY: run demo test bench init-db clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ demo: $(VENV)/.installed .env
 ## test: the whole test suite
 test: $(VENV)/.installed-test
 	$(PY) -m pytest
+
+## bench: every benchmark (under ten minutes) and one summary table; installs wrk when missing
+bench: $(VENV)/.installed
+	sh bench/ensure_wrk.sh
+	$(PY) -m bench.run_all
 
 clean:
 	rm -rf $(VENV) .pytest_cache demo.db demo.db-*

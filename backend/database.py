@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import (Column, ForeignKey, Index, Integer, MetaData, String, Table, Text, create_engine,
+from sqlalchemy import (BigInteger, Column, ForeignKey, Index, Integer, MetaData, String, Table, Text, create_engine,
                         event, text)
 from sqlalchemy.engine import Engine, make_url
 
@@ -15,9 +15,12 @@ from backend.config import ROOT
 
 metadata = MetaData()
 
+# 64-bit ids on PostgreSQL; plain INTEGER on SQLite, where only that spelling is the rowid.
+Id = BigInteger().with_variant(Integer, "sqlite")
+
 events = Table(
     "events", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", Id, primary_key=True, autoincrement=True),
     Column("target_url", Text, nullable=False),
     Column("status_code", Integer, nullable=True),
     Column("response_time_ms", Integer, nullable=True),
@@ -27,10 +30,12 @@ events = Table(
     Column("received_at", Text, nullable=False),
     # The agent's idempotency key: a retried send stores nothing twice (NULL for clients without one).
     Column("event_uid", Text, nullable=True),
-    # 1 when the check is older than one already applied for its target (a late replay): stored,
-    # but it never opened or resolved an alert.
+    # 1 when the check is older than one already applied for its target (a late replay); such an
+    # event can complete a run of failures but never resolves an alert (see rules.decide_late).
     Column("is_late", Integer, nullable=False, server_default=text("0")),
+    Column("checked_at", Text, nullable=False),  # `timestamp` to the microsecond, for ordering checks
     Index("ix_events_target_url_id", "target_url", "id"),
+    Index("ix_events_target_url_checked_at", "target_url", "checked_at"),
     Index("uq_events_event_uid", "event_uid", unique=True),
     Index("ix_events_timestamp", "timestamp"),  # retention purge
     sqlite_autoincrement=True,  # ids are never reused, even after a purge
@@ -38,15 +43,15 @@ events = Table(
 
 alerts = Table(
     "alerts", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("event_id", Integer, ForeignKey("events.id"), nullable=False),
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("event_id", Id, ForeignKey("events.id"), nullable=False),
     Column("target_url", Text, nullable=False),
     Column("alert_type", String(16), nullable=False),
     Column("status", String(16), nullable=False),
     Column("created_at", Text, nullable=False),
     Column("acknowledged_at", Text, nullable=True),
     Column("resolved_at", Text, nullable=True),
-    Column("resolved_event_id", Integer, ForeignKey("events.id"), nullable=True),
+    Column("resolved_event_id", Id, ForeignKey("events.id"), nullable=True),
     Column("message", Text, nullable=False),
     Index("ix_alerts_status_id", "status", "id"),
     Index("ix_alerts_target_url_id", "target_url", "id"),
@@ -59,8 +64,8 @@ alerts = Table(
 
 notification_logs = Table(
     "notification_logs", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("alert_id", Integer, ForeignKey("alerts.id"), nullable=False),
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("alert_id", Id, ForeignKey("alerts.id"), nullable=False),
     Column("channel", String(32), nullable=False),
     Column("notice_type", String(16), nullable=False),  # ERROR or RECOVERY: which message was sent
     Column("status", String(16), nullable=False),  # SENT or FAILED
@@ -80,17 +85,17 @@ targets = Table(
     "targets", metadata,
     Column("target_url", Text, primary_key=True),
     Column("failures_in_a_row", Integer, nullable=False),
-    Column("last_check_at", Text, nullable=False),  # full-precision UTC ISO time of the newest applied check
-    Column("last_event_id", Integer, nullable=False),
+    Column("last_check_at", Text, nullable=True),  # precise UTC time of the newest applied check
+    Column("last_event_id", Id, nullable=True),
 )
 
 # The outbox: one row per (notice, channel), written in the same transaction as the alert change
 # that caused it, delivered later by the dispatcher. A crash leaves it PENDING, never lost.
 deliveries = Table(
     "deliveries", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("alert_id", Integer, ForeignKey("alerts.id"), nullable=False),
-    Column("event_id", Integer, ForeignKey("events.id"), nullable=False),  # the check the message describes
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("alert_id", Id, ForeignKey("alerts.id"), nullable=False),
+    Column("event_id", Id, ForeignKey("events.id"), nullable=False),  # the check the message describes
     Column("channel", String(32), nullable=False),
     Column("notice_type", String(16), nullable=False),
     Column("status", String(16), nullable=False),  # PENDING, SENT or FAILED
@@ -156,5 +161,7 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
 
 
 def init_db(engine: Engine) -> None:
-    """Create every table and index that is missing; safe to run any number of times."""
-    metadata.create_all(engine)
+    """Bring the schema up to date through the Alembic migrations; safe to run any number of times."""
+    from backend.migrate import upgrade  # the migrations import this module's metadata
+
+    upgrade(engine)

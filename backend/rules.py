@@ -64,6 +64,29 @@ def next_state(state: TargetState, failed: bool, action: Action) -> TargetState:
     return TargetState(failures, state.has_active_alert)
 
 
+def failures_in_a_row(results_newest_first: list[bool]) -> int:
+    """How many of the newest results were failures before the latest success (True = failed)."""
+    count = 0
+    for failed in results_newest_first:
+        if not failed:
+            break
+        count += 1
+    return count
+
+
+def decide_late(has_active_alert: bool, failed: bool, failures_now: int, threshold: int) -> Action:
+    """What a late result (older than the newest applied one) means for its target.
+
+    It can complete a run of failures that, in check-time order, reaches the threshold, so an
+    outage reported out of order still opens its alert. It never resolves an alert: a newer check
+    has already spoken for the target's present state. `failures_now` is the run of failures
+    counted back from the newest check, with the late result in its place.
+    """
+    if failed and not has_active_alert and failures_now >= threshold:
+        return Action.OPEN_ALERT
+    return Action.NOTHING
+
+
 def can_transition(current: AlertStatus, requested: AlertStatus) -> bool:
     """Whether PATCH may move an alert from `current` to `requested` (SPEC §4)."""
     return requested in ALLOWED_TRANSITIONS[current]

@@ -14,7 +14,7 @@ from backend.errors import ApiError
 from backend.database import write_transaction
 from backend.messages import alert_message
 from backend.rules import (ACTIVE_STATUSES, Action, AlertStatus, AlertType, TargetState, can_transition, decide,
-                           is_failure, next_state)
+                           decide_late, failures_in_a_row, is_failure, next_state)
 from backend.validation import EventIn
 
 log = logging.getLogger(__name__)
@@ -59,8 +59,10 @@ class AlertService:
         received_at = store.now_text()
         results: list[Recorded | None] = [None] * len(new_events)
         with self._write_lock, write_transaction(self.engine) as conn:
+            # Lock every target of the batch first, in one order, so two batches never deadlock;
+            # the uid check comes after, so a resent event waits for its first copy to commit.
+            targets = {url: self._load_target(conn, url) for url in sorted({e.target_url for e in new_events})}
             fresh = self._skip_stored(conn, new_events, results)
-            targets: dict[str, _Target] = {}
             for index in sorted(fresh, key=lambda i: new_events[i].checked_at):
                 results[index] = self._record_one(conn, new_events[index], targets, received_at)
             for url, target in targets.items():
@@ -95,17 +97,14 @@ class AlertService:
     def _record_one(self, conn, new: EventIn, targets: dict[str, _Target], received_at: str) -> Recorded:
         """Store one event and apply the rules to it unless it is late."""
         url = new.target_url
-        if url not in targets:
-            targets[url] = self._load_target(conn, url)
         target = targets[url]
         checked_at = store.precise_text(new.checked_at)
         is_late = target.last_check_at is not None and checked_at < target.last_check_at
-        row = _event_row(new, received_at, is_late)
+        row = _event_row(new, received_at, is_late, checked_at)
         event_id = store.insert_event(conn, row)
-        if is_late:
-            log.info("check of %s at %s arrived after a newer one: stored, alerts unchanged", url, row["timestamp"])
-            return Recorded(event_id, None)
         failed = is_failure(new.is_success, new.status_code)
+        if is_late:
+            return self._record_late(conn, target, event_id, row, failed)
         state = TargetState(target.failures_in_a_row, target.has_active_alert)
         action = decide(state, failed, self.failure_threshold)
         if failed and target.has_active_alert:
@@ -117,11 +116,24 @@ class AlertService:
         target.last_check_at, target.last_event_id, target.changed = checked_at, event_id, True
         return Recorded(event_id, alert)
 
+    def _record_late(self, conn, target: _Target, event_id: int, row: dict, failed: bool) -> Recorded:
+        """A check older than the newest applied one: recount the run of failures in check-time order."""
+        # Counting one past the threshold is enough: the rules only ask "reached it or not".
+        target.failures_in_a_row = failures_in_a_row(
+            store.recent_failures(conn, row["target_url"], self.failure_threshold + 1))
+        target.changed = True
+        action = decide_late(target.has_active_alert, failed, target.failures_in_a_row, self.failure_threshold)
+        log.info("check of %s at %s arrived after a newer one: %d failure(s) in a row in check-time order%s",
+                 row["target_url"], row["timestamp"], target.failures_in_a_row,
+                 "; it completes an outage" if action is Action.OPEN_ALERT else "")
+        alert = self._apply(conn, action, event_id, row)
+        if action is Action.OPEN_ALERT:
+            target.has_active_alert = True
+        return Recorded(event_id, alert)
+
     def _load_target(self, conn, url: str) -> _Target:
-        saved = store.get_target(conn, url)
+        saved = store.lock_target(conn, url)
         has_active = store.active_alert_id(conn, url) is not None
-        if saved is None:
-            return _Target(0, has_active, None)
         return _Target(saved["failures_in_a_row"], has_active, saved["last_check_at"], saved["last_event_id"])
 
     def _apply(self, conn, action: Action, event_id: int, event: dict) -> dict | None:
@@ -175,7 +187,7 @@ class AlertService:
             return store.get_alert(conn, alert_id)
 
 
-def _event_row(new: EventIn, received_at: str, is_late: bool) -> dict:
+def _event_row(new: EventIn, received_at: str, is_late: bool, checked_at: str) -> dict:
     return {
         "target_url": new.target_url,
         "status_code": new.status_code,
@@ -186,4 +198,5 @@ def _event_row(new: EventIn, received_at: str, is_late: bool) -> dict:
         "received_at": received_at,
         "event_uid": new.event_uid,
         "is_late": 1 if is_late else 0,
+        "checked_at": checked_at,
     }

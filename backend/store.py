@@ -40,18 +40,28 @@ def events_by_uid(conn: Connection, uids: list[str]) -> dict[str, int]:
     return found
 
 
-def get_target(conn: Connection, target_url: str) -> dict | None:
-    """The rule state of a target, or None before its first applied check."""
-    row = conn.execute(select(targets).where(targets.c.target_url == target_url)).mappings().first()
-    return dict(row) if row else None
+def lock_target(conn: Connection, target_url: str) -> dict:
+    """A target's rule state, locked for this transaction (created empty on its first check).
+
+    SELECT … FOR UPDATE makes concurrent writers for one target take turns on PostgreSQL; on
+    SQLite the write transaction (BEGIN IMMEDIATE) already does, and FOR UPDATE is left out.
+    """
+    query = select(targets).where(targets.c.target_url == target_url).with_for_update()
+    row = conn.execute(query).mappings().first()
+    if row is None:
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(targets).values(target_url=target_url, failures_in_a_row=0))
+        except IntegrityError:
+            pass  # another writer created it first; we wait for its lock below
+        row = conn.execute(query).mappings().one()
+    return dict(row)
 
 
 def save_target(conn: Connection, row: dict) -> None:
-    """Write a target's rule state (the caller holds the write transaction)."""
+    """Write a target's rule state (locked earlier by lock_target)."""
     values = {k: v for k, v in row.items() if k != "target_url"}
-    changed = conn.execute(update(targets).where(targets.c.target_url == row["target_url"]).values(**values))
-    if changed.rowcount == 0:
-        conn.execute(insert(targets).values(**row))
+    conn.execute(update(targets).where(targets.c.target_url == row["target_url"]).values(**values))
 
 
 def insert_deliveries(conn: Connection, rows: list[dict]) -> None:
@@ -127,15 +137,17 @@ def insert_event(conn: Connection, row: dict) -> int:
     return conn.execute(insert(events).values(**row)).inserted_primary_key[0]
 
 
-def recent_results(conn: Connection, target_url: str, limit: int) -> list[tuple[bool, int | None]]:
-    """The target's latest `limit` results, newest first, as (is_success, status_code)."""
+def recent_failures(conn: Connection, target_url: str, limit: int) -> list[bool]:
+    """Whether each of the target's newest `limit` checks failed, newest first, in check-time order."""
+    from backend.rules import is_failure
+
     rows = conn.execute(
         select(events.c.is_success, events.c.status_code)
         .where(events.c.target_url == target_url)
-        .order_by(events.c.id.desc())
+        .order_by(events.c.checked_at.desc(), events.c.id.desc())
         .limit(limit)
     )
-    return [(bool(r.is_success), r.status_code) for r in rows]
+    return [is_failure(bool(r.is_success), r.status_code) for r in rows]
 
 
 def active_alert_id(conn: Connection, target_url: str) -> int | None:

@@ -52,8 +52,16 @@ class EventIn(BaseModel):
     def _http_url(cls, value: str) -> str:
         parts = urlsplit(value)
         if (len(value) > MAX_URL_LENGTH or parts.scheme not in ("http", "https") or not parts.hostname
-                or any(c.isspace() for c in value)):
+                or any(c.isspace() or not c.isprintable() for c in value)):
             raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("error_message")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        # No database text type can hold U+0000 (PostgreSQL refuses it outright).
+        if value is not None and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
         return value
 
     @field_validator("timestamp")
@@ -157,6 +165,15 @@ def parse_query_int(raw: str | None, name: str, default: int, low: int, high: in
         limit = f"between {low} and {high}" if high is not None else f"at least {low}"
         raise ApiError(400, f"{name} must be {limit}.", details={"field": name})
     return value
+
+
+def parse_target_filter(raw: str | None) -> str | None:
+    """The ?target_url= filter of GET /alerts, or a 400 for text no stored URL can contain."""
+    if raw is None or raw == "":
+        return None
+    if len(raw) > MAX_URL_LENGTH or "\x00" in raw:
+        raise ApiError(400, "target_url must be a URL of at most 2048 characters.", details={"field": "target_url"})
+    return raw
 
 
 def parse_status_filter(raw: str | None) -> str | None:

@@ -12,7 +12,6 @@ io.StringIO (`console`) and to tmp_path/server.log, so notification output can b
 from __future__ import annotations
 
 import io
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ import pytest
 from backend.config import load_settings
 from backend.factory import create_app
 from backend.notifiers import ConsoleNotifier
+from tests.support.databases import Row, database_url, query
 
 __all__ = ["API_KEY", "Api", "Db", "event", "with_env",
            "backend_env", "settings", "console", "app", "client", "api", "db"]
@@ -77,18 +77,13 @@ class Api:
 
 
 class Db:
-    """Reads the app's SQLite file directly with the stdlib sqlite3 module, as a user would."""
+    """Reads the app's database directly (sqlite3 or psycopg), as a user would with sqlite3 or psql."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, url: str | Path):
+        self.url = url if isinstance(url, str) else f"sqlite:///{url}"
 
-    def rows(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
-        conn = sqlite3.connect(self.path, timeout=10)
-        conn.row_factory = sqlite3.Row
-        try:
-            return conn.execute(sql, params).fetchall()
-        finally:
-            conn.close()
+    def rows(self, sql: str, params: tuple = ()) -> list[Row]:
+        return query(self.url, sql, params)
 
     def count(self, table: str) -> int:
         return self.rows(f"SELECT COUNT(*) AS n FROM {table}")[0]["n"]
@@ -99,7 +94,7 @@ def backend_env(request, tmp_path) -> dict[str, str]:
     """The environment load_settings reads; @with_env(...) adds or replaces keys."""
     env = {
         "API_KEY": API_KEY,
-        "DATABASE_URL": f"sqlite:///{tmp_path}/t.db",
+        "DATABASE_URL": database_url(tmp_path),
         "BACKEND_LOG_FILE": str(tmp_path / "server.log"),
         "FAILURE_THRESHOLD": "3",
         "NOTIFY_BACKOFF_SECONDS": "0.01",
@@ -139,4 +134,4 @@ def api(client) -> Api:
 
 @pytest.fixture
 def db(settings) -> Db:
-    return Db(Path(settings.database_url.removeprefix("sqlite:///")))
+    return Db(settings.database_url)

@@ -19,3 +19,20 @@ def telegram():
     server = FakeTelegram().start()
     yield server
     server.stop()
+
+
+def pytest_sessionstart(session):
+    """Start every run with no reliability figures (tests/support/figures.py)."""
+    from tests.support import figures
+    figures.clear()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Print the reliability figures the fault-injection tests recorded in this run."""
+    from tests.support import figures
+    rows = figures.read_all()
+    if not rows:
+        return
+    terminalreporter.write_sep("=", "Reliability figures")
+    for line in figures.table(rows):
+        terminalreporter.write_line(line)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from backend.database import make_engine
 from tests.backend_fixtures import (API_KEY, Api, api, app, backend_env, client, console, db, event,  # noqa: F401
                                     settings)
 
@@ -43,14 +44,16 @@ def test_health_answers_200_with_a_wrong_key_too(client):
     assert Api(client, "wrong").get("/health").status_code == 200
 
 
-def test_health_answers_503_when_the_database_is_unreachable(app, client, settings):
-    """Put a directory where the SQLite file was: every new connection then fails to open."""
-    path = Path(settings.database_url.removeprefix("sqlite:///"))
-    app.extensions["outage"].engine.dispose()
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-    path.mkdir()
-    response = client.get("/health")
+def test_health_answers_503_when_the_database_is_unreachable(app, client):
+    """Point the app at a database server that is not there (nothing listens on port 9)."""
+    ctx = app.extensions["outage"]
+    real_engine = ctx.engine
+    ctx.engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:9/none")
+    try:
+        response = client.get("/health")
+    finally:
+        ctx.engine.dispose()
+        ctx.engine = real_engine
     assert response.status_code == 503
     assert response.get_json()["status"] != "ok"
     assert response.get_json()["error"]

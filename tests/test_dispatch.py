@@ -23,6 +23,7 @@ from backend.notifiers import ConsoleNotifier, TelegramNotifier
 from backend.service import AlertService
 from backend.validation import parse_events
 from tests.backend_fixtures import API_KEY, Api, Db, event
+from tests.support.databases import database_url
 from tests.support.procs import wait_until
 
 TOKEN = "123456:FAKE-bot-token-DO-NOT-LOG"
@@ -31,7 +32,7 @@ CHAT_ID = "4242"
 
 @pytest.fixture
 def engine(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path}/t.db")
+    engine = make_engine(database_url(tmp_path))
     init_db(engine)
     yield engine
     engine.dispose()
@@ -39,7 +40,7 @@ def engine(tmp_path):
 
 @pytest.fixture
 def db(tmp_path) -> Db:
-    return Db(tmp_path / "t.db")
+    return Db(database_url(tmp_path))
 
 
 @pytest.fixture
@@ -216,7 +217,7 @@ def hanging_app(tmp_path, telegram):
     """The app with console and a real TelegramNotifier whose fake Bot API never answers in time."""
     telegram.mode = "hang"
     telegram.hang_seconds = 30
-    settings = load_settings({"API_KEY": API_KEY, "DATABASE_URL": f"sqlite:///{tmp_path}/t.db",
+    settings = load_settings({"API_KEY": API_KEY, "DATABASE_URL": database_url(tmp_path),
                               "BACKEND_LOG_FILE": str(tmp_path / "server.log"), "FAILURE_THRESHOLD": "1",
                               "NOTIFY_BACKOFF_SECONDS": "0.01", "NOTIFY_TIMEOUT_SECONDS": "5"})
     console = io.StringIO()
@@ -252,7 +253,7 @@ def test_console_delivery_goes_on_while_telegram_hangs(hanging_app, telegram, tm
     wait_until(lambda: "[ALERT] RECOVERY" in hanging_app.console.getvalue(), timeout=3,
                message="the console RECOVERY block")
     assert "[ALERT] ERROR" in hanging_app.console.getvalue()
-    rows = Db(tmp_path / "t.db").rows("SELECT channel, notice_type, status FROM notification_logs ORDER BY id")
+    rows = Db(database_url(tmp_path)).rows("SELECT channel, notice_type, status FROM notification_logs ORDER BY id")
     assert [tuple(r) for r in rows if r["channel"] == "CONSOLE"] == [
         ("CONSOLE", "ERROR", "SENT"), ("CONSOLE", "RECOVERY", "SENT")]
     assert not [r for r in rows if r["channel"] == "TELEGRAM"]  # Telegram is still stuck on its first try

@@ -50,3 +50,13 @@ def test_two_targets_keep_separate_clocks(api, db):
     api.send(event(target_url="https://a.example/", ok=True, timestamp=at(50)))
     api.send(event(target_url="https://b.example/", ok=True, timestamp=at(10)))
     assert [r["is_late"] for r in db.rows("SELECT is_late FROM events ORDER BY id")] == [0, 0]
+
+
+def test_failures_arriving_out_of_order_still_open_exactly_one_alert(api, db):
+    # Newest first, one at a time: in check-time order they are four failures in a row.
+    for second in (10, 1, 2, 3):
+        api.send(event(ok=False, timestamp=at(second)))
+    [alert] = db.rows("SELECT event_id, status FROM alerts")
+    assert alert["status"] == "OPEN"
+    # After :10, :01 and :02 have arrived, three failures stand in a row: :02 crossed the threshold.
+    assert db.rows("SELECT timestamp FROM events WHERE id = ?", (alert["event_id"],))[0][0] == "2025-01-08 15:30:02"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from backend.rules import Action, AlertStatus, TargetState, can_transition, decide, is_failure, next_state
+from backend.rules import (Action, AlertStatus, TargetState, can_transition, decide, decide_late,
+                           failures_in_a_row, is_failure, next_state)
 
 OPEN, NOTHING, RESOLVE = Action.OPEN_ALERT, Action.NOTHING, Action.RESOLVE_ALERT
 
@@ -131,3 +132,25 @@ def test_two_targets_are_independent():
         action = decide(states[target], failed, threshold)
         assert action is expected, f"step {number} ({target})"
         states[target] = next_state(states[target], failed, action)
+
+
+@pytest.mark.parametrize("results, expected", [
+    ([], 0),
+    ([True, True, False, True], 2),
+    ([False, True, True], 0),
+    ([True, True, True], 3),
+])
+def test_failures_in_a_row_counts_back_to_the_latest_success(results, expected):
+    assert failures_in_a_row(results) == expected
+
+
+@pytest.mark.parametrize("has_active, failed, failures_now, expected", [
+    (False, True, 3, Action.OPEN_ALERT),   # the late failure completes an outage in check-time order
+    (False, True, 2, Action.NOTHING),      # not yet at the threshold
+    (False, True, 0, Action.NOTHING),      # a newer success says the target is up now
+    (True, True, 5, Action.NOTHING),       # dedup: already alerting
+    (True, False, 0, Action.NOTHING),      # a late success never resolves: a newer check failed
+    (False, False, 0, Action.NOTHING),
+])
+def test_a_late_result_can_complete_an_outage_but_never_resolve_one(has_active, failed, failures_now, expected):
+    assert decide_late(has_active, failed, failures_now, threshold=3) is expected

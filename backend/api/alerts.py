@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, jsonify, request
 from backend import store
 from backend.api import json_body, require_api_key
 from backend.errors import ApiError
-from backend.validation import parse_query_int, parse_status_change, parse_status_filter
+from backend.validation import parse_query_int, parse_status_change, parse_status_filter, parse_target_filter
 
 bp = Blueprint("alerts", __name__)
 bp.before_request(require_api_key)
@@ -26,7 +26,7 @@ def _find_alert(conn, alert_id: int) -> dict:
 def list_alerts():
     """Alerts newest first, filtered by ?status= and ?target_url=, paged by ?limit= and ?offset=."""
     status = parse_status_filter(request.args.get("status"))
-    target_url = request.args.get("target_url") or None
+    target_url = parse_target_filter(request.args.get("target_url"))
     limit = parse_query_int(request.args.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     offset = parse_query_int(request.args.get("offset"), "offset", 0, 0, MAX_ID)
     with current_app.extensions["outage"].engine.connect() as conn:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import warnings
+import os
 from datetime import timedelta
+
+# Opt in to PTB 22's coming RetryAfter.retry_after type (a timedelta) instead of a warning per 429.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 from telegram import Bot
 from telegram.error import RetryAfter, TelegramError, TimedOut
@@ -45,9 +48,7 @@ class TelegramNotifier(Notifier):
         try:
             message = await bot.send_message(chat_id=self.chat_id, text=text)
         except RetryAfter as exc:
-            with warnings.catch_warnings():  # PTB 22 warns that retry_after will become a timedelta
-                warnings.simplefilter("ignore")
-                wait = exc.retry_after
+            wait = exc.retry_after
             wait = wait.total_seconds() if isinstance(wait, timedelta) else wait
             raise DeliveryError(f"Telegram flood control: retry after {wait:g}s", 429, float(wait)) from None
         except TimedOut:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import requests
 
+from tests.support.databases import database_url, query
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -33,7 +35,7 @@ def base_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
         "BACKEND_LOG_FILE": str(tmp_path / "server.log"),
         "AGENT_LOG_FILE": str(tmp_path / "agent.log"),
         "AGENT_SPOOL_FILE": str(tmp_path / "spool.db"),
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'notifications.db'}",
+        "DATABASE_URL": database_url(tmp_path),
     })
     env.update(overrides)
     return env
@@ -112,10 +114,8 @@ class Backend:
         return requests.request(method, f"{self.url}{path}", headers=headers, timeout=10, **kwargs)
 
     def rows(self, sql: str, *params) -> list[tuple]:
-        """Read the real SQLite file the way a user would with the sqlite3 CLI."""
-        import sqlite3
-        with sqlite3.connect(self.db_path, timeout=10) as conn:
-            return conn.execute(sql, params).fetchall()
+        """Read the real database the way a user would with the sqlite3 CLI or psql."""
+        return query(self.env["DATABASE_URL"], sql, params)
 
     def log_text(self) -> str:
         return self.log_path.read_text(encoding="utf-8") if self.log_path.exists() else ""

@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): each measures a result beside its ceiling, in the same run."""

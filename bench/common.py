@@ -1,0 +1,190 @@
+"""Shared helpers for the benchmarks: percentiles, processes stopped by PID, gunicorn, wrk, result rows."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.support.procs import base_env, free_port, stop, wait_healthy, wait_until  # noqa: E402,F401
+
+API_KEY = "bench-key-0123456789"
+GUNICORN_BACKEND = ["-m", "gunicorn", "-c", "backend/gunicorn_conf.py", "backend.wsgi:app"]
+GUNICORN_BARE = ["-m", "gunicorn", "-c", "bench/bare_gunicorn_conf.py", "bench.bare_app:app"]
+
+
+@dataclass
+class Row:
+    """One line of the summary table: a result, the ceiling it is measured against, and the target."""
+
+    bench: str
+    metric: str
+    value: float
+    unit: str
+    ceiling: float | None = None  # same unit as value; ratio = value / ceiling
+    ceiling_name: str = ""
+    target: str = ""
+    met: bool | None = None  # None when the issue sets no target for this figure
+
+    @property
+    def ratio(self) -> float | None:
+        return self.value / self.ceiling if self.ceiling else None
+
+
+def percentile(values, p: float) -> float:
+    """The nearest-rank p-th percentile (0 < p <= 100) of `values`; nan when empty."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = max(1, min(len(ordered), int(-(-p * len(ordered) // 100))))
+    return ordered[rank - 1]
+
+
+def fmt(x: float | None, unit: str = "") -> str:
+    if x is None:
+        return "-"
+    if x != x:  # nan
+        return "n/a"
+    text = f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.2f}" if abs(x) >= 1 else f"{x:.3f}"
+    return f"{text} {unit}".strip()
+
+
+def print_table(rows: list[Row], out=sys.stdout) -> None:
+    """The summary as a Markdown table: result, ceiling, ratio, target, met."""
+    out.write("| bench | metric | result | ceiling | ratio | target | met |\n")
+    out.write("|---|---|---:|---:|---:|---|---|\n")
+    for r in rows:
+        ceiling = f"{fmt(r.ceiling, r.unit)} ({r.ceiling_name})" if r.ceiling is not None else "-"
+        ratio = "-" if r.ratio is None else f"{r.ratio:.0%}" if r.ratio >= 0.1 else f"{r.ratio:.2%}"
+        met = "-" if r.met is None else ("yes" if r.met else "**no**")
+        out.write(f"| {r.bench} | {r.metric} | {fmt(r.value, r.unit)} | {ceiling} | {ratio} | {r.target or '-'} | {met} |\n")
+    out.flush()
+
+
+def save_rows(rows: list[Row], path: Path) -> None:
+    path.write_text(json.dumps([asdict(r) for r in rows], indent=1))
+
+
+def load_rows(path: Path) -> list[Row]:
+    return [Row(**d) for d in json.loads(path.read_text())]
+
+
+def log(message: str) -> None:
+    """Progress to stderr, so stdout holds only the results."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def start_python(args: list[str], env: dict[str, str], log_path: Path, pipe: bool = False) -> subprocess.Popen:
+    """Start `python <args>` from the repository root in its own session, output to `log_path`
+    (or to a pipe the caller reads, with `pipe=True`); stop it with stop(proc), by PID."""
+    out = subprocess.PIPE if pipe else open(log_path, "ab")
+    try:
+        return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    finally:
+        if not pipe:
+            out.close()
+
+
+class Gunicorn:
+    """gunicorn serving `args` (the backend or the bare app) on a free port; a context manager."""
+
+    def __init__(self, tmp: Path, args: list[str], name: str, pipe: bool = False, **env: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.args, self.name, self.pipe = args, name, pipe
+        self.log_path = tmp / f"{name}.out"
+        self.env = base_env(tmp, FLASK_PORT=str(self.port), API_KEY=API_KEY, **env)
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> "Gunicorn":
+        self.proc = start_python(self.args, self.env, self.log_path, pipe=self.pipe)
+        try:
+            wait_healthy(self.url, self.proc, timeout=30)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None:
+            stop(self.proc, timeout=20)
+
+
+# --- load generation: wrk with a Lua script, or the bounded Python generator when wrk is absent ---
+# A body template may hold @UID@ tokens: each request replaces them with fresh UUIDs, as the agent
+# sends a fresh event_uid with every result (so nothing is answered as a duplicate).
+
+_WRK_SCRIPT = """
+wrk.method = "%(method)s"
+%(headers)s
+local template = [==[%(template)s]==]
+local counter = 0
+local threads_made = 0
+function setup(thread)
+  threads_made = threads_made + 1
+  thread:set("tid", threads_made)
+end
+function request()
+  counter = counter + 1
+  local n = 0
+  local body = (template:gsub("@UID@", function()
+    n = n + 1
+    return string.format("%%08x-%%04x-4000-8000-%%012x", %(run)d * 256 + tid, n, counter)
+  end))
+  return wrk.format(nil, nil, nil, body)
+end
+done = function(summary, latency, requests)
+  io.write(string.format("WRK_RESULT %%d %%d %%d %%d %%d %%d %%d\\n", summary.requests, summary.duration,
+    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write,
+    summary.errors.timeout, latency:percentile(50), latency:percentile(99)))
+end
+"""
+_runs = 0
+
+
+def have_wrk() -> bool:
+    return shutil.which("wrk") is not None and os.environ.get("BENCH_NO_WRK") != "1"
+
+
+def run_load(url: str, duration_s: float, connections: int, workdir: Path, method: str = "GET",
+             headers: dict[str, str] | None = None, template: str = "") -> dict:
+    """Drive `url` for `duration_s` from a separate process (wrk, else bench/loadgen.py).
+
+    Returns requests, requests/s, p50/p99 latency in ms, responses >= 400 (non2xx) and socket errors.
+    """
+    global _runs
+    _runs += 1
+    headers = headers or {}
+    if have_wrk():
+        script = workdir / f"load_{_runs}.lua"
+        lua_headers = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items())
+        script.write_text(_WRK_SCRIPT % {"method": method, "headers": lua_headers, "template": template,
+                                         "run": _runs % 0xFFFFFF})
+        threads = min(2, connections)
+        cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration_s))}s", "--timeout", "10s",
+               "-s", str(script), url]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration_s + 60, cwd=workdir)
+        line = next((x for x in out.stdout.splitlines() if x.startswith("WRK_RESULT")), None)
+        if line is None:
+            raise RuntimeError(f"wrk gave no result: {out.stdout[-500:]} {out.stderr[-500:]}")
+        n, dur_us, status_err, sock_err, timeouts, p50_us, p99_us = map(int, line.split()[1:])
+        return {"tool": "wrk", "requests": n, "rps": n / (dur_us / 1e6), "p50_ms": p50_us / 1000,
+                "p99_ms": p99_us / 1000, "non2xx": status_err, "errors": sock_err + timeouts}
+    spec_path = workdir / f"load_{_runs}.json"
+    spec_path.write_text(json.dumps({"url": url, "duration_s": duration_s, "connections": connections,
+                                     "method": method, "headers": headers, "template": template}))
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "loadgen.py"), str(spec_path)],
+                         capture_output=True, text=True, timeout=duration_s + 60)
+    if out.returncode != 0:
+        raise RuntimeError(f"loadgen failed: {out.stderr[-800:]}")
+    return {"tool": "python", **json.loads(out.stdout)}
