@@ -37,5 +37,14 @@ bench: $(VENV)/.installed
 	sh bench/ensure_wrk.sh
 	$(PY) -m bench.run_all
 
+## test-postgres: the same suite on a throwaway PostgreSQL cluster (installs PostgreSQL if missing)
+test-postgres: $(VENV)/.installed-test
+	@dir=$$(mktemp -d /tmp/outage-pg.XXXXXX); chmod 755 $$dir; \
+	port=$$($(PY) -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
+	url=$$(scripts/pg_cluster.sh start $$dir $$port) || exit 1; \
+	echo "PostgreSQL test cluster: $$url"; \
+	TEST_POSTGRES_URL=$$url $(PY) -m pytest -p no:cacheprovider; status=$$?; \
+	scripts/pg_cluster.sh stop $$dir; rm -rf $$dir; exit $$status
+
 clean:
 	rm -rf $(VENV) .pytest_cache demo.db demo.db-*

@@ -188,3 +188,29 @@ def run_load(url: str, duration_s: float, connections: int, workdir: Path, metho
     if out.returncode != 0:
         raise RuntimeError(f"loadgen failed: {out.stderr[-800:]}")
     return {"tool": "python", **json.loads(out.stdout)}
+
+
+def insert_rows(conn, table: str, rows) -> None:
+    """executemany `rows` (dicts, all with the same keys) into `table` with raw sqlite3.
+
+    Only the keys the table has are written, so a column the benchmark knows but the schema
+    dropped is harmless; a NOT NULL column without a default that the rows do not fill stops
+    the benchmark with a clear message instead of a bare IntegrityError.
+    """
+    iterator = iter(rows)
+    first = next(iterator, None)
+    if first is None:
+        return
+    info = conn.execute(f"PRAGMA table_info({table})").fetchall()  # cid, name, type, notnull, default, pk
+    have = {row[1] for row in info}
+    missing = [row[1] for row in info if row[3] and row[4] is None and not row[5] and row[1] not in first]
+    if missing:
+        raise RuntimeError(f"bench/ does not fill {table}.{', '.join(missing)} (NOT NULL in the schema): update it")
+    columns = [k for k in first if k in have]
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+    def tuples():
+        yield tuple(first[c] for c in columns)
+        for row in iterator:
+            yield tuple(row[c] for c in columns)
+    conn.executemany(sql, tuples())

@@ -18,7 +18,8 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench.common import API_KEY, GUNICORN_BACKEND, GUNICORN_BARE, Gunicorn, Row, log, print_table, run_load
+from bench.common import (API_KEY, GUNICORN_BACKEND, GUNICORN_BARE, Gunicorn, Row, insert_rows, log, print_table,
+                          run_load)
 
 BATCH = 100
 CONNECTIONS = 8  # 2 workers x 4 threads: every server thread has a request in hand
@@ -66,13 +67,14 @@ def raw_sqlite(tmp: Path, duration_s: float) -> dict[str, float]:
     conn = sqlite3.connect(path, isolation_level=None)
     for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):  # as backend/database.py
         conn.execute(f"PRAGMA {pragma}")
-    sql = ("INSERT INTO events (target_url, status_code, response_time_ms, timestamp, is_success, error_message,"
-           " received_at, event_uid, is_late) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)")
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    now = datetime.now(timezone.utc)
+    stamp, precise = now.strftime("%Y-%m-%d %H:%M:%S"), now.isoformat()
 
-    def rows(n):
-        return [(f"https://service-{i % TARGETS}.example.com/health", 200, 42 + i % 50, stamp, 1, None, stamp,
-                 str(uuid.uuid4())) for i in range(n)]
+    def rows(n):  # the row service.py writes for the same event
+        return [{"target_url": f"https://service-{i % TARGETS}.example.com/health", "status_code": 200,
+                 "response_time_ms": 42 + i % 50, "timestamp": stamp, "is_success": 1, "error_message": None,
+                 "received_at": stamp, "event_uid": str(uuid.uuid4()), "is_late": 0, "checked_at": precise}
+                for i in range(n)]
 
     rates = {}
     for name, per_tx in (("single", 1), ("batch", BATCH)):
@@ -81,7 +83,7 @@ def raw_sqlite(tmp: Path, duration_s: float) -> dict[str, float]:
         while time.perf_counter() < deadline and done < 5_000_000:
             chunk = rows(per_tx)  # uuid generation is part of what the backend does too
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(sql, chunk)
+            insert_rows(conn, "events", chunk)
             conn.execute("COMMIT")
             done += per_tx
         rates[name] = done / (time.perf_counter() - started)

@@ -21,7 +21,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from bench.common import API_KEY, GUNICORN_BACKEND, Gunicorn, Row, log, percentile, print_table
+from bench.common import API_KEY, GUNICORN_BACKEND, Gunicorn, Row, insert_rows, log, percentile, print_table
 
 TARGETS = 1000
 
@@ -52,15 +52,16 @@ def seed(db: Path, events_total: int, alerts_total: int) -> dict:
     # Events in check-time order, round-robin over targets, as an agent would store them.
     def event_rows():
         for k in range(per_target):
-            moment = text(now - (per_target - k) * step)
+            moment = now - (per_target - k) * step
+            stamp, precise = text(moment), moment.isoformat()
             for t in range(TARGETS):
                 failed = (k * 7 + t) % 97 == 0
-                yield (url_of(t), None if failed else 200, None if failed else 40 + (k + t) % 60, moment,
-                       0 if failed else 1, "Request timed out after 5000ms" if failed else None, moment,
-                       str(uuid.uuid4()))
-    conn.executemany("INSERT INTO events (target_url, status_code, response_time_ms, timestamp, is_success,"
-                     " error_message, received_at, event_uid, is_late) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
-                     event_rows())
+                yield {"target_url": url_of(t), "status_code": None if failed else 200,
+                       "response_time_ms": None if failed else 40 + (k + t) % 60, "timestamp": stamp,
+                       "is_success": 0 if failed else 1,
+                       "error_message": "Request timed out after 5000ms" if failed else None,
+                       "received_at": stamp, "event_uid": str(uuid.uuid4()), "is_late": 0, "checked_at": precise}
+    insert_rows(conn, "events", event_rows())
 
     def event_id(k: int, t: int) -> int:  # id of target t's k-th check (ids start at 1)
         return k * TARGETS + t + 1
@@ -74,21 +75,21 @@ def seed(db: Path, events_total: int, alerts_total: int) -> dict:
             status = ("OPEN" if t % 2 == 0 else "ACK" if t % 4 == 1 else "RESOLVED") if last else "RESOLVED"
             at = text(now - (per_target - k) * step)
             resolved = status == "RESOLVED"
-            alert_rows.append((event_id(k, t), url_of(t), "ERROR", status, at,
-                               at if status == "ACK" else None, at if resolved else None,
-                               event_id(k + 1, t) if resolved else None, "Request timed out after 5000ms"))
-    conn.executemany("INSERT INTO alerts (event_id, target_url, alert_type, status, created_at, acknowledged_at,"
-                     " resolved_at, resolved_event_id, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", alert_rows)
-    conn.executemany("INSERT INTO notification_logs (alert_id, channel, notice_type, status, attempted_at,"
-                     " retry_count) VALUES (?, 'CONSOLE', ?, 'SENT', ?, 0)",
-                     [(i, kind, row[4]) for i, row in enumerate(alert_rows, 1)
-                      for kind in ("ERROR", "RECOVERY")])
+            alert_rows.append({"event_id": event_id(k, t), "target_url": url_of(t), "alert_type": "ERROR",
+                               "status": status, "created_at": at, "acknowledged_at": at if status == "ACK" else None,
+                               "resolved_at": at if resolved else None,
+                               "resolved_event_id": event_id(k + 1, t) if resolved else None,
+                               "message": "Request timed out after 5000ms"})
+    insert_rows(conn, "alerts", alert_rows)
+    insert_rows(conn, "notification_logs", (
+        {"alert_id": i, "channel": "CONSOLE", "notice_type": kind, "status": "SENT", "attempted_at": row["created_at"],
+         "retry_count": 0} for i, row in enumerate(alert_rows, 1) for kind in ("ERROR", "RECOVERY")))
     last_check = (now - step).isoformat()
     for t in range(TARGETS):
         active = t % 4 != 3
-        state_rows.append((url_of(t), 5 if active else 0, last_check, event_id(per_target - 1, t)))
-    conn.executemany("INSERT INTO targets (target_url, failures_in_a_row, last_check_at, last_event_id)"
-                     " VALUES (?, ?, ?, ?)", state_rows)
+        state_rows.append({"target_url": url_of(t), "failures_in_a_row": 5 if active else 0,
+                           "last_check_at": last_check, "last_event_id": event_id(per_target - 1, t)})
+    insert_rows(conn, "targets", state_rows)
     conn.execute("COMMIT")
     conn.execute("PRAGMA journal_mode=WAL")
     counts = {name: conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0] for name in ("events", "alerts")}

@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from tests.support import figures
+from tests.support.databases import query
 from tests.support.procs import Backend, base_env, free_port, start, stop, wait_healthy, wait_until
 
 INTERVAL = "0.2"
@@ -27,12 +28,6 @@ LOCK_SECONDS = 3.0
 
 
 # -- helpers --------------------------------------------------------------------------------------
-
-def require_sqlite_file(env: dict) -> None:
-    """Some faults (another writer's lock) and reads (the sqlite3 module) exist only for a SQLite file."""
-    if not env["DATABASE_URL"].startswith("sqlite:///"):
-        pytest.skip("this scenario works on the SQLite file itself")
-
 
 def count(backend: Backend, sql: str, *params) -> int:
     return backend.rows(sql, *params)[0][0]
@@ -191,22 +186,20 @@ def test_checks_spooled_across_an_agent_restart_reach_a_late_backend_once_and_in
 # -- c. a locked database -----------------------------------------------------------------------
 
 def test_database_locked_by_another_writer_delays_but_loses_nothing(tmp_path, target):
-    backend = Backend(tmp_path)
-    require_sqlite_file(backend.env)
-    backend.start()
+    backend = Backend(tmp_path).start()
     env = agent_env(tmp_path, target, backend)
     agent = start_agent(tmp_path, env)
-    locker = sqlite3.connect(backend.db_path, timeout=10, isolation_level=None)
+    locker = Locker(backend.env["DATABASE_URL"])
     try:
         wait_until(lambda: count(backend, "SELECT COUNT(*) FROM events") >= 3, 15, message="three stored checks")
-        locker.execute("BEGIN EXCLUSIVE")
+        locker.lock()
         try:
             stored_at_lock, hits_at_lock = count(backend, "SELECT COUNT(*) FROM events"), target.hits
             time.sleep(LOCK_SECONDS)  # the fault itself: hold the write lock this long
             assert target.hits >= hits_at_lock + 5, "the agent kept checking while the database was locked"
             assert count(backend, "SELECT COUNT(*) FROM events") == stored_at_lock  # nobody wrote past the lock
         finally:
-            locker.execute("COMMIT")
+            locker.unlock()
         wait_until(lambda: count(backend, "SELECT COUNT(*) FROM events") >= stored_at_lock + 5, 15,
                    message="the waiting writes going through")
         assert stop(agent) == 0
@@ -225,6 +218,29 @@ def test_database_locked_by_another_writer_delays_but_loses_nothing(tmp_path, ta
         backend.stop()
 
 
+class Locker:
+    """Another writer holding the database: BEGIN EXCLUSIVE on SQLite, LOCK TABLE on PostgreSQL."""
+
+    def __init__(self, url: str):
+        if url.startswith("sqlite"):
+            self.conn = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=10, isolation_level=None)
+            self.statements = ["BEGIN EXCLUSIVE"]
+        else:
+            import psycopg
+            self.conn = psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True)
+            self.statements = ["BEGIN", "LOCK TABLE events, targets IN EXCLUSIVE MODE"]  # readers still read
+
+    def lock(self) -> None:
+        for statement in self.statements:
+            self.conn.execute(statement)
+
+    def unlock(self) -> None:
+        self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 # -- d. a storm at a multi-worker server --------------------------------------------------------
 
 class Gunicorn:
@@ -236,7 +252,6 @@ class Gunicorn:
         self.db_path = tmp_path / "notifications.db"
         self.log_path = tmp_path / "server.log"
         self.env = base_env(tmp_path, FLASK_PORT=str(self.port), **env)
-        require_sqlite_file(self.env)
         self.proc = start(["-m", "gunicorn", "-c", "backend/gunicorn_conf.py", "backend.wsgi:app"], self.env,
                           tmp_path / "gunicorn.out")
 
@@ -255,8 +270,7 @@ class Gunicorn:
                              timeout=60)
 
     def rows(self, sql: str, *params) -> list[tuple]:
-        with closing(sqlite3.connect(self.db_path, timeout=10)) as conn:
-            return conn.execute(sql, params).fetchall()
+        return query(self.env["DATABASE_URL"], sql, params)
 
 
 def all_at_once(bodies: list[dict], send) -> list[requests.Response | Exception]:
