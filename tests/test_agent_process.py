@@ -16,7 +16,7 @@ from agent.config import load_settings
 from tests.support.procs import ROOT, free_port, start, stop, wait_until
 from tests.support.procs import base_env as _base_env
 from tests.support.servers import TargetServer
-from tests.test_agent_sender import FakeBackend
+from tests.support.fake_backend import FakeBackend, backend  # noqa: F401
 
 API_KEY = "test-key-0123456789"
 LOG_LINE = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] \[(INFO|WARNING|ERROR)\] ")
@@ -40,12 +40,6 @@ def spooled_uids(tmp_path) -> list[str]:
     finally:
         db.close()
 
-
-@pytest.fixture
-def backend():
-    server = FakeBackend().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

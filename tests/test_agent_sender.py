@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-import requests
 
 from agent.config import load_settings
 from agent.sender import MAX_JITTER_SECONDS, backoff_delays, blocked_delays, send_batch, should_retry
+from tests.support.fake_backend import FakeBackend, backend, session  # noqa: F401
 from tests.support.procs import free_port
 
 API_KEY = "test-key-0123456789"
@@ -26,93 +24,6 @@ EVENT = {
 }
 
 
-class _BackendHandler(BaseHTTPRequestHandler):
-    def log_message(self, *args):  # keep pytest output readable
-        pass
-
-    def do_POST(self):
-        server: FakeBackend = self.server  # type: ignore[assignment]
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        body = json.loads(raw or b"null")
-        events = body if isinstance(body, list) else [body]
-        with server.lock:
-            server.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-            scripted = server.script.pop(0) if server.script else server.status
-            status = scripted(events) if callable(scripted) else scripted
-            if status in (200, 201):
-                # Like the backend with idempotency keys: each event_uid is stored once, and a batch
-                # whose events are all stored already is answered 200.
-                new = [e for e in events if e.get("event_uid") not in server.stored_uids]
-                status = 201 if new else 200
-                for event in new:
-                    server.stored_uids.add(event.get("event_uid"))
-                    server.stored.append(event)
-        if status < 300:
-            reply = {"events": [{"event_id": n, "alert": None} for n in range(len(events))]}
-        else:
-            reply = {"error": f"scripted {status}"}
-        data = json.dumps(reply).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
-class FakeBackend(ThreadingHTTPServer):
-    """A stand-in for `POST /events` taking JSON arrays with event_uid.
-
-    Answers the entries of `script` in order, then `status`; an entry is a status code or a
-    function of the request's events returning one. Stored events go to `stored`, once per uid.
-    """
-
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, port: int = 0, script: list | None = None, status: int = 201):
-        super().__init__(("127.0.0.1", port), _BackendHandler)
-        self.script = list(script or [])
-        self.status = status
-        self.lock = threading.Lock()
-        self.requests: list[dict] = []
-        self.stored: list[dict] = []
-        self.stored_uids: set[str] = set()
-        self.url = f"http://127.0.0.1:{self.server_port}"
-        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
-
-    def start(self) -> "FakeBackend":
-        self._thread.start()
-        return self
-
-    def received(self) -> list[dict]:
-        with self.lock:
-            return list(self.requests)
-
-    def received_events(self) -> list[dict]:
-        """Every event of every request, in arrival order, duplicates included."""
-        return [event for request in self.received() for event in request["body"]]
-
-    def stored_events(self) -> list[dict]:
-        with self.lock:
-            return list(self.stored)
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-        self._thread.join(timeout=5)
-
-
-@pytest.fixture
-def backend():
-    server = FakeBackend().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def session():
-    with requests.Session() as s:
-        yield s
 
 
 def settings_for(backend_url: str, **environ: str):

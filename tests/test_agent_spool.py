@@ -13,7 +13,8 @@ import requests
 from agent.sender import Progress, SpoolSender
 from agent.spool import Spool
 from tests.support.procs import free_port
-from tests.test_agent_sender import FakeBackend, Sleeps, settings_for
+from tests.support.fake_backend import FakeBackend, backend, session  # noqa: F401
+from tests.test_agent_sender import Sleeps, settings_for
 
 
 def event(n: int) -> dict:
@@ -35,17 +36,6 @@ def spool(tmp_path):
     s.close()
 
 
-@pytest.fixture
-def backend():
-    server = FakeBackend().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def session():
-    with requests.Session() as s:
-        yield s
 
 
 def sender_for(spool, backend_url: str, session, **environ) -> SpoolSender:

@@ -95,7 +95,7 @@ def test_a_delivered_message_is_one_sent_row_with_telegrams_message_id(engine, d
 def test_a_failing_channel_is_tried_four_times_and_every_attempt_is_a_row(engine, db, telegram, make_dispatcher,
                                                                            caplog):
     telegram.mode = "fail"
-    notices = raise_alert(engine)
+    raise_alert(engine)
     dispatcher = make_dispatcher([telegram_notifier(telegram)])
     with caplog.at_level(logging.WARNING, logger="backend"):
         dispatcher.wake()
@@ -114,7 +114,7 @@ def test_a_failing_channel_is_tried_four_times_and_every_attempt_is_a_row(engine
 
 def test_one_failure_then_success_is_a_failed_row_then_a_sent_row(engine, db, telegram, make_dispatcher):
     telegram.modes = ["fail"]
-    notices = raise_alert(engine)
+    raise_alert(engine)
     dispatcher = make_dispatcher([telegram_notifier(telegram)])
     dispatcher.wake()
     assert dispatcher.wait_idle(10)
@@ -128,7 +128,7 @@ def test_flood_control_waits_at_least_the_retry_after_telegram_asks_for(engine, 
     """With a 10 ms backoff, only honouring retry_after (1 s) can make the retry wait a second."""
     telegram.modes = ["flood"]
     telegram.retry_after = 1
-    notices = raise_alert(engine)
+    raise_alert(engine)
     dispatcher = make_dispatcher([telegram_notifier(telegram)], backoff_base_seconds=0.01)
     started = time.monotonic()
     dispatcher.wake()
