@@ -15,7 +15,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.support.procs import base_env, free_port, stop, wait_healthy, wait_until  # noqa: E402,F401
+from tests.support.procs import base_env as _test_env  # noqa: E402
+from tests.support.procs import free_port, stop, wait_healthy, wait_until  # noqa: E402,F401
+
+
+def base_env(tmp: Path, **overrides: str) -> dict[str, str]:
+    """The tests' isolated environment, always on a SQLite file in `tmp` (even under make test-postgres)."""
+    return _test_env(tmp, **{"DATABASE_URL": f"sqlite:///{tmp / 'notifications.db'}", **overrides})
 
 API_KEY = "bench-key-0123456789"
 GUNICORN_BACKEND = ["-m", "gunicorn", "-c", "backend/gunicorn_conf.py", "backend.wsgi:app"]
