@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import Connection, and_, delete, exists, func, insert, select, union, update
+from sqlalchemy import Connection, and_, bindparam, delete, exists, func, insert, select, union, update
 from sqlalchemy.exc import IntegrityError
 
 from backend.database import alerts, deliveries, events, leases, notification_logs, targets
@@ -30,38 +30,79 @@ def precise_text(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
+# The statements of the ingest path, built once: constructing a SQLAlchemy statement costs more
+# than SQLite takes to run it (measured with pyinstrument under bench/ingest.py).
+_EVENTS_BY_UID = select(events.c.event_uid, events.c.id).where(
+    events.c.event_uid.in_(bindparam("uids", expanding=True)))
+_LOCK_TARGETS = select(targets).where(targets.c.target_url.in_(bindparam("urls", expanding=True))).with_for_update()
+_ACTIVE_ALERTS = select(alerts.c.target_url, alerts.c.id).where(
+    alerts.c.target_url.in_(bindparam("urls", expanding=True)), alerts.c.status.in_(ACTIVE_STATUSES))
+_INSERT_EVENTS = insert(events).returning(events.c.id, sort_by_parameter_order=True)
+_NEW_TARGET = insert(targets).values(failures_in_a_row=0)
+_SAVE_TARGET = (update(targets).where(targets.c.target_url == bindparam("b_target_url"))
+                .values(failures_in_a_row=bindparam("b_failures"), last_check_at=bindparam("b_last_check_at"),
+                        last_event_id=bindparam("b_last_event_id")))
+_MAX_PARAMS = 500  # IN lists stay far below any database's bound-parameter limit
+
+
 def events_by_uid(conn: Connection, uids: list[str]) -> dict[str, int]:
     """The ids of already stored events among these event_uids."""
     found: dict[str, int] = {}
-    for start in range(0, len(uids), 500):  # stay far below any database's bound-parameter limit
-        chunk = uids[start:start + 500]
-        rows = conn.execute(select(events.c.event_uid, events.c.id).where(events.c.event_uid.in_(chunk)))
+    for start in range(0, len(uids), _MAX_PARAMS):
+        rows = conn.execute(_EVENTS_BY_UID, {"uids": uids[start:start + _MAX_PARAMS]})
         found.update({row.event_uid: row.id for row in rows})
     return found
 
 
-def lock_target(conn: Connection, target_url: str) -> dict:
-    """A target's rule state, locked for this transaction (created empty on its first check).
+def lock_targets(conn: Connection, target_urls: list[str]) -> dict[str, dict]:
+    """The rule state of each target, locked for this transaction (created empty on a first check).
 
     SELECT … FOR UPDATE makes concurrent writers for one target take turns on PostgreSQL; on
     SQLite the write transaction (BEGIN IMMEDIATE) already does, and FOR UPDATE is left out.
+    Pass the URLs sorted, so that two transactions always lock in the same order.
     """
-    query = select(targets).where(targets.c.target_url == target_url).with_for_update()
-    row = conn.execute(query).mappings().first()
-    if row is None:
+    found = _select_targets(conn, target_urls)
+    missing = [url for url in target_urls if url not in found]
+    for url in missing:
         try:
             with conn.begin_nested():
-                conn.execute(insert(targets).values(target_url=target_url, failures_in_a_row=0))
+                conn.execute(_NEW_TARGET, {"target_url": url})
         except IntegrityError:
             pass  # another writer created it first; we wait for its lock below
-        row = conn.execute(query).mappings().one()
-    return dict(row)
+    if missing:
+        found.update(_select_targets(conn, missing))
+    return found
 
 
-def save_target(conn: Connection, row: dict) -> None:
-    """Write a target's rule state (locked earlier by lock_target)."""
-    values = {k: v for k, v in row.items() if k != "target_url"}
-    conn.execute(update(targets).where(targets.c.target_url == row["target_url"]).values(**values))
+def _select_targets(conn: Connection, target_urls: list[str]) -> dict[str, dict]:
+    found: dict[str, dict] = {}
+    for start in range(0, len(target_urls), _MAX_PARAMS):
+        result = conn.execute(_LOCK_TARGETS, {"urls": target_urls[start:start + _MAX_PARAMS]})
+        keys = list(result.keys())
+        found.update({row.target_url: dict(zip(keys, row)) for row in result})
+    return found
+
+
+def active_alert_ids(conn: Connection, target_urls: list[str]) -> dict[str, int]:
+    """The OPEN or ACK alert of each of these targets that has one."""
+    found: dict[str, int] = {}
+    for start in range(0, len(target_urls), _MAX_PARAMS):
+        rows = conn.execute(_ACTIVE_ALERTS, {"urls": target_urls[start:start + _MAX_PARAMS]})
+        found.update({row.target_url: row.id for row in rows})
+    return found
+
+
+def save_targets(conn: Connection, rows: list[dict]) -> None:
+    """Write the rule state of targets locked earlier by lock_targets (one executemany)."""
+    if rows:
+        conn.execute(_SAVE_TARGET, [{"b_target_url": r["target_url"], "b_failures": r["failures_in_a_row"],
+                                     "b_last_check_at": r["last_check_at"], "b_last_event_id": r["last_event_id"]}
+                                    for r in rows])
+
+
+def insert_events(conn: Connection, rows: list[dict]) -> list[int]:
+    """Store check results in one multi-row INSERT and return their ids, in the order given."""
+    return list(conn.execute(_INSERT_EVENTS, rows).scalars())
 
 
 def insert_deliveries(conn: Connection, rows: list[dict]) -> None:
@@ -70,18 +111,25 @@ def insert_deliveries(conn: Connection, rows: list[dict]) -> None:
         conn.execute(insert(deliveries), rows)
 
 
-def next_delivery(conn: Connection, channel: str, now: str) -> dict | None:
-    """The channel's oldest due delivery, never overtaking an earlier pending one for the same alert."""
+def _next_delivery_query():
     earlier = deliveries.alias("earlier")
+    channel, now = bindparam("channel"), bindparam("now")
     blocked = exists().where(and_(earlier.c.alert_id == deliveries.c.alert_id, earlier.c.channel == channel,
                                   earlier.c.status == "PENDING", earlier.c.id < deliveries.c.id))
-    query = (select(deliveries, events.c.target_url, events.c.status_code, events.c.response_time_ms,
-                    events.c.error_message, events.c.timestamp)
-             .join(events, events.c.id == deliveries.c.event_id)
-             .where(deliveries.c.channel == channel, deliveries.c.status == "PENDING",
-                    deliveries.c.next_attempt_at <= now, ~blocked)
-             .order_by(deliveries.c.id).limit(1))
-    row = conn.execute(query).mappings().first()
+    return (select(deliveries, events.c.target_url, events.c.status_code, events.c.response_time_ms,
+                   events.c.error_message, events.c.timestamp)
+            .join(events, events.c.id == deliveries.c.event_id)
+            .where(deliveries.c.channel == channel, deliveries.c.status == "PENDING",
+                   deliveries.c.next_attempt_at <= now, ~blocked)
+            .order_by(deliveries.c.id).limit(1))
+
+
+_NEXT_DELIVERY = _next_delivery_query()  # polled several times a second: built once
+
+
+def next_delivery(conn: Connection, channel: str, now: str) -> dict | None:
+    """The channel's oldest due delivery, never overtaking an earlier pending one for the same alert."""
+    row = conn.execute(_NEXT_DELIVERY, {"channel": channel, "now": now}).mappings().first()
     return dict(row) if row else None
 
 
@@ -130,11 +178,6 @@ def purge_events(conn: Connection, older_than: str, limit: int) -> int:
     doomed = (select(events.c.id).where(events.c.timestamp < older_than, events.c.id.not_in(used))
               .order_by(events.c.id).limit(limit))
     return conn.execute(delete(events).where(events.c.id.in_(doomed.scalar_subquery()))).rowcount
-
-
-def insert_event(conn: Connection, row: dict) -> int:
-    """Store one check result and return its id."""
-    return conn.execute(insert(events).values(**row)).inserted_primary_key[0]
 
 
 def recent_failures(conn: Connection, target_url: str, limit: int) -> list[bool]:

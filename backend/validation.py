@@ -50,9 +50,13 @@ class EventIn(BaseModel):
     @field_validator("target_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
+        try:
+            parts = urlsplit(value)
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            raise ValueError("must be an http:// or https:// URL") from None
+        # isprintable() is False for every control and separator character but the plain space.
         if (len(value) > MAX_URL_LENGTH or parts.scheme not in ("http", "https") or not parts.hostname
-                or any(c.isspace() or not c.isprintable() for c in value)):
+                or " " in value or not value.isprintable()):
             raise ValueError("must be an http:// or https:// URL")
         return value
 

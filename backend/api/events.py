@@ -16,7 +16,8 @@ def create_events():
     new_events = parse_events(body)
     ctx = current_app.extensions["outage"]
     recorded = ctx.service.record_events(new_events)
-    ctx.dispatcher.wake()  # the outbox rows are committed; deliver them now rather than at the next poll
+    if any(r.alert for r in recorded):  # outbox rows were committed: deliver now, not at the next poll
+        ctx.dispatcher.wake()
     results = [{"event_id": r.event_id, "alert": r.alert, "duplicate": r.duplicate} for r in recorded]
     status = 200 if all(r.duplicate for r in recorded) else 201
     return jsonify(results[0] if isinstance(body, dict) else {"events": results}), status

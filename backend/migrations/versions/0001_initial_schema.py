@@ -33,7 +33,6 @@ def upgrade() -> None:
         sa.Column("checked_at", sa.Text(), nullable=False),
         sqlite_autoincrement=True,
     )
-    op.create_index("ix_events_target_url_id", "events", ["target_url", "id"])
     op.create_index("ix_events_target_url_checked_at", "events", ["target_url", "checked_at"])
     op.create_index("uq_events_event_uid", "events", ["event_uid"], unique=True)
     op.create_index("ix_events_timestamp", "events", ["timestamp"])
