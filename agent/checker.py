@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import logging
 import re
 import socket
@@ -13,9 +14,13 @@ from datetime import datetime, timezone
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
+import os
+
 import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
+from requests.sessions import merge_setting
+from requests.utils import get_environ_proxies
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 log = logging.getLogger(__name__)
@@ -54,9 +59,45 @@ class CheckResult:
         }
 
 
+class EnvOnceSession(requests.Session):
+    """A requests.Session that reads its proxy and CA-bundle settings from the environment once.
+
+    requests looks through the whole environment on every request (`get_environ_proxies`), and the
+    agent's environment holds TARGET_URL, every target: with 1000 targets that was about 0.2 ms of
+    CPU per check, growing with the list. Here the answer is kept per scheme and host; the
+    environment of a running agent does not change.
+    """
+
+    MAX_CACHED_HOSTS = 4096
+
+    def __init__(self):
+        super().__init__()
+        self._env_proxies: dict[tuple, dict] = {}
+        self._env_ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        if not self.trust_env:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        # What requests.Session does with trust_env, with the environment's answer cached.
+        no_proxy = proxies.get("no_proxy") if proxies is not None else None
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc, no_proxy)
+        env_proxies = self._env_proxies.get(key)
+        if env_proxies is None:
+            if len(self._env_proxies) >= self.MAX_CACHED_HOSTS:
+                self._env_proxies.clear()
+            env_proxies = self._env_proxies[key] = get_environ_proxies(url, no_proxy=no_proxy)
+        for k, v in env_proxies.items():
+            proxies.setdefault(k, v)
+        if verify is True or verify is None:
+            verify = self._env_ca_bundle or verify
+        return {"proxies": merge_setting(proxies, self.proxies), "stream": merge_setting(stream, self.stream),
+                "verify": merge_setting(verify, self.verify), "cert": merge_setting(cert, self.cert)}
+
+
 def new_session() -> requests.Session:
     """A session whose connections `check` can cut at its wall-clock deadline."""
-    session = requests.Session()
+    session = EnvOnceSession()
     adapter = _DeadlineAdapter()
     session.mount("http://", adapter)
     session.mount("https://", adapter)
@@ -182,16 +223,60 @@ def _log_result(result: CheckResult) -> None:
 _watched = threading.local()
 
 
+class _Watchdog:
+    """One daemon thread for every check's wall-clock deadline: a heap of (when, seq, deadline).
+
+    A check registers its deadline on entry and marks it done on exit; a done deadline stays in
+    the heap until its time comes and is then discarded (cheaper than removing it). The thread
+    starts on first use and sleeps until the earliest deadline, or until an earlier one arrives.
+    """
+
+    def __init__(self):
+        self._heap: list[tuple[float, int, "_Deadline"]] = []
+        self._seq = 0
+        self._cond = threading.Condition(threading.Lock())
+        self._thread: threading.Thread | None = None
+
+    def add(self, at: float, deadline: "_Deadline") -> None:
+        with self._cond:
+            self._seq += 1
+            heapq.heappush(self._heap, (at, self._seq, deadline))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="check-deadlines", daemon=True)
+                self._thread.start()
+            elif self._heap[0][2] is deadline:  # earlier than what the thread sleeps towards
+                self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    now = time.monotonic()
+                    if self._heap and self._heap[0][0] <= now:
+                        overdue = []
+                        while self._heap and self._heap[0][0] <= now:
+                            overdue.append(heapq.heappop(self._heap)[2])
+                        break
+                    self._cond.wait(self._heap[0][0] - now if self._heap else None)
+            for deadline in overdue:  # outside the lock: a cut may take a moment
+                try:
+                    deadline.expire()
+                except Exception:  # the watchdog must outlive any surprise
+                    log.exception("cutting an overdue check failed")
+
+
+_watchdog = _Watchdog()
+
+
 class _Deadline:
     """Shut down the sockets of the running check when it outlasts `seconds` (a wall-clock bound)."""
 
     def __init__(self, seconds: float):
         self.has_expired = False
+        self._seconds = seconds
         self._connections: list = []
         self._lock = threading.Lock()
         self._is_done = False
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
 
     def watch(self, connection) -> None:
         with self._lock:
@@ -199,17 +284,16 @@ class _Deadline:
 
     def __enter__(self) -> "_Deadline":
         _watched.deadline = self
-        self._timer.start()
+        _watchdog.add(time.monotonic() + self._seconds, self)
         return self
 
     def __exit__(self, *exc_info) -> bool:
-        self._timer.cancel()
         with self._lock:
-            self._is_done = True  # a timer already firing must not cut a connection reused later
+            self._is_done = True  # an expiry already under way must not cut a connection reused later
         _watched.deadline = None
         return False
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
         with self._lock:
             if self._is_done:
                 return

@@ -27,6 +27,9 @@ SEND_TIMEOUT_SECONDS = 10.0
 FIRST_BLOCKED_DELAY_SECONDS = 5.0  # after a batch's retries are used up, before the next pass
 MAX_BLOCKED_DELAY_SECONDS = 30.0
 IDLE_WAIT_SECONDS = 1.0  # an empty spool is looked at again this often, or when woken
+# Under load, at most one POST per this many seconds unless a full batch waits: results that
+# arrive meanwhile go together. A lone result after a quiet spell is sent at once.
+MIN_SEND_GAP_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -196,7 +199,13 @@ class SpoolSender:
     def run(self, wake: threading.Event) -> None:
         """The sender thread: drain, wait for `wake` (a new event) or a capped backoff, until stopped."""
         delays = blocked_delays()
+        last_send = -MIN_SEND_GAP_SECONDS
         while not self.stop_event.is_set():
+            gap = last_send + MIN_SEND_GAP_SECONDS - time.monotonic()
+            if gap > 0 and len(self.spool) < self.settings.batch_size:
+                self.stop_event.wait(gap)  # let more results gather: one POST for all of them
+                continue
+            last_send = time.monotonic()
             try:
                 progress = self.send_next_batch()
             except Exception:  # a loop boundary: the sender thread must outlive any surprise

@@ -1,9 +1,16 @@
 """A durable write-ahead spool: check results wait here, in SQLite, until the backend has them.
 
-Every event is inserted before anyone tries to send it, and deleted only once the backend has
-acknowledged it, so a crash or a backend outage loses nothing; the file outlives the process and
-is replayed by the next one. The spool is bounded: past `max_events` the oldest are dropped, and
-every drop is counted and logged at ERROR.
+Every event is committed before anyone tries to send it, and deleted only once the backend has
+acknowledged it, so a backend outage or a crash of the backend loses nothing; the file outlives the
+process and is replayed by the next one. The spool is bounded: past `max_events` the oldest are
+dropped, and every drop is counted and logged at ERROR.
+
+Check threads do not commit one by one: they hand results to a `SpoolWriter`, whose one thread
+commits whatever has queued up in one transaction (group commit), so one fsync covers many
+results. A result is committed within a few milliseconds of its check (one commit of the previous
+group at most); a clean stop (SIGTERM, SIGINT, the end of `--once`) commits the whole queue before
+the process exits. Only a hard kill of the agent itself (`kill -9`, power loss) can lose the
+results of those last few milliseconds, and what survives is always the oldest part, in order.
 """
 
 from __future__ import annotations
@@ -12,8 +19,10 @@ import json
 import logging
 import sqlite3
 import threading
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterable
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +66,24 @@ class Spool:
 
     def add(self, event: dict) -> None:
         """Store one event (it must carry its `event_uid`); a uid already spooled is ignored."""
-        body = json.dumps(event, separators=(",", ":"))
+        self.add_many([event])
+
+    def add_many(self, events: Iterable[dict]) -> int:
+        """Store events in one transaction (one fsync), in this order; return how many were new."""
+        rows = [(event["event_uid"], json.dumps(event, separators=(",", ":"))) for event in events]
+        if not rows:
+            return 0
         with self._lock, self._transaction():
-            inserted = self._db.execute(
-                "INSERT OR IGNORE INTO spooled_events (event_uid, body) VALUES (?, ?)",
-                (event["event_uid"], body)).rowcount
+            before = self._db.total_changes
+            self._db.executemany(
+                "INSERT OR IGNORE INTO spooled_events (event_uid, body) VALUES (?, ?)", rows)
+            inserted = self._db.total_changes - before
             self._count += inserted
             dropped = self._drop_oldest_over_bound()
         if dropped:
             log.error("spool full: dropped %d oldest events (%d dropped since start)", dropped,
                       self.dropped_since_start)
+        return inserted
 
     def peek(self, limit: int) -> list[SpooledEvent]:
         """Up to `limit` events, oldest first, without removing them."""
@@ -124,3 +141,95 @@ class _Transaction:
     def __exit__(self, exc_type, exc, tb):
         self._db.execute("ROLLBACK" if exc_type else "COMMIT")
         return False
+
+
+class SpoolWriter:
+    """Group commit: `put` queues an event in memory; one thread commits the queue in one transaction.
+
+    While one group is being committed (its fsync), the next one gathers, so under load each commit
+    carries many results, and at low rates each result is committed on its own, at once. Events are
+    committed in the order they were put. `flush` waits until everything put so far is committed;
+    `close` flushes and stops the thread. A failed commit is logged and retried after a pause; while
+    commits fail, the queue is held to the spool's bound (`max_events`), dropping its oldest.
+    """
+
+    RETRY_SECONDS = 1.0
+
+    def __init__(self, spool: Spool, on_commit: Callable[[], object] | None = None):
+        self.spool = spool
+        self.on_commit = on_commit  # called after each commit, e.g. to wake the sender
+        self.commits = 0
+        self._queue: deque[dict] = deque()
+        self._put_count = 0   # events ever put
+        self._done_count = 0  # events ever settled: committed, or dropped while commits failed
+        self._cond = threading.Condition(threading.Lock())
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="spool-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, event: dict) -> None:
+        with self._cond:
+            self._queue.append(event)
+            self._put_count += 1
+            if len(self._queue) == 1:
+                self._cond.notify_all()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every event put before this call is settled; False if `timeout` passed first."""
+        with self._cond:
+            target = self._put_count
+            self._cond.wait_for(lambda: self._done_count >= target or not self._thread.is_alive(), timeout)
+            return self._done_count >= target
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Commit what is queued, then stop the thread; True when nothing was left uncommitted."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+        with self._cond:
+            left = len(self._queue)
+        if left:
+            log.error("spool writer stopped with %d results not committed: they are lost", left)
+        return left == 0
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._queue)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._queue or self._closing)
+                if not self._queue:
+                    return  # closing, and everything is committed
+                group = list(self._queue)  # only this thread removes from the queue
+            try:
+                self.spool.add_many(group)
+            except Exception:  # sqlite3 errors, a full disk: keep the events and try again
+                log.exception("spool: committing %d results failed, retrying in %gs", len(group),
+                              self.RETRY_SECONDS)
+                with self._cond:
+                    if self._closing:
+                        return  # close() reports what is left
+                    self._cond.wait(self.RETRY_SECONDS)
+                    self._trim_over_bound()
+                continue
+            with self._cond:
+                for _ in group:
+                    self._queue.popleft()
+                self._done_count += len(group)
+                self.commits += 1
+                self._cond.notify_all()
+            if self.on_commit is not None:
+                self.on_commit()
+
+    def _trim_over_bound(self) -> None:
+        excess = len(self._queue) - self.spool.max_events
+        if excess > 0:
+            for _ in range(excess):
+                self._queue.popleft()
+            self._done_count += excess
+            self.spool.dropped_since_start += excess
+            log.error("spool unwritable: dropped %d oldest queued results (%d dropped since start)",
+                      excess, self.spool.dropped_since_start)

@@ -1,23 +1,28 @@
 """Agent: 1000 targets on a fast local site at a 10 s interval, for three rounds and more.
 
 Measures checks/s, scheduling lag (when each check reached the site minus its planned slot,
-p50/p99), the agent's CPU and peak RSS (from /proc). Ceiling: wrk's request rate against the
-same site. The agent reports to the real backend under gunicorn.
+p50/p99), the agent's CPU (share of a core, and per check) and peak RSS (from /proc). Ceiling:
+wrk's request rate against the same site. The agent reports to the real backend under gunicorn.
 
-Planned slots: the agent's first round starts when its first check arrives (t0); round k of every
-target is planned at t0 + k x interval (the agent schedules every target on the same interval from
-one `run_all`). The k-th arrival of a target is its round k.
+Planned slots: the agent spreads its targets over the interval and logs when its schedule starts
+(t0, the "schedule: ... from <UTC time>" line); target i is first due at t0 + offset_i, with the
+offsets from `agent.agent.spread_offsets`, and its round k at t0 + offset_i + k x interval. The
+k-th arrival of a target is its round k.
 
-    python -m bench.agent_load [--quick]
+    python -m bench.agent_load [--quick] [--targets N] [--interval S] [--rounds K] [--profile OUT]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sqlite3
+import subprocess
+import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import requests
@@ -25,38 +30,61 @@ import requests
 from bench.common import (API_KEY, GUNICORN_BACKEND, Gunicorn, Row, base_env, free_port, log, percentile,
                           print_table, run_load, start_python, stop, wait_until)
 
+from agent.agent import spread_offsets  # noqa: E402  (bench.common put the repository on sys.path)
+
 ROUNDS = 3
+_SCHEDULE_LINE = re.compile(r"schedule: (\d+) targets in \d+ slots .* from (\S+)$", re.M)
 
 
 def proc_usage(pid: int) -> tuple[float, float]:
     """(CPU seconds used so far, peak RSS in MB) of a live process, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     cpu_s = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    log(f"  agent CPU so far: user {int(fields[11]) / os.sysconf('SC_CLK_TCK'):.2f}s, "
+        f"system {int(fields[12]) / os.sysconf('SC_CLK_TCK'):.2f}s, threads {fields[17]}")
     status = Path(f"/proc/{pid}/status").read_text()
     hwm_kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
     return cpu_s, hwm_kb / 1024
 
 
-def lags(arrivals: list[tuple[str, float]], interval_s: float, rounds: int) -> tuple[list[float], int, float]:
-    """Lag of every check of rounds 0..rounds-1, the number of checks missing, and t0."""
-    by_target: dict[str, list[float]] = {}
+def schedule_start(agent_log: str) -> float:
+    """t0: the unix time the agent's spread schedule starts, from its "schedule:" log line."""
+    match = _SCHEDULE_LINE.search(agent_log)
+    if match is None:
+        raise RuntimeError("the agent logged no 'schedule: ... from <time>' line")
+    return datetime.fromisoformat(match.group(2)).timestamp()
+
+
+def lags(arrivals: list[tuple[str, float]], targets: int, interval_s: float, rounds: int,
+         t0: float) -> tuple[list[float], int]:
+    """Lag of every check of rounds 0..rounds-1 against its own planned slot, and how many are missing.
+
+    Target /t/i is planned at t0 + spread_offsets(targets, interval)[i] + k x interval in round k.
+    """
+    offsets = spread_offsets(targets, interval_s)
+    by_target: dict[int, list[float]] = {i: [] for i in range(targets)}
     for path, at in arrivals:
-        by_target.setdefault(path, []).append(at)
-    t0 = min(at for _, at in arrivals)
+        by_target[int(path.rsplit("/", 1)[1])].append(at)
     result, missing = [], 0
-    for times in by_target.values():
+    for i, times in by_target.items():
         times.sort()
         for k in range(rounds):
             if k < len(times):
-                result.append(times[k] - (t0 + k * interval_s))
+                result.append(times[k] - (t0 + offsets[i] + k * interval_s))
             else:
                 missing += 1
-    return result, missing, t0
+    return result, missing
 
 
-def run(quick: bool = False) -> list[Row]:
-    """Run the agent against the site for ROUNDS rounds and more; return the summary rows."""
-    targets, interval_s = (100, 2.0) if quick else (1000, 10.0)
+def run(quick: bool = False, targets: int | None = None, interval_s: float | None = None,
+        rounds: int = ROUNDS, profile: Path | None = None) -> list[Row]:
+    """Run the agent against the site for `rounds` rounds and more; return the summary rows.
+
+    `profile`: record the agent with py-spy meanwhile (a speedscope JSON or an .svg flame graph).
+    """
+    default_targets, default_interval = (100, 2.0) if quick else (1000, 10.0)
+    targets = targets or default_targets
+    interval_s = interval_s or default_interval
     with tempfile.TemporaryDirectory(prefix="bench-agent-") as name:
         tmp = Path(name)
         site_port = free_port()
@@ -68,33 +96,48 @@ def run(quick: bool = False) -> list[Row]:
                 urls = ",".join(f"{site_url}/t/{i}" for i in range(targets))
                 env = base_env(tmp, API_KEY=API_KEY, TARGET_URL=urls, BACKEND_URL=backend.url,
                                CHECK_INTERVAL_SECONDS=str(interval_s), REQUEST_TIMEOUT_SECONDS="5")
-                log(f"agent: {targets} targets every {interval_s:g}s, {ROUNDS} rounds")
+                if len(urls) > 100_000:
+                    # Linux refuses an environment variable over 128 KiB: list the targets in the
+                    # agent's dotenv file instead, as a deployment with this many would.
+                    Path(env["ENV_FILE"]).write_text(f"TARGET_URL={urls}\n", encoding="utf-8")
+                    del env["TARGET_URL"]
+                log(f"agent: {targets} targets every {interval_s:g}s, {rounds} rounds")
                 agent = start_python(["agent/agent.py"], env, tmp / "agent.out")
+                spy = _py_spy(agent.pid, profile, tmp) if profile else None
                 started = time.monotonic()
                 try:
                     wait_until(lambda: _arrivals(site_url), 30, 0.1, "the agent's first check")
-                    # Round ROUNDS-1 is planned at t0 + (ROUNDS-1) x interval; give it most of an interval.
-                    time.sleep((ROUNDS - 1) * interval_s + 0.8 * interval_s)
+                    # From here on the agent is checking: imports and start-up are behind it.
+                    cpu_first_s, _ = proc_usage(agent.pid)
+                    t0 = schedule_start((tmp / "agent.log").read_text(encoding="utf-8"))
+                    # The last round ends at t0 + rounds x interval; give its last slot a moment more.
+                    time.sleep(max(0.0, t0 + rounds * interval_s + min(1.0, 0.1 * interval_s) - time.time()))
                     if agent.poll() is not None:
                         raise RuntimeError(f"agent exited with {agent.returncode}; see {tmp / 'agent.out'}")
                     cpu_s, peak_rss_mb = proc_usage(agent.pid)
                     wall_s = time.monotonic() - started
+                    checks_meanwhile = len(_arrivals(site_url))
                 finally:
                     stop(agent, timeout=15)
+                    if spy is not None:
+                        spy.wait(timeout=60)
                 arrivals = _arrivals(site_url)
                 stored = _count_events(tmp / "notifications.db")
             log("agent: wrk against the same site (ceiling)")
             ceiling = run_load(f"{site_url}/w", 2 if quick else 5, 32, tmp)
         finally:
             stop(site)
-    lag_s, missing, t0 = lags(arrivals, interval_s, ROUNDS)
-    window = [at for _, at in arrivals if at < t0 + ROUNDS * interval_s]
-    checks_per_s = len(window) / (ROUNDS * interval_s)
+    lag_s, missing = lags(arrivals, targets, interval_s, rounds, t0)
+    window = [at for _, at in arrivals if t0 <= at < t0 + rounds * interval_s]
+    checks_per_s = len(window) / (rounds * interval_s)
     planned_per_s = targets / interval_s
     p50_ms, p99_ms = percentile(lag_s, 50) * 1000, percentile(lag_s, 99) * 1000
-    log(f"  {len(arrivals)} checks arrived ({missing} of the first {ROUNDS} rounds missing), {stored} events "
+    # CPU per check: from the first check on, over every check made meanwhile (the sender included).
+    cpu_per_check_ms = 1000 * (cpu_s - cpu_first_s) / max(1, checks_meanwhile - 1)
+    log(f"  {len(arrivals)} checks arrived ({missing} of the first {rounds} rounds missing), {stored} events "
         f"stored, lag p50 {p50_ms:.0f} ms p99 {p99_ms:.0f} ms max {max(lag_s) * 1000:.0f} ms, "
-        f"CPU {cpu_s:.1f}s in {wall_s:.0f}s, peak RSS {peak_rss_mb:.0f} MB; wrk {ceiling['rps']:.0f} req/s")
+        f"CPU {cpu_s:.1f}s in {wall_s:.0f}s ({cpu_per_check_ms:.2f} ms per check after start-up), "
+        f"peak RSS {peak_rss_mb:.0f} MB; wrk {ceiling['rps']:.0f} req/s")
     label = f"{targets} targets @ {interval_s:g}s"
     return [
         Row("agent", f"{label}: checks/s (planned {planned_per_s:g}/s, {missing} missing)", checks_per_s, "checks/s",
@@ -102,8 +145,19 @@ def run(quick: bool = False) -> list[Row]:
         Row("agent", f"{label}: scheduling lag p50", p50_ms, "ms"),
         Row("agent", f"{label}: scheduling lag p99", p99_ms, "ms", target="< 1,000 ms", met=p99_ms < 1000),
         Row("agent", f"{label}: CPU (share of one core)", 100 * cpu_s / wall_s, "%"),
+        Row("agent", f"{label}: CPU per check", cpu_per_check_ms, "ms"),
         Row("agent", f"{label}: peak RSS (VmHWM)", peak_rss_mb, "MB", target="< 150 MB", met=peak_rss_mb < 150),
     ]
+
+
+def _py_spy(pid: int, out: Path, tmp: Path) -> subprocess.Popen:
+    """py-spy recording `pid` (every thread) until it exits, into `out`."""
+    fmt = {".svg": "flamegraph", ".txt": "raw"}.get(Path(out).suffix, "speedscope")
+    spy = Path(sys.executable).parent / "py-spy"  # next to this Python, in the venv
+    spy_bin = str(spy) if spy.exists() else "py-spy"
+    with open(tmp / "py-spy.out", "ab") as log_out:
+        return subprocess.Popen([spy_bin, "record", "--pid", str(pid), "--rate", "200", "--nonblocking", "--threads", "--gil", "--format", fmt,
+                                 "--output", str(Path(out).resolve())], stdout=log_out, stderr=subprocess.STDOUT)
 
 
 def _answers(url: str) -> bool:
@@ -124,5 +178,11 @@ def _count_events(db: Path) -> int:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a short smoke run")
-    print_table(run(parser.parse_args().quick))
+    parser.add_argument("--quick", action="store_true", help="a short smoke run (100 targets every 2 s)")
+    parser.add_argument("--targets", type=int, help="how many targets (default 1000, 100 with --quick)")
+    parser.add_argument("--interval", type=float, help="the check interval in seconds (default 10, 2 with --quick)")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help=f"rounds measured (default {ROUNDS})")
+    parser.add_argument("--profile", type=Path, metavar="OUT",
+                        help="record the agent with py-spy into OUT (.svg flame graph, .txt collapsed stacks, else speedscope JSON)")
+    args = parser.parse_args()
+    print_table(run(args.quick, args.targets, args.interval, args.rounds, args.profile))

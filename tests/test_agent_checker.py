@@ -125,3 +125,13 @@ def test_the_event_timestamp_is_utc_whatever_zone_it_was_taken_in():
     taken = datetime(2025, 1, 9, 0, 30, 45, tzinfo=timezone(timedelta(hours=9)))
     result = CheckResult("https://example.com", taken, True, 200, 5, None)
     assert result.to_event()["timestamp"] == "2025-01-08T15:30:45.000Z"
+
+
+def test_a_proxy_from_the_environment_is_still_used_when_its_answer_is_cached(target, monkeypatch):
+    for name in ("NO_PROXY", "no_proxy", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", target.url)  # the target answers the proxied GET itself
+    with new_session() as s:
+        first, second = check(s, "http://outage-agent-test.invalid/", 2), check(s, "http://outage-agent-test.invalid/", 2)
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert target.hits == 2

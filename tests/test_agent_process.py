@@ -224,6 +224,21 @@ def test_results_spooled_while_the_backend_is_down_arrive_exactly_once_after_a_r
         backend.stop()
 
 
+def test_sigterm_commits_every_queued_result_of_many_targets_before_exit(target, agents, tmp_path):
+    """Group commit: results wait in memory for milliseconds; a clean stop commits them all."""
+    port = free_port()  # the backend is down: every result stays in the spool
+    urls = ",".join(f"{target.url}t/{i}" for i in range(40))
+    env = base_env(tmp_path, TARGET_URL=urls, BACKEND_URL=f"http://127.0.0.1:{port}",
+                   CHECK_INTERVAL_SECONDS="0.4")
+    proc = agents.start(env)
+    wait_until(lambda: target.hits >= 100, 20, message="a hundred checks")
+    assert stop(proc, timeout=10) == 0
+    waiting = spooled_uids(tmp_path)
+    assert len(waiting) == target.hits  # every check that reached the target, none lost at SIGTERM
+    assert len(set(waiting)) == len(waiting)
+    assert "not committed" not in log_text(tmp_path)
+
+
 def test_agent_log_rotates_at_its_size_keeping_the_configured_backups(tmp_path):
     settings = load_settings({"API_KEY": API_KEY, "AGENT_LOG_FILE": str(tmp_path / "agent.log"),
                               "AGENT_LOG_MAX_BYTES": "1000", "AGENT_LOG_BACKUPS": "2"})

@@ -1,0 +1,121 @@
+"""The spread schedule: targets fall due evenly over the interval, not all at once (SPEC §7)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from agent.agent import MIN_SLOT_SECONDS, Agent, spread_offsets, spread_slots
+from agent.config import load_settings
+from agent.spool import Spool
+from tests.support.fake_backend import backend  # noqa: F401
+from tests.support.procs import base_env, start, stop, wait_until
+
+API_KEY = "test-key-0123456789"
+
+
+# --- the pure plan ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n, interval, expected", [
+    (0, 10, []),
+    (1, 10, [0.0]),
+    (4, 2, [0.0, 0.5, 1.0, 1.5]),           # fewer targets than slots: one slot each
+    (3, 0.04, [0.0, 0.0, 0.0]),             # an interval shorter than a slot: one slot for all
+])
+def test_small_plans(n, interval, expected):
+    assert spread_offsets(n, interval) == pytest.approx(expected)
+
+
+def test_1000_targets_over_10s_fill_200_slots_50ms_apart_five_each_in_order():
+    offsets = spread_offsets(1000, 10.0)
+    assert len(offsets) == 1000
+    assert offsets == sorted(offsets)  # target i is never due before target i-1
+    assert offsets[0] == 0 and max(offsets) < 10.0
+    per_slot = Counter(offsets)
+    assert len(per_slot) == round(10.0 / MIN_SLOT_SECONDS) == 200
+    assert set(per_slot.values()) == {5}
+    steps = sorted(per_slot)
+    assert all(b - a == pytest.approx(0.05) for a, b in zip(steps, steps[1:]))
+
+
+@pytest.mark.parametrize("n, interval", [(7, 1.0), (10_000, 10.0), (999, 3.3), (37, 30.0)])
+def test_every_slot_is_used_and_no_slot_holds_more_than_one_target_over_the_fair_share(n, interval):
+    slots = spread_slots(n, interval)
+    count = max(slots) + 1
+    assert count == min(n, int(interval / MIN_SLOT_SECONDS + 1e-9))
+    sizes = Counter(slots)
+    assert set(sizes) == set(range(count))
+    assert max(sizes.values()) - min(sizes.values()) <= 1
+
+
+def test_the_agent_makes_one_schedule_job_per_slot_each_first_due_at_its_offset(tmp_path):
+    urls = ",".join(f"http://127.0.0.1:9/t/{i}" for i in range(10))
+    settings = load_settings({"API_KEY": API_KEY, "TARGET_URL": urls, "CHECK_INTERVAL_SECONDS": "2",
+                              "AGENT_SPOOL_FILE": str(tmp_path / "spool.db")})
+    spool = Spool(settings.spool_file, settings.spool_max_events)
+    agent = Agent(settings, threading.Event(), spool)
+    try:
+        start = 1_900_000_000.0
+        scheduler = agent.spread_schedule(start)
+        assert len(scheduler.jobs) == 10
+        due = sorted(job.next_run.timestamp() - start for job in scheduler.jobs)
+        assert due == pytest.approx([i * 0.2 for i in range(10)], abs=1e-3)
+        assert all((job.interval, job.unit) == (2.0, "seconds") for job in scheduler.jobs)
+    finally:
+        agent.shutdown()
+
+
+# --- the agent as a process -------------------------------------------------------------------
+
+class _Arrivals(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.server.arrivals.append((self.path, time.monotonic()))  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+@pytest.fixture
+def site():
+    """A site on 127.0.0.1 that records when each path is requested."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Arrivals)
+    server.daemon_threads = True
+    server.arrivals = []
+    server.url = f"http://127.0.0.1:{server.server_port}"
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def test_the_first_checks_of_ten_targets_are_spread_over_the_interval_not_simultaneous(
+        site, backend, tmp_path):  # noqa: F811
+    n, interval = 10, 2.0
+    env = base_env(tmp_path, TARGET_URL=",".join(f"{site.url}/t/{i}" for i in range(n)),
+                   BACKEND_URL=backend.url, CHECK_INTERVAL_SECONDS=str(interval))
+    proc = start(["agent/agent.py"], env, tmp_path / "agent.out")
+    try:
+        wait_until(lambda: len({path for path, _ in site.arrivals}) == n, 15,
+                   message="a first check of every target")
+    finally:
+        assert stop(proc) == 0
+    first: dict[str, float] = {}
+    for path, at in site.arrivals:
+        first.setdefault(path, at)
+    order = sorted(first, key=first.get)
+    assert order == [f"/t/{i}" for i in range(n)]  # in the configured order, one slot each
+    times = sorted(first.values())
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    # Planned 0.2 s apart; a burst would put them all within a few milliseconds.
+    assert times[-1] - times[0] >= 0.8 * (n - 1) * interval / n
+    assert min(gaps) >= 0.1, gaps
+    assert "schedule: 10 targets in 10 slots 200ms apart, every 2s, from " in (tmp_path / "agent.log").read_text()
