@@ -249,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     install_signal_handlers(stop)
     interval = "once" if args.once else f"every {settings.check_interval_seconds:g}s"
-    log.info("agent started: %d targets %s, sending to %s", len(settings.target_urls), interval,
+    count = len(settings.target_urls)
+    log.info("agent started: %d target%s %s, sending to %s", count, "" if count == 1 else "s", interval,
              settings.backend_url)
     agent = Agent(settings, stop, spool)
     try:

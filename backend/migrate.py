@@ -28,6 +28,7 @@ def alembic_config(connection=None) -> Config:
 
 def upgrade(engine: Engine) -> None:
     """Apply every missing migration, safely from many processes at once; idempotent."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines say nothing to a user
     with write_transaction(engine) as conn:
         if conn.dialect.name == "postgresql":
             # Serialise concurrent upgrades (several gunicorn workers starting together).

@@ -82,7 +82,7 @@ def test_once_delivers_the_event_exits_0_and_logs_one_line_per_fact(target, back
     lines = log_text(tmp_path).splitlines()
     assert lines and all(LOG_LINE.match(line) for line in lines), lines
     text = "\n".join(lines)
-    assert f"agent started: 1 targets once, sending to {backend.url}" in text
+    assert f"agent started: 1 target once, sending to {backend.url}" in text
     assert re.search(rf"\[INFO\] check {re.escape(target.url)} -> 200 in \d+ms", text)
     assert f"[INFO] send {target.url} attempt 1/4 -> 201" in text
     assert lines[-1].endswith("[INFO] agent stopped")
