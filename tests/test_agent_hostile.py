@@ -13,7 +13,7 @@ import pytest
 
 from agent.checker import check, new_session
 from tests.support.procs import base_env, start, stop, wait_until
-from tests.test_agent_sender import FakeBackend
+from tests.support.fake_backend import FakeBackend
 
 
 class _HostileHandler(BaseHTTPRequestHandler):
@@ -211,3 +211,23 @@ def test_hostile_targets_never_stall_the_loop_for_a_healthy_one(hostile, self_si
     finally:
         stop(proc)
         backend.stop()
+
+
+def test_a_name_that_does_not_resolve_is_a_dns_failure(monkeypatch):
+    """The one fault here that cannot run for real: a DNS lookup would leave the machine, so the
+    resolver itself is replaced by one that answers as glibc does for an unknown name."""
+    import socket
+
+    def unknown_name(host, *args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", unknown_name)
+    session = new_session()
+    try:
+        started = time.monotonic()
+        result = check(session, "http://no-such-host.invalid/", 1.0)
+    finally:
+        session.close()
+    assert time.monotonic() - started < 5
+    assert (result.is_success, result.status_code, result.response_time_ms) == (False, None, None)
+    assert result.error_message == "DNS lookup failed for no-such-host.invalid"
