@@ -1,0 +1,117 @@
+"""The OpenAPI 3 document of the HTTP API (SPEC §4), served at GET /openapi.json.
+
+Request schemas come from the pydantic models that validate requests, with the formats their
+validators enforce written in, so the document and the validation cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from backend.validation import MAX_BATCH, EventIn
+
+_FORMATS = {"target_url": "uri", "timestamp": "date-time", "event_uid": "uuid"}
+
+
+def _event_schema() -> dict:
+    schema = EventIn.model_json_schema()
+    for name, fmt in _FORMATS.items():
+        prop = schema["properties"][name]
+        for variant in prop.get("anyOf", [prop]):
+            if variant.get("type") == "string":
+                variant["format"] = fmt
+    schema["properties"]["target_url"]["pattern"] = "^https?://"
+    return schema
+
+
+def _json(schema: dict) -> dict:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict:
+    return {"description": description, **_json({"$ref": "#/components/schemas/Error"})}
+
+
+ERRORS = {"400": _error("Malformed JSON or an invalid field, named in the sentence."),
+          "401": _error("The X-API-Key header is missing or wrong."),
+          "413": _error("The body is too large."),
+          "415": _error("The body is not JSON.")}
+
+ALERT = {
+    "type": "object",
+    "required": ["id", "event_id", "target_url", "alert_type", "status", "created_at", "resolved_at", "message"],
+    "properties": {
+        "id": {"type": "integer"}, "event_id": {"type": "integer"}, "target_url": {"type": "string"},
+        "alert_type": {"type": "string", "enum": ["ERROR", "WARNING", "RECOVERY"]},
+        "status": {"type": "string", "enum": ["OPEN", "ACK", "RESOLVED"]},
+        "created_at": {"type": "string"}, "acknowledged_at": {"type": ["string", "null"]},
+        "resolved_at": {"type": ["string", "null"]}, "resolved_event_id": {"type": ["integer", "null"]},
+        "message": {"type": "string"},
+    },
+}
+RECORDED = {"type": "object", "required": ["event_id", "alert", "duplicate"],
+            "properties": {"event_id": {"type": "integer"},
+                           "alert": {"anyOf": [{"$ref": "#/components/schemas/Alert"}, {"type": "null"}]},
+                           "duplicate": {"type": "boolean"}}}
+ALERT_ID = {"name": "alert_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+
+
+def openapi_document() -> dict:
+    """The whole document, as a dict ready for jsonify."""
+    event_body = {"oneOf": [{"$ref": "#/components/schemas/Event"},
+                            {"type": "array", "minItems": 1, "maxItems": MAX_BATCH,
+                             "items": {"$ref": "#/components/schemas/Event"}}]}
+    recorded = {"oneOf": [{"$ref": "#/components/schemas/Recorded"},
+                          {"type": "object", "required": ["events"],
+                           "properties": {"events": {"type": "array",
+                                                     "items": {"$ref": "#/components/schemas/Recorded"}}}}]}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Outage alerting API", "version": "1"},
+        "security": [{"apiKey": []}],
+        "paths": {
+            "/events": {"post": {
+                "summary": "Store one check result or a batch of up to 1000 (all or nothing).",
+                "requestBody": {"required": True, **_json(event_body)},
+                "responses": {"201": {"description": "Stored.", **_json(recorded)},
+                              "200": {"description": "Every event was stored before (same event_uid).",
+                                      **_json(recorded)}, **ERRORS}}},
+            "/alerts": {"get": {
+                "summary": "Alerts, newest first.",
+                "parameters": [
+                    {"name": "status", "in": "query", "schema": {"type": "string",
+                                                                 "enum": ["OPEN", "ACK", "RESOLVED"]}},
+                    {"name": "target_url", "in": "query", "schema": {"type": "string"}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+                    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}}],
+                "responses": {"200": {"description": "A page of alerts.", **_json({
+                    "type": "object", "required": ["alerts"],
+                    "properties": {"alerts": {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}},
+                                   "limit": {"type": "integer"}, "offset": {"type": "integer"}}})},
+                              "400": ERRORS["400"], "401": ERRORS["401"]}}},
+            "/alerts/{alert_id}": {
+                "get": {"summary": "One alert with its delivery attempts under `notifications`.",
+                        "parameters": [ALERT_ID],
+                        "responses": {"200": {"description": "The alert.",
+                                              **_json({"$ref": "#/components/schemas/Alert"})},
+                                      "401": ERRORS["401"], "404": _error("No such alert.")}},
+                "patch": {"summary": "Acknowledge or resolve an alert.",
+                          "parameters": [ALERT_ID],
+                          "requestBody": {"required": True, **_json({
+                              "type": "object", "required": ["status"], "additionalProperties": False,
+                              "properties": {"status": {"type": "string", "enum": ["ACK", "RESOLVED"]}}})},
+                          "responses": {"200": {"description": "The alert after the change.",
+                                                **_json({"$ref": "#/components/schemas/Alert"})},
+                                        "404": _error("No such alert."),
+                                        "409": _error("The alert is RESOLVED and cannot change."), **ERRORS}}},
+            "/health": {"get": {"summary": "Whether the database answers.", "security": [],
+                                "responses": {"200": {"description": "ok"},
+                                              "503": {"description": "The database does not answer."}}}},
+        },
+        "components": {
+            "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
+            "schemas": {
+                "Event": _event_schema(), "Alert": ALERT, "Recorded": RECORDED,
+                "Error": {"type": "object", "required": ["error"],
+                          "properties": {"error": {"type": "string"}, "details": {"type": "object"}}},
+            },
+        },
+    }
