@@ -15,12 +15,12 @@ import argparse
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from bench.common import (API_KEY, GUNICORN_BACKEND, Gunicorn, Row, base_env, log, percentile, print_table,
                           start_python, stop, wait_until)
-from tests.support.servers import FakeTelegram
+from tests.support.servers import FakeTelegram, LoopbackServer
 
 THRESHOLD = 3
 INTERVAL_S = 1.0
@@ -73,17 +73,16 @@ class _ConsoleWatch:
 def run(quick: bool = False) -> list[Row]:
     """Flip the site down and up `cycles` times; return the summary rows."""
     cycles = 1 if quick else 5
-    site = ThreadingHTTPServer(("127.0.0.1", 0), _Site)
-    site.daemon_threads, site.status, site.checks = True, 200, []
-    site_thread = threading.Thread(target=site.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    site_thread.start()
+    site = LoopbackServer(_Site)
+    site.status, site.checks = 200, []
+    site.start()
     telegram = FakeTelegram().start()
     telegram.messages = _TimedList()
     latencies: dict[tuple[str, str], list[float]] = {}
     try:
         with tempfile.TemporaryDirectory(prefix="bench-alert-") as name:
             tmp = Path(name)
-            site_url = f"http://127.0.0.1:{site.server_port}/"
+            site_url = site.url
             with Gunicorn(tmp, GUNICORN_BACKEND, "backend", pipe=True, BACKEND_WORKERS="2",
                           FAILURE_THRESHOLD=str(THRESHOLD), TELEGRAM_BOT_TOKEN="123:bench",
                           TELEGRAM_CHAT_ID="42", TELEGRAM_API_BASE_URL=telegram.base_url) as backend:
@@ -101,8 +100,7 @@ def run(quick: bool = False) -> list[Row]:
                     stop(agent, timeout=15)
     finally:
         telegram.stop()
-        site.shutdown()
-        site.server_close()
+        site.stop()
     rows = []
     for (kind, channel), values in sorted(latencies.items(), key=lambda item: (item[0][0] != "ERROR", item[0])):
         ms = [v * 1000 for v in values]

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import uuid
 
@@ -12,6 +11,7 @@ import pytest
 
 from agent.checker import CheckResult, check, new_session
 from tests.support.procs import free_port
+from tests.support.servers import LoopbackServer
 
 
 @pytest.fixture
@@ -55,16 +55,10 @@ class _Redirect(BaseHTTPRequestHandler):
 @pytest.fixture
 def redirect():
     """A server on 127.0.0.1 that answers every GET with 302 to its `location`."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Redirect)
-    server.daemon_threads = True
-    server.url = f"http://127.0.0.1:{server.server_port}/"
+    server = LoopbackServer(_Redirect)
     server.location = server.url
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    yield server.start()
+    server.stop()
 
 
 def test_a_redirect_is_followed_to_its_answer(target, redirect, session):

@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 import ssl
 import subprocess
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from agent.checker import check, new_session
 from tests.support.procs import base_env, start, stop, wait_until
+from tests.support.servers import LoopbackServer
 from tests.support.fake_backend import FakeBackend
 
 
@@ -73,28 +73,16 @@ class _HostileHandler(BaseHTTPRequestHandler):
         self.end_headers()
 
 
-class HostileServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
+class HostileServer(LoopbackServer):
     def __init__(self, kind: str, tls: ssl.SSLContext | None = None):
-        super().__init__(("127.0.0.1", 0), _HostileHandler)
+        super().__init__(_HostileHandler)
         self.kind = kind
         self.hits = 0
         self.bytes_sent = 0
-        self.release = threading.Event()
         if tls is not None:
             self.socket = tls.wrap_socket(self.socket, server_side=True)
-        scheme = "https" if tls is not None else "http"
-        self.url = f"{scheme}://127.0.0.1:{self.server_port}/"
-        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.release.set()
-        self.shutdown()
-        self.server_close()
-        self._thread.join(timeout=5)
+            self.url = self.url.replace("http://", "https://")
+        self.start()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -14,6 +14,7 @@ from agent.config import load_settings
 from agent.spool import Spool
 from tests.support.fake_backend import backend  # noqa: F401
 from tests.support.procs import base_env, start, stop, wait_until
+from tests.support.servers import LoopbackServer
 
 API_KEY = "test-key-0123456789"
 
@@ -85,16 +86,11 @@ class _Arrivals(BaseHTTPRequestHandler):
 @pytest.fixture
 def site():
     """A site on 127.0.0.1 that records when each path is requested."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Arrivals)
-    server.daemon_threads = True
+    server = LoopbackServer(_Arrivals).start()
     server.arrivals = []
-    server.url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
+    server.url = server.url.rstrip("/")
     yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    server.stop()
 
 
 def test_the_first_checks_of_ten_targets_are_spread_over_the_interval_not_simultaneous(

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 import requests
+
+from tests.support.servers import LoopbackServer
 
 
 class _BackendHandler(BaseHTTPRequestHandler):
@@ -46,30 +48,22 @@ class _BackendHandler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-class FakeBackend(ThreadingHTTPServer):
+class FakeBackend(LoopbackServer):
     """A stand-in for `POST /events` taking JSON arrays with event_uid.
 
     Answers the entries of `script` in order, then `status`; an entry is a status code or a
     function of the request's events returning one. Stored events go to `stored`, once per uid.
     """
 
-    daemon_threads = True
-    block_on_close = False
-
     def __init__(self, port: int = 0, script: list | None = None, status: int = 201):
-        super().__init__(("127.0.0.1", port), _BackendHandler)
+        super().__init__(_BackendHandler, port)
         self.script = list(script or [])
         self.status = status
         self.lock = threading.Lock()
         self.requests: list[dict] = []
         self.stored: list[dict] = []
         self.stored_uids: set[str] = set()
-        self.url = f"http://127.0.0.1:{self.server_port}"
-        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
-
-    def start(self) -> "FakeBackend":
-        self._thread.start()
-        return self
+        self.url = self.url.rstrip("/")  # a BACKEND_URL, as users write it
 
     def received(self) -> list[dict]:
         with self.lock:
@@ -82,11 +76,6 @@ class FakeBackend(ThreadingHTTPServer):
     def stored_events(self) -> list[dict]:
         with self.lock:
             return list(self.stored)
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-        self._thread.join(timeout=5)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Real local HTTP servers the tests drive: a toggleable target site and a fake Telegram Bot API."""
+"""Real local HTTP servers the tests drive: the loopback base, a toggleable target site, a fake Bot API."""
 
 from __future__ import annotations
 
@@ -6,6 +6,33 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class LoopbackServer(ThreadingHTTPServer):
+    """A real HTTP server on a free 127.0.0.1 port (or `port`), served from a daemon thread.
+
+    `start()` returns the server; `stop()` lets held requests go (`release`), shuts it down and
+    joins its thread with a bound. Subclasses and tests keep their state as attributes.
+    """
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], port: int = 0):
+        super().__init__(("127.0.0.1", port), handler)
+        self.release = threading.Event()  # handlers that hold a request wait on this
+        self.url = f"http://127.0.0.1:{self.server_port}/"
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.release.set()
+        self.shutdown()
+        self.server_close()
+        self._thread.join(timeout=5)
 
 
 class _QuietHandler(BaseHTTPRequestHandler):
@@ -29,28 +56,18 @@ class _TargetHandler(_QuietHandler):
         self.wfile.write(body)
 
 
-class TargetServer(ThreadingHTTPServer):
+class TargetServer(LoopbackServer):
     """A target site on 127.0.0.1 whose answer a test changes mid-run.
 
-    `mode` is "status" (answer `status`) or "hang" (never answer); `close()` makes the port refuse.
+    `mode` is "status" (answer `status`) or "hang" (never answer); `stop()` makes the port refuse.
     """
 
-    daemon_threads = True
-    block_on_close = False
-
     def __init__(self, port: int = 0):
-        super().__init__(("127.0.0.1", port), _TargetHandler)
+        super().__init__(_TargetHandler, port)
         self.mode = "status"
         self.status = 200
         self.hits = 0
         self.hang_seconds = 30.0
-        self.release = threading.Event()
-        self.url = f"http://127.0.0.1:{self.server_port}/"
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def start(self) -> "TargetServer":
-        self._thread.start()
-        return self
 
     def set_status(self, status: int) -> None:
         self.mode, self.status = "status", status
@@ -58,12 +75,6 @@ class TargetServer(ThreadingHTTPServer):
     def hang(self) -> None:
         self.release.clear()
         self.mode = "hang"
-
-    def stop(self) -> None:
-        self.release.set()
-        self.shutdown()
-        self.server_close()
-        self._thread.join(timeout=5)
 
 
 class _TelegramHandler(_QuietHandler):
@@ -116,40 +127,25 @@ def _parse_body(raw: bytes, content_type: str) -> dict:
     return dict(parse_qsl(raw.decode()))
 
 
-class FakeTelegram(ThreadingHTTPServer):
+class FakeTelegram(LoopbackServer):
     """A local stand-in for the Bot API: records every request, answers like Telegram.
 
     `mode` is "ok", "fail" (500), "flood" (429 with retry_after) or "hang"; `modes` is a
     queue of one-shot modes used before falling back to `mode`.
     """
 
-    daemon_threads = True
-    block_on_close = False
-
     def __init__(self):
-        super().__init__(("127.0.0.1", 0), _TelegramHandler)
+        super().__init__(_TelegramHandler)
         self.mode = "ok"
         self.modes: list[str] = []
         self.retry_after = 1
         self.hang_seconds = 30.0
-        self.release = threading.Event()
         self.lock = threading.Lock()
         self.requests: list[dict] = []
         self.messages: list[dict] = []
         self.next_message_id = 1000
-        self.base_url = f"http://127.0.0.1:{self.server_port}/bot"
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def start(self) -> "FakeTelegram":
-        self._thread.start()
-        return self
+        self.base_url = f"{self.url}bot"
 
     def sent_messages(self) -> list[dict]:
         with self.lock:
             return list(self.messages)
-
-    def stop(self) -> None:
-        self.release.set()
-        self.shutdown()
-        self.server_close()
-        self._thread.join(timeout=5)
