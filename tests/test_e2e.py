@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from tests.support.procs import Backend, base_env, free_port, start, stop, wait_until
+from tests.support.procs import (Backend, assert_no_secret_in_any_file, base_env, free_port, run_to_exit, start,
+                                 stop, wait_until)
 
 INTERVAL = "0.3"
 TIMEOUT = "1"
@@ -121,8 +122,7 @@ def test_seed_timeline_leaves_the_seed_tables(tmp_path, target):
         env = base_env(tmp_path, TARGET_URL=target.url, BACKEND_URL=backend.url, REQUEST_TIMEOUT_SECONDS=TIMEOUT)
         for status in (200, 503, 503, 200):
             target.set_status(status)
-            agent = start(["agent/agent.py", "--once"], env, tmp_path / "agent.out")
-            assert agent.wait(timeout=30) == 0
+            assert run_to_exit(["agent/agent.py", "--once"], env, tmp_path / "agent.out") == 0
         wait_until(lambda: count(backend, "SELECT COUNT(*) FROM notification_logs") == 2, 10,
                    message="two console rows")
         assert count(backend, "SELECT COUNT(*) FROM events") == 4
@@ -140,7 +140,7 @@ def test_telegram_gets_the_outage_and_the_recovery(tmp_path, target, telegram):
         env = base_env(tmp_path, TARGET_URL=target.url, BACKEND_URL=backend.url)
         for status in (503, 200):
             target.set_status(status)
-            assert start(["agent/agent.py", "--once"], env, tmp_path / "agent.out").wait(timeout=30) == 0
+            assert run_to_exit(["agent/agent.py", "--once"], env, tmp_path / "agent.out") == 0
         wait_until(lambda: len(telegram.sent_messages()) == 2, 15, message="two Telegram messages")
         down, up = telegram.sent_messages()
         assert down["chat_id"] == "777" and down["text"].startswith("🚨 서비스 장애 알림\n\nURL: " + target.url)
@@ -157,8 +157,7 @@ def test_telegram_gets_the_outage_and_the_recovery(tmp_path, target, telegram):
 
 def test_backend_refuses_to_start_without_an_api_key(tmp_path):
     env = base_env(tmp_path, API_KEY="")
-    proc = start(["backend/app.py"], env, tmp_path / "backend.out")
-    assert proc.wait(timeout=30) == 2
+    assert run_to_exit(["backend/app.py"], env, tmp_path / "backend.out") == 2
     assert "API_KEY" in (tmp_path / "backend.out").read_text()
 
 
@@ -199,7 +198,4 @@ def test_secrets_never_reach_a_log(backend, run_agent, target, tmp_path):
     run_agent(target.url)
     wait_until(lambda: count(backend, "SELECT COUNT(*) FROM notification_logs") >= 1, 20, message="an alert")
     assert backend.api("GET", "/alerts", headers={"X-API-Key": "wrong"}).status_code == 401
-    key = backend.env["API_KEY"]
-    for path in tmp_path.iterdir():
-        if path.suffix in (".log", ".out"):
-            assert key not in path.read_text(errors="replace"), path.name
+    assert_no_secret_in_any_file(tmp_path, backend.env["API_KEY"])

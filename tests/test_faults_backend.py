@@ -15,12 +15,12 @@ import uuid
 from contextlib import closing
 from datetime import datetime, timedelta, timezone
 
-import pytest
 import requests
 
 from tests.support import figures
 from tests.support.databases import query
-from tests.support.procs import Backend, base_env, free_port, start, stop, wait_healthy, wait_until
+from tests.support.procs import (Backend, assert_no_secret_in_any_file, base_env, free_port, run_to_exit, start,
+                                 stop, wait_healthy, wait_until)
 
 INTERVAL = "0.2"
 CHECK_TIMEOUT = "1"
@@ -64,13 +64,18 @@ def start_agent(tmp_path, env: dict, *args: str) -> subprocess.Popen:
     return start(["agent/agent.py", *args], env, tmp_path / "agent.out")
 
 
+def settle(agent: subprocess.Popen, backend: Backend, target, tmp_path, env: dict, scenario: str,
+           note: str) -> None:
+    """Stop the agent cleanly, send what it left spooled, then check every check is stored once."""
+    assert stop(agent) == 0
+    drain_with_one_more_round(tmp_path, env)
+    assert_every_check_stored_exactly_once(backend, target, tmp_path, scenario, note)
+
+
 def drain_with_one_more_round(tmp_path, env: dict) -> None:
     """`agent.py --once` on the same spool: one more check, then every spooled event is sent."""
-    once = start_agent(tmp_path, env, "--once")
-    try:
-        assert once.wait(timeout=40) == 0, "agent --once could not deliver its spool"
-    finally:
-        stop(once)
+    status = run_to_exit(["agent/agent.py", "--once"], env, tmp_path / "agent.out", timeout=40)
+    assert status == 0, "agent --once could not deliver its spool"
     assert spooled(tmp_path) == 0
 
 
@@ -98,14 +103,6 @@ def assert_every_check_stored_exactly_once(backend: Backend, target, tmp_path, s
     assert count(backend, "SELECT COUNT(*) FROM events WHERE event_uid IS NULL") == 0
     assert stored == checks
 
-
-def assert_no_secret_in_any_file(tmp_path, *secrets: str) -> None:
-    """No file the run wrote (logs, captured output, databases, spool) contains a secret."""
-    for path in tmp_path.rglob("*"):
-        if path.is_file():
-            data = path.read_bytes()
-            for secret in secrets:
-                assert secret.encode() not in data, f"a secret leaked into {path.name}"
 
 
 def assert_in_check_time_order(backend: Backend, url: str) -> None:
@@ -136,10 +133,7 @@ def test_backend_killed_twice_mid_run_loses_and_doubles_no_check(tmp_path, targe
         after = count(backend, "SELECT COUNT(*) FROM events")
         wait_until(lambda: count(backend, "SELECT COUNT(*) FROM events") >= after + 5, 20,
                    message="the agent sending again after the last restart")
-        assert stop(agent) == 0
-        drain_with_one_more_round(tmp_path, env)
-        assert_every_check_stored_exactly_once(backend, target, tmp_path, "backend kill -9 x2",
-                                               f"{kills} SIGKILLs while the agent ran")
+        settle(agent, backend, target, tmp_path, env, "backend kill -9 x2", f"{kills} SIGKILLs while the agent ran")
         assert_in_check_time_order(backend, target.url)
         assert "unhandled error" not in backend.log_text()
         backend.stop()
@@ -169,10 +163,8 @@ def test_checks_spooled_across_an_agent_restart_reach_a_late_backend_once_and_in
         backend.start()
         wait_until(lambda: count(backend, "SELECT COUNT(*) FROM events") >= left_behind + 3, 20,
                    message="the spool replayed and new checks arriving")
-        assert stop(second) == 0
-        drain_with_one_more_round(tmp_path, env)
-        assert_every_check_stored_exactly_once(backend, target, tmp_path, "backend down, agent restarted",
-                                               f"{left_behind} checks spooled by the first agent")
+        settle(second, backend, target, tmp_path, env, "backend down, agent restarted",
+               f"{left_behind} checks spooled by the first agent")
         assert_in_check_time_order(backend, target.url)
         backend.stop()
         assert_no_secret_in_any_file(tmp_path, backend.env["API_KEY"])
@@ -202,10 +194,8 @@ def test_database_locked_by_another_writer_delays_but_loses_nothing(tmp_path, ta
             locker.unlock()
         wait_until(lambda: count(backend, "SELECT COUNT(*) FROM events") >= stored_at_lock + 5, 15,
                    message="the waiting writes going through")
-        assert stop(agent) == 0
-        drain_with_one_more_round(tmp_path, env)
-        assert_every_check_stored_exactly_once(backend, target, tmp_path, "database locked 3 s",
-                                               "BEGIN EXCLUSIVE held by another connection")
+        settle(agent, backend, target, tmp_path, env, "database locked 3 s",
+               "another connection held the write lock")
         server_log, agent_log = backend.log_text(), text_of(tmp_path / "agent.log")
         assert "unhandled error" not in server_log and "-> 500" not in server_log
         assert not re.search(r"-> (500|503)", agent_log)

@@ -7,7 +7,6 @@ assertions read the real SQLite file and what the fake received.
 import os
 import re
 import signal
-import threading
 import time
 import uuid
 from datetime import datetime, timezone
@@ -15,7 +14,7 @@ from datetime import datetime, timezone
 import pytest
 
 from tests.support import figures
-from tests.support.procs import Backend, wait_until
+from tests.support.procs import Backend, assert_no_secret_in_any_file, wait_until
 
 BOT_TOKEN = "424242:fault-injection-bot-token-SECRET"
 OUTAGE_URL = "https://shop.example/"
@@ -89,14 +88,6 @@ def send_times(telegram) -> list[float]:
 def pending_deliveries(backend: Backend) -> int:
     return backend.rows("SELECT COUNT(*) FROM deliveries WHERE status = 'PENDING'")[0][0]
 
-
-def assert_no_secret_in_any_file(tmp_path, *secrets: str) -> None:
-    """No file the run wrote (logs, captured output, databases, spool) contains a secret."""
-    for path in tmp_path.rglob("*"):
-        if path.is_file():
-            data = path.read_bytes()
-            for secret in secrets:
-                assert secret.encode() not in data, f"a secret leaked into {path.name}"
 
 
 def record_telegram(scenario: str, telegram, backend: Backend, note: str = "") -> None:

@@ -63,6 +63,24 @@ def stop(proc: subprocess.Popen, timeout: float = 10.0) -> int | None:
     return proc.returncode
 
 
+def run_to_exit(args: list[str], env: dict[str, str], log_path: Path, timeout: float = 30.0) -> int:
+    """Run `python <args>` to its end (at most `timeout` s); return its exit status; never leave it running."""
+    proc = start(args, env, log_path)
+    try:
+        return proc.wait(timeout=timeout)
+    finally:
+        stop(proc)
+
+
+def assert_no_secret_in_any_file(tmp_path: Path, *secrets: str) -> None:
+    """No file a run wrote under tmp_path (logs, captured output, databases, spool) holds a secret."""
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            for secret in secrets:
+                assert secret.encode() not in data, f"a secret leaked into {path.name}"
+
+
 def wait_until(predicate, timeout: float, interval: float = 0.05, message: str = "condition"):
     """Poll `predicate` until it returns a truthy value or `timeout` seconds pass."""
     deadline = time.monotonic() + timeout
