@@ -90,7 +90,6 @@ targets = Table(
     Column("target_url", Text, primary_key=True),
     Column("failures_in_a_row", Integer, nullable=False),
     Column("last_check_at", Text, nullable=True),  # precise UTC time of the newest applied check
-    Column("last_event_id", Id, nullable=True),
 )
 
 # The outbox: one row per (notice, channel), written in the same transaction as the alert change

@@ -37,9 +37,9 @@ class _Target:
     """A target's rule state while a batch is applied."""
 
     failures_in_a_row: int
-    active_alert_id: int | None
-    last_check_at: str | None  # precise UTC time of the newest applied check
-    last_event_id: int | None = None
+    has_active_alert: bool       # as the rules see it, decisions still pending included
+    active_alert_id: int | None  # the active alert as written so far (pending decisions apply at the flush)
+    last_check_at: str | None    # precise UTC time of the newest applied check
     changed: bool = False
 
 
@@ -61,7 +61,6 @@ class Batch:
         self.pending: list[_Pending] = []
         self.targets: dict[str, _Target] = {}
         self.results: list[Recorded | int | None] = []
-        self.queued_deliveries = 0
 
     def record(self, new_events: list[EventIn]) -> list[Recorded]:
         """Store the events once per event_uid and apply the rules; return one result per event."""
@@ -83,9 +82,9 @@ class Batch:
         saved = store.lock_targets(self.conn, urls)
         active = store.active_alert_ids(self.conn, urls)
         for url in urls:
-            row = saved[url]
-            self.targets[url] = _Target(row["failures_in_a_row"], active.get(url), row["last_check_at"],
-                                        row["last_event_id"])
+            alert_id = active.get(url)
+            self.targets[url] = _Target(saved[url]["failures_in_a_row"], alert_id is not None, alert_id,
+                                        saved[url]["last_check_at"])
 
     def _skip_stored(self, new_events: list[EventIn]) -> list[int]:
         """Fill in results for events stored before (by event_uid); return the indexes still to store."""
@@ -115,15 +114,14 @@ class Batch:
             self._flush()  # the recount below must see every earlier event of this batch
             self._record_late(index, target, _event_row(new, self.received_at, True, checked_at), failed)
             return
-        state = TargetState(target.failures_in_a_row, target.active_alert_id is not None)
+        state = TargetState(target.failures_in_a_row, target.has_active_alert)
         action = decide(state, failed, self.threshold)
         if failed and state.has_active_alert:
             log.info("check of %s at %s failed again: alert already active, no new alert (dedup)",
                      new.target_url, store.utc_text(new.checked_at))
         after = next_state(state, failed, action)
-        target.failures_in_a_row, target.last_check_at, target.changed = after.failures_in_a_row, checked_at, True
-        if action is not Action.NOTHING:
-            target.active_alert_id = -1 if action is Action.OPEN_ALERT else None  # known after the flush
+        target.failures_in_a_row, target.has_active_alert = after.failures_in_a_row, after.has_active_alert
+        target.last_check_at, target.changed = checked_at, True
         self.pending.append(_Pending(index, _event_row(new, self.received_at, False, checked_at), action))
 
     def _flush(self) -> None:
@@ -133,10 +131,7 @@ class Batch:
         ids = store.insert_events(self.conn, [p.row for p in self.pending])
         for pending, event_id in zip(self.pending, ids):
             target = self.targets[pending.row["target_url"]]
-            target.last_event_id = event_id
-            alert = self._apply(pending.action, event_id, pending.row)
-            if pending.action is Action.OPEN_ALERT:
-                target.active_alert_id = alert["id"]
+            alert = self._apply(pending.action, event_id, pending.row, target)
             self.results[pending.index] = Recorded(event_id, alert)
         self.pending = []
 
@@ -147,17 +142,16 @@ class Batch:
         target.failures_in_a_row = failures_in_a_row(
             store.recent_failures(self.conn, row["target_url"], self.threshold + 1))
         target.changed = True
-        action = decide_late(target.active_alert_id is not None, failed, target.failures_in_a_row, self.threshold)
+        action = decide_late(target.has_active_alert, failed, target.failures_in_a_row, self.threshold)
         log.info("check of %s at %s arrived after a newer one: %d failure(s) in a row in check-time order%s",
                  row["target_url"], row["timestamp"], target.failures_in_a_row,
                  "; it completes an outage" if action is Action.OPEN_ALERT else "")
-        alert = self._apply(action, event_id, row)
-        if alert is not None:
-            target.active_alert_id = alert["id"]
-        self.results[index] = Recorded(event_id, alert)
+        if action is Action.OPEN_ALERT:
+            target.has_active_alert = True
+        self.results[index] = Recorded(event_id, self._apply(action, event_id, row, target))
 
-    def _apply(self, action: Action, event_id: int, event: dict) -> dict | None:
-        """Carry out a rule decision: change the alert and queue its notices, in this transaction."""
+    def _apply(self, action: Action, event_id: int, event: dict, target: _Target) -> dict | None:
+        """Carry out a rule decision: change the target's alert and queue its notices, in this transaction."""
         if action is Action.NOTHING:
             return None
         now = store.now_text()
@@ -167,9 +161,10 @@ class Batch:
                 "status": AlertStatus.OPEN.value, "created_at": now,
                 "message": alert_message(event["status_code"], event["error_message"]),
             })
+            target.active_alert_id = alert_id
             notice_type = AlertType.ERROR
         else:
-            alert_id = store.active_alert_id(self.conn, event["target_url"])
+            alert_id, target.active_alert_id = target.active_alert_id, None
             store.set_alert_status(self.conn, alert_id, ACTIVE_STATUSES, {
                 "status": AlertStatus.RESOLVED.value, "resolved_at": now, "resolved_event_id": event_id,
             })
@@ -179,7 +174,6 @@ class Batch:
             {"alert_id": alert_id, "event_id": event_id, "channel": channel, "notice_type": notice_type.value,
              "status": "PENDING", "attempts": 0, "next_attempt_at": due, "created_at": now}
             for channel in self.channels])
-        self.queued_deliveries += len(self.channels)
         log.warning("alert %d %s for %s (check at %s)", alert_id,
                     "opened" if notice_type is AlertType.ERROR else "resolved by recovery",
                     event["target_url"], event["timestamp"])
@@ -187,8 +181,7 @@ class Batch:
 
     def _save_targets(self) -> None:
         store.save_targets(self.conn, [
-            {"target_url": url, "failures_in_a_row": t.failures_in_a_row, "last_check_at": t.last_check_at,
-             "last_event_id": t.last_event_id}
+            {"target_url": url, "failures_in_a_row": t.failures_in_a_row, "last_check_at": t.last_check_at}
             for url, t in self.targets.items() if t.changed])
 
 

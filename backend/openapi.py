@@ -6,6 +6,8 @@ validators enforce written in, so the document and the validation cannot drift a
 
 from __future__ import annotations
 
+from functools import cache
+
 from backend.validation import MAX_BATCH, EventIn
 
 _FORMATS = {"target_url": "uri", "timestamp": "date-time", "event_uid": "uuid"}
@@ -54,8 +56,9 @@ RECORDED = {"type": "object", "required": ["event_id", "alert", "duplicate"],
 ALERT_ID = {"name": "alert_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
 
 
+@cache  # built once per process: it depends on nothing but the code
 def openapi_document() -> dict:
-    """The whole document, as a dict ready for jsonify."""
+    """The whole document, as a dict ready for jsonify (callers must not change it)."""
     event_body = {"oneOf": [{"$ref": "#/components/schemas/Event"},
                             {"type": "array", "minItems": 1, "maxItems": MAX_BATCH,
                              "items": {"$ref": "#/components/schemas/Event"}}]}

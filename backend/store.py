@@ -8,7 +8,7 @@ from sqlalchemy import Connection, and_, bindparam, delete, exists, func, insert
 from sqlalchemy.exc import IntegrityError
 
 from backend.database import alerts, deliveries, events, leases, notification_logs, targets
-from backend.rules import ACTIVE_STATUSES
+from backend.rules import ACTIVE_STATUSES, is_failure
 
 def utc_text(moment: datetime) -> str:
     """The one stored form of a time: UTC as YYYY-MM-DD HH:MM:SS (SPEC §3)."""
@@ -40,18 +40,19 @@ _ACTIVE_ALERTS = select(alerts.c.target_url, alerts.c.id).where(
 _INSERT_EVENTS = insert(events).returning(events.c.id, sort_by_parameter_order=True)
 _NEW_TARGET = insert(targets).values(failures_in_a_row=0)
 _SAVE_TARGET = (update(targets).where(targets.c.target_url == bindparam("b_target_url"))
-                .values(failures_in_a_row=bindparam("b_failures"), last_check_at=bindparam("b_last_check_at"),
-                        last_event_id=bindparam("b_last_event_id")))
+                .values(failures_in_a_row=bindparam("b_failures"), last_check_at=bindparam("b_last_check_at")))
 _MAX_PARAMS = 500  # IN lists stay far below any database's bound-parameter limit
+
+
+def _rows_in(conn: Connection, statement, name: str, values: list):
+    """Run a statement with an expanding IN parameter `name` over `values`, in bounded chunks."""
+    for start in range(0, len(values), _MAX_PARAMS):
+        yield from conn.execute(statement, {name: values[start:start + _MAX_PARAMS]})
 
 
 def events_by_uid(conn: Connection, uids: list[str]) -> dict[str, int]:
     """The ids of already stored events among these event_uids."""
-    found: dict[str, int] = {}
-    for start in range(0, len(uids), _MAX_PARAMS):
-        rows = conn.execute(_EVENTS_BY_UID, {"uids": uids[start:start + _MAX_PARAMS]})
-        found.update({row.event_uid: row.id for row in rows})
-    return found
+    return {row.event_uid: row.id for row in _rows_in(conn, _EVENTS_BY_UID, "uids", uids)}
 
 
 def lock_targets(conn: Connection, target_urls: list[str]) -> dict[str, dict]:
@@ -75,29 +76,19 @@ def lock_targets(conn: Connection, target_urls: list[str]) -> dict[str, dict]:
 
 
 def _select_targets(conn: Connection, target_urls: list[str]) -> dict[str, dict]:
-    found: dict[str, dict] = {}
-    for start in range(0, len(target_urls), _MAX_PARAMS):
-        result = conn.execute(_LOCK_TARGETS, {"urls": target_urls[start:start + _MAX_PARAMS]})
-        keys = list(result.keys())
-        found.update({row.target_url: dict(zip(keys, row)) for row in result})
-    return found
+    return {row.target_url: dict(zip(row._fields, row)) for row in _rows_in(conn, _LOCK_TARGETS, "urls", target_urls)}
 
 
 def active_alert_ids(conn: Connection, target_urls: list[str]) -> dict[str, int]:
     """The OPEN or ACK alert of each of these targets that has one."""
-    found: dict[str, int] = {}
-    for start in range(0, len(target_urls), _MAX_PARAMS):
-        rows = conn.execute(_ACTIVE_ALERTS, {"urls": target_urls[start:start + _MAX_PARAMS]})
-        found.update({row.target_url: row.id for row in rows})
-    return found
+    return {row.target_url: row.id for row in _rows_in(conn, _ACTIVE_ALERTS, "urls", target_urls)}
 
 
 def save_targets(conn: Connection, rows: list[dict]) -> None:
     """Write the rule state of targets locked earlier by lock_targets (one executemany)."""
     if rows:
         conn.execute(_SAVE_TARGET, [{"b_target_url": r["target_url"], "b_failures": r["failures_in_a_row"],
-                                     "b_last_check_at": r["last_check_at"], "b_last_event_id": r["last_event_id"]}
-                                    for r in rows])
+                                     "b_last_check_at": r["last_check_at"]} for r in rows])
 
 
 def insert_events(conn: Connection, rows: list[dict]) -> list[int]:
@@ -140,7 +131,8 @@ def update_delivery(conn: Connection, delivery_id: int, values: dict) -> None:
 
 def count_pending_deliveries(conn: Connection) -> int:
     """How many notices are still waiting to be delivered."""
-    return conn.execute(select(func.count()).select_from(deliveries).where(deliveries.c.status == "PENDING")).scalar_one()
+    query = select(func.count()).select_from(deliveries).where(deliveries.c.status == "PENDING")
+    return conn.execute(query).scalar_one()
 
 
 def acquire_lease(conn: Connection, name: str, holder: str, now: str, expires_at: str,
@@ -182,8 +174,6 @@ def purge_events(conn: Connection, older_than: str, limit: int) -> int:
 
 def recent_failures(conn: Connection, target_url: str, limit: int) -> list[bool]:
     """Whether each of the target's newest `limit` checks failed, newest first, in check-time order."""
-    from backend.rules import is_failure
-
     rows = conn.execute(
         select(events.c.is_success, events.c.status_code)
         .where(events.c.target_url == target_url)
@@ -191,13 +181,6 @@ def recent_failures(conn: Connection, target_url: str, limit: int) -> list[bool]
         .limit(limit)
     )
     return [is_failure(bool(r.is_success), r.status_code) for r in rows]
-
-
-def active_alert_id(conn: Connection, target_url: str) -> int | None:
-    """The id of the target's OPEN or ACK alert, if it has one."""
-    return conn.execute(
-        select(alerts.c.id).where(alerts.c.target_url == target_url, alerts.c.status.in_(ACTIVE_STATUSES))
-    ).scalar()
 
 
 def insert_alert(conn: Connection, row: dict) -> int:
@@ -228,16 +211,6 @@ def list_alerts(conn: Connection, status: str | None, target_url: str | None, li
     if target_url:
         query = query.where(alerts.c.target_url == target_url)
     return [dict(row) for row in conn.execute(query).mappings()]
-
-
-def count_alerts(conn: Connection, status: str | None, target_url: str | None) -> int:
-    """How many alerts match the same filters as list_alerts."""
-    query = select(func.count()).select_from(alerts)
-    if status:
-        query = query.where(alerts.c.status == status)
-    if target_url:
-        query = query.where(alerts.c.target_url == target_url)
-    return conn.execute(query).scalar_one()
 
 
 def insert_notification_log(conn: Connection, row: dict) -> int:

@@ -59,18 +59,19 @@ def drive(server: Gunicorn, tmp: Path, duration_s: float) -> dict[str, dict]:
 def raw_sqlite(tmp: Path, duration_s: float) -> dict[str, float]:
     """Rows per second inserting the same rows with sqlite3: one per transaction, then 100 per transaction."""
     from backend.database import init_db, make_engine
+    from backend.store import precise_text, utc_text
 
     path = tmp / "raw.db"
     engine = make_engine(f"sqlite:///{path}")
     init_db(engine)  # the backend's own schema and indexes
     engine.dispose()
     conn = sqlite3.connect(path, isolation_level=None)
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):  # as backend/database.py
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "cache_size=-32768"):  # as backend
         conn.execute(f"PRAGMA {pragma}")
     now = datetime.now(timezone.utc)
-    stamp, precise = now.strftime("%Y-%m-%d %H:%M:%S"), now.isoformat()
+    stamp, precise = utc_text(now), precise_text(now)
 
-    def rows(n):  # the row service.py writes for the same event
+    def rows(n):  # the row backend/ingest.py writes for the same event
         return [{"target_url": f"https://service-{i % TARGETS}.example.com/health", "status_code": 200,
                  "response_time_ms": 42 + i % 50, "timestamp": stamp, "is_success": 1, "error_message": None,
                  "received_at": stamp, "event_uid": str(uuid.uuid4()), "is_late": 0, "checked_at": precise}

@@ -21,6 +21,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from backend.store import precise_text, utc_text
 from bench.common import API_KEY, GUNICORN_BACKEND, Gunicorn, Row, insert_rows, log, percentile, print_table
 
 TARGETS = 1000
@@ -41,7 +42,6 @@ def seed(db: Path, events_total: int, alerts_total: int) -> dict:
     alerts_per_target = alerts_total // TARGETS
     now = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=5)
     step = timedelta(days=10) / per_target
-    text = lambda moment: moment.strftime("%Y-%m-%d %H:%M:%S")  # noqa: E731
     started = time.perf_counter()
     conn = sqlite3.connect(db, isolation_level=None)
     # Bulk-load settings for the seeding only; the backend sets its own (WAL) when it connects.
@@ -53,7 +53,7 @@ def seed(db: Path, events_total: int, alerts_total: int) -> dict:
     def event_rows():
         for k in range(per_target):
             moment = now - (per_target - k) * step
-            stamp, precise = text(moment), moment.isoformat()
+            stamp, precise = utc_text(moment), precise_text(moment)
             for t in range(TARGETS):
                 failed = (k * 7 + t) % 97 == 0
                 yield {"target_url": url_of(t), "status_code": None if failed else 200,
@@ -73,7 +73,7 @@ def seed(db: Path, events_total: int, alerts_total: int) -> dict:
             k = (a + 1) * per_target // (alerts_per_target + 1)
             last = a == alerts_per_target - 1
             status = ("OPEN" if t % 2 == 0 else "ACK" if t % 4 == 1 else "RESOLVED") if last else "RESOLVED"
-            at = text(now - (per_target - k) * step)
+            at = utc_text(now - (per_target - k) * step)
             resolved = status == "RESOLVED"
             alert_rows.append({"event_id": event_id(k, t), "target_url": url_of(t), "alert_type": "ERROR",
                                "status": status, "created_at": at, "acknowledged_at": at if status == "ACK" else None,
@@ -84,11 +84,11 @@ def seed(db: Path, events_total: int, alerts_total: int) -> dict:
     insert_rows(conn, "notification_logs", (
         {"alert_id": i, "channel": "CONSOLE", "notice_type": kind, "status": "SENT", "attempted_at": row["created_at"],
          "retry_count": 0} for i, row in enumerate(alert_rows, 1) for kind in ("ERROR", "RECOVERY")))
-    last_check = (now - step).isoformat()
+    last_check = precise_text(now - step)
     for t in range(TARGETS):
         active = t % 4 != 3
         state_rows.append({"target_url": url_of(t), "failures_in_a_row": 5 if active else 0,
-                           "last_check_at": last_check, "last_event_id": event_id(per_target - 1, t)})
+                           "last_check_at": last_check})
     insert_rows(conn, "targets", state_rows)
     conn.execute("COMMIT")
     conn.execute("PRAGMA journal_mode=WAL")

@@ -317,6 +317,15 @@ def test_a_batch_applies_the_rules_event_by_event(api, db):
     assert db.count("alerts") == 1
 
 
+def test_one_batch_can_hold_an_outage_its_recovery_and_the_next_outage(api, db):
+    answer = api.send(*[event(ok=False)] * 3, event(ok=True), *[event(ok=False)] * 3)
+    changed = [(item["event_id"], item["alert"]["id"], item["alert"]["status"])
+               for item in answer["events"] if item["alert"]]
+    assert changed == [(3, 1, "OPEN"), (4, 1, "RESOLVED"), (7, 2, "OPEN")]
+    assert [tuple(r) for r in db.rows("SELECT id, status, event_id, resolved_event_id FROM alerts")] == [
+        (1, "RESOLVED", 3, 4), (2, "OPEN", 7, None)]
+
+
 @with_env(FAILURE_THRESHOLD="1")
 def test_spec_example_timeline_leaves_four_events_one_alert_two_console_rows(api, db, app):
     """SPEC §5: success, failure, failure, success with FAILURE_THRESHOLD=1."""

@@ -77,7 +77,6 @@ def upgrade() -> None:
         sa.Column("target_url", sa.Text(), primary_key=True),
         sa.Column("failures_in_a_row", sa.Integer(), nullable=False),
         sa.Column("last_check_at", sa.Text(), nullable=True),
-        sa.Column("last_event_id", Id, nullable=True),
     )
 
     op.create_table(
