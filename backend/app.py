@@ -12,8 +12,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
 from backend.config import ConfigError, load_settings, read_environment  # noqa: E402
-from backend.factory import create_app  # noqa: E402
-from backend.log_setup import configure_logging  # noqa: E402
+from backend.factory import create_app, create_served_app  # noqa: E402
 from waitress import create_server  # noqa: E402
 
 __all__ = ["create_app", "main"]
@@ -31,12 +30,7 @@ def main() -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_file, settings.log_max_bytes, settings.log_backups)
-    app = create_app(settings)
-    channels = ", ".join(n.channel for n in app.extensions["outage"].dispatcher.notifiers)
-    log.info("backend listening on http://%s:%d (database %s, failure threshold %d, channels: %s)",
-             settings.host, settings.port, app.extensions["outage"].engine.url.render_as_string(hide_password=True),
-             settings.failure_threshold, channels)
+    app = create_served_app(settings)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         if settings.debug:  # Flask's development server, with its debugger, only when asked for

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass
 
 from flask import Flask
@@ -12,9 +14,12 @@ from backend.config import Settings
 from backend.database import init_db, make_engine
 from backend.dispatch import Dispatcher
 from backend.errors import register_error_handlers
+from backend.log_setup import configure_logging
 from backend.notifiers import Notifier, enabled_notifiers
 from backend.retention import RetentionPurger
 from backend.service import AlertService
+
+log = logging.getLogger("backend")
 
 # 1000 events of generous size fit; anything larger is refused with 413 before it is read.
 MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -55,4 +60,15 @@ def create_app(settings: Settings, notifiers: list[Notifier] | None = None) -> F
     register_error_handlers(app)
     for blueprint in (health.bp, events.bp, alerts.bp):
         app.register_blueprint(blueprint)
+    return app
+
+
+def create_served_app(settings: Settings) -> Flask:
+    """The app as a server process runs it: logging set up once, the app built, one line saying where."""
+    configure_logging(settings.log_file, settings.log_max_bytes, settings.log_backups)
+    app = create_app(settings)
+    ctx = app.extensions["outage"]
+    log.info("backend (pid %d) serving http://%s:%d (database %s, failure threshold %d, channels: %s)",
+             os.getpid(), settings.host, settings.port, ctx.engine.url.render_as_string(hide_password=True),
+             settings.failure_threshold, ", ".join(n.channel for n in ctx.dispatcher.notifiers))
     return app
