@@ -7,18 +7,14 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 import requests
 
-from tests.support.servers import LoopbackServer
+from tests.support.servers import LoopbackServer, QuietHandler
 
 
-class _BackendHandler(BaseHTTPRequestHandler):
-    def log_message(self, *args):  # keep pytest output readable
-        pass
-
+class _BackendHandler(QuietHandler):
     def do_POST(self):
         server: FakeBackend = self.server  # type: ignore[assignment]
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -40,12 +36,7 @@ class _BackendHandler(BaseHTTPRequestHandler):
             reply = {"events": [{"event_id": n, "alert": None} for n in range(len(events))]}
         else:
             reply = {"error": f"scripted {status}"}
-        data = json.dumps(reply).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self.reply_json(status, reply)
 
 
 class FakeBackend(LoopbackServer):

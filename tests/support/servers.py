@@ -35,12 +35,22 @@ class LoopbackServer(ThreadingHTTPServer):
         self._thread.join(timeout=5)
 
 
-class _QuietHandler(BaseHTTPRequestHandler):
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that logs nothing and can answer JSON."""
+
     def log_message(self, *args):  # keep pytest output readable
         pass
 
+    def reply_json(self, status: int, body) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
-class _TargetHandler(_QuietHandler):
+
+class _TargetHandler(QuietHandler):
     def do_GET(self):
         server: TargetServer = self.server  # type: ignore[assignment]
         server.hits += 1
@@ -77,7 +87,7 @@ class TargetServer(LoopbackServer):
         self.mode = "hang"
 
 
-class _TelegramHandler(_QuietHandler):
+class _TelegramHandler(QuietHandler):
     def do_POST(self):
         server: FakeTelegram = self.server  # type: ignore[assignment]
         length = int(self.headers.get("Content-Length") or 0)
@@ -92,32 +102,24 @@ class _TelegramHandler(_QuietHandler):
             server.release.wait(server.hang_seconds)
             return
         if mode == "fail":
-            return self._reply(500, {"ok": False, "error_code": 500, "description": "Internal Server Error"})
+            return self.reply_json(500, {"ok": False, "error_code": 500, "description": "Internal Server Error"})
         if mode == "flood":
-            return self._reply(429, {"ok": False, "error_code": 429,
+            return self.reply_json(429, {"ok": False, "error_code": 429,
                                      "description": "Too Many Requests: retry after 1",
                                      "parameters": {"retry_after": server.retry_after}})
         if method == "getMe":
-            return self._reply(200, {"ok": True, "result": {"id": 1, "is_bot": True, "first_name": "fake",
+            return self.reply_json(200, {"ok": True, "result": {"id": 1, "is_bot": True, "first_name": "fake",
                                                             "username": "fake_bot"}})
         with server.lock:
             server.next_message_id += 1
             message_id = server.next_message_id
             server.messages.append({"message_id": message_id, **payload})
         chat_id = payload.get("chat_id")
-        self._reply(200, {"ok": True, "result": {
+        self.reply_json(200, {"ok": True, "result": {
             "message_id": message_id, "date": int(time.time()),
             "chat": {"id": int(chat_id) if str(chat_id).lstrip("-").isdigit() else 1, "type": "private"},
             "text": payload.get("text", ""),
         }})
-
-    def _reply(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
 
 def _parse_body(raw: bytes, content_type: str) -> dict:
