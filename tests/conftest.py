@@ -2,6 +2,7 @@
 
 import pytest
 
+from tests.support import databases
 from tests.support.servers import FakeTelegram, TargetServer
 
 
@@ -19,6 +20,29 @@ def telegram():
     server = FakeTelegram().start()
     yield server
     server.stop()
+
+
+def _module_name(item) -> str:
+    return item.module.__name__.rpartition(".")[2]
+
+
+def pytest_collection_modifyitems(config, items):
+    """On PostgreSQL, run only the tests that use the database: the rest already ran on SQLite."""
+    if not databases.IS_POSTGRES:
+        return
+    kept = [item for item in items if _module_name(item) not in databases.DATABASE_FREE_MODULES]
+    dropped = [item for item in items if _module_name(item) in databases.DATABASE_FREE_MODULES]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+@pytest.fixture(autouse=True)
+def _database_use(request):
+    """Mark the tests of database-free modules, so that a query from one of them fails (databases.py)."""
+    databases.use.in_use = _module_name(request.node) not in databases.DATABASE_FREE_MODULES
+    yield
+    databases.use.in_use = True
 
 
 def pytest_sessionstart(session):

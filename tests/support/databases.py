@@ -17,14 +17,40 @@ from sqlalchemy.engine import make_url
 TEST_POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "").strip()
 IS_POSTGRES = bool(TEST_POSTGRES_URL)
 
+# Test modules that never read or write the backend's database (the agent's, the pure rules'...):
+# `make test-postgres` runs them only once, on the SQLite pass. tests/conftest.py sets `in_use` to
+# False while one of them runs, and then any query of the database fails the test, so a module
+# cannot be listed here by mistake.
+DATABASE_FREE_MODULES = frozenset({
+    "test_agent_checker", "test_agent_config", "test_agent_hostile", "test_agent_process",
+    "test_agent_schedule", "test_agent_sender", "test_agent_spool", "test_backend_config",
+    "test_bench_smoke", "test_messages", "test_rules",
+})
+
+
+class _Use:
+    in_use = True  # False while a test of DATABASE_FREE_MODULES runs
+
+
+use = _Use()
+
 _urls: dict[Path, str] = {}
 
 
 def database_url(tmp_path: Path) -> str:
     """The test's database URL: the same one for every call with the same tmp_path."""
     if tmp_path not in _urls:
-        _urls[tmp_path] = _new_postgres_database() if IS_POSTGRES else f"sqlite:///{tmp_path / 'notifications.db'}"
+        # A database-free test still gets a (never created) SQLite path, for the env it builds.
+        on_postgres = IS_POSTGRES and use.in_use
+        _urls[tmp_path] = _new_postgres_database() if on_postgres else f"sqlite:///{tmp_path / 'notifications.db'}"
     return _urls[tmp_path]
+
+
+def require_database(what: str) -> None:
+    """Fail a test listed in DATABASE_FREE_MODULES that uses the database after all."""
+    if not use.in_use:
+        raise AssertionError(f"{what}: this test module is listed in DATABASE_FREE_MODULES "
+                             "(tests/support/databases.py) but uses the database; remove it from that list")
 
 
 def _new_postgres_database() -> str:
@@ -60,6 +86,7 @@ class Row(tuple):
 
 def query(url: str, sql: str, params: tuple = ()) -> list[Row]:
     """Run one read query (with `?` placeholders) against the test database."""
+    require_database("query()")
     if url.startswith("sqlite"):
         with sqlite3.connect(url.removeprefix("sqlite:///"), timeout=10) as conn:
             cursor = conn.execute(sql, params)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from tests.support.databases import database_url, query
+from tests.support.databases import database_url, query, require_database
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -118,6 +118,7 @@ class Backend:
         self.proc: subprocess.Popen | None = None
 
     def start(self, wait: bool = True) -> "Backend":
+        require_database("Backend.start()")
         self.proc = start(["backend/app.py"], self.env, self.stdout_path)
         if wait:
             wait_healthy(self.url, self.proc)
