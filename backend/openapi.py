@@ -124,7 +124,7 @@ def openapi_document() -> dict:
                                         "409": _error("The alert is RESOLVED and cannot change."), **ERRORS}}},
             "/health": {"get": {"summary": "Whether the database answers.", "security": [],
                                 "responses": {"200": {"description": "ok"},
-                                              "503": {"description": "The database does not answer."}}}},
+                                              "503": _error("The database does not answer.")}}},
         },
         "components": {
             "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
