@@ -142,20 +142,6 @@ def test_a_500_has_details(api, app):
     assert_error_shape(api.get("/alerts"), 500)
 
 
-def test_a_503_from_health_has_details(app, client):
-    from backend.database import make_engine
-
-    ctx = app.extensions["outage"]
-    real_engine, ctx.engine = ctx.engine, make_engine("postgresql+psycopg://nobody@127.0.0.1:9/none")
-    try:
-        response = client.get("/health")
-    finally:
-        ctx.engine.dispose()
-        ctx.engine = real_engine
-    assert response.status_code == 503
-    assert response.get_json()["details"] == {}
-
-
 def test_the_openapi_document_requires_details_in_every_error(client):
     error = client.get("/openapi.json").get_json()["components"]["schemas"]["Error"]
     assert set(error["required"]) == {"error", "details"}
