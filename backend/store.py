@@ -32,11 +32,9 @@ def now_text() -> str:
 
 
 def check_time_text(moment: datetime) -> str:
-    """A check's time as events.checked_at and targets.last_check_at store it: YYYY-MM-DD HH:MM:SS.fff, UTC.
-
-    Fixed width, so text order is time order (in SQL and in Python); milliseconds, cut rather than
-    rounded, are enough to order the checks of one target.
-    """
+    """A check's time as events.checked_at and targets.last_check_at store it: YYYY-MM-DD HH:MM:SS.fff, UTC."""
+    # Fixed width, so text order is time order in SQL and in Python; milliseconds (cut, never
+    # rounded into the next second) are enough to order the checks of one target.
     return _naive_utc(moment).isoformat(sep=" ", timespec="milliseconds")
 
 

@@ -98,12 +98,8 @@ _TYPE_PROBLEMS = {
 
 def parse_events(body: Any, now: datetime | None = None,
                  max_skew_seconds: float = Settings.max_clock_skew_seconds) -> list[EventIn]:
-    """Validate a POST /events body (one object or an array of up to 1000) as a whole batch.
-
-    The first refused event is reported, its details.code saying whether a retry can ever help (SPEC §4).
-    `now` is the backend's clock (default: the current time), which no timestamp may lead by more
-    than `max_skew_seconds`.
-    """
+    """Validate a POST /events body whole; the first refused event is a 400 whose details.code says why (SPEC §4)."""
+    # `now` is the backend's clock: no timestamp may lead it by more than max_skew_seconds.
     now = now or datetime.now(timezone.utc)
     is_batch = isinstance(body, list)
     if not is_batch and not isinstance(body, dict):
