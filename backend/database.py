@@ -38,7 +38,7 @@ events = Table(
     # 1 when the check is older than one already applied for its target (a late replay); such an
     # event can complete a run of failures but never resolves an alert (see rules.decide_late).
     Column("is_late", Integer, nullable=False, server_default=text("0")),
-    Column("checked_at", Text, nullable=False),  # `timestamp` to the microsecond, for ordering checks
+    Column("checked_at", Text, nullable=False),  # `timestamp` to the millisecond (.fff), for ordering checks
     Index("ix_events_target_url_checked_at", "target_url", "checked_at"),  # the rules' recount
     Index("uq_events_event_uid", "event_uid", unique=True),
     Index("ix_events_timestamp", "timestamp"),  # retention purge
@@ -89,7 +89,7 @@ targets = Table(
     "targets", metadata,
     Column("target_url", Text, primary_key=True),
     Column("failures_in_a_row", Integer, nullable=False),
-    Column("last_check_at", Text, nullable=True),  # precise UTC time of the newest applied check
+    Column("last_check_at", Text, nullable=True),  # the newest applied check, as events.checked_at
 )
 
 # The outbox: one row per (notice, channel), written in the same transaction as the alert change

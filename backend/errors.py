@@ -17,6 +17,15 @@ _HTTP_MESSAGES = {
 }
 
 
+# details.code of a 400 from POST /events (SPEC §4). The agent drops a spooled event only on
+# INVALID_EVENT; on any other code it keeps the event and retries, so only a problem that no
+# retry and no newer backend can cure may be INVALID_EVENT.
+INVALID_REQUEST = "invalid_request"  # the request as a whole: malformed JSON, not an event or array, batch size
+INVALID_EVENT = "invalid_event"      # this event can never be stored
+UNKNOWN_FIELD = "unknown_field"      # a field this backend does not know (a newer agent)
+CLOCK_SKEW = "clock_skew"            # a timestamp ahead of the backend's clock
+
+
 class ApiError(Exception):
     """A request we refuse: HTTP status, one readable sentence, optional details."""
 
@@ -24,15 +33,12 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-        self.details = details
+        self.details = details or {}
 
 
 def error_response(status: int, message: str, details: dict | None = None):
-    """The JSON body and status of every error answer."""
-    body = {"error": message}
-    if details:
-        body["details"] = details
-    return jsonify(body), status
+    """The JSON body and status of every error answer: always both keys, details possibly empty."""
+    return jsonify({"error": message, "details": details or {}}), status
 
 
 def register_error_handlers(app: Flask) -> None:

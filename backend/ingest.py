@@ -39,7 +39,7 @@ class _Target:
     failures_in_a_row: int
     has_active_alert: bool       # as the rules see it, decisions still pending included
     active_alert_id: int | None  # the active alert as written so far (pending decisions apply at the flush)
-    last_check_at: str | None    # precise UTC time of the newest applied check
+    last_check_at: str | None    # the newest applied check, in the stored form (store.check_time_text)
     changed: bool = False
 
 
@@ -108,7 +108,7 @@ class Batch:
     def _judge(self, index: int, new: EventIn) -> None:
         """Decide what one event means; in-order events wait in `pending` for one multi-row insert."""
         target = self.targets[new.target_url]
-        checked_at = store.precise_text(new.checked_at)
+        checked_at = store.check_time_text(new.checked_at)
         failed = is_failure(new.is_success, new.status_code)
         if target.last_check_at is not None and checked_at < target.last_check_at:
             self._flush()  # the recount below must see every earlier event of this batch

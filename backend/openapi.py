@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import cache
 
+from backend.errors import CLOCK_SKEW, INVALID_EVENT, INVALID_REQUEST, UNKNOWN_FIELD
 from backend.validation import MAX_BATCH, EventIn
 
 _FORMATS = {"target_url": "uri", "timestamp": "date-time", "event_uid": "uuid"}
@@ -36,6 +37,22 @@ ERRORS = {"400": _error("Malformed JSON or an invalid field, named in the senten
           "401": _error("The X-API-Key header is missing or wrong."),
           "413": _error("The body is too large."),
           "415": _error("The body is not JSON.")}
+
+ERROR = {
+    "type": "object", "required": ["error", "details"],
+    "properties": {
+        "error": {"type": "string"},
+        "details": {"type": "object", "properties": {
+            "code": {"type": "string", "enum": [INVALID_REQUEST, INVALID_EVENT, UNKNOWN_FIELD, CLOCK_SKEW]},
+            "field": {"type": "string"}, "index": {"type": "integer", "minimum": 0}}},
+    },
+}
+EVENTS_400 = _error(
+    "Nothing was stored. `details.code` says why: `invalid_request` (malformed JSON, not an event or an array "
+    "of them, an empty or too large batch), `invalid_event` (this event can never be stored), `unknown_field` "
+    "(a field this backend does not know, sent by a newer agent) or `clock_skew` (a timestamp more than "
+    "MAX_CLOCK_SKEW_SECONDS ahead of the backend's clock). For an event, `details.field` names the field; in a "
+    "batch, `details.index` is the first refused event.")
 
 ALERT = {
     "type": "object",
@@ -76,7 +93,7 @@ def openapi_document() -> dict:
                 "requestBody": {"required": True, **_json(event_body)},
                 "responses": {"201": {"description": "Stored.", **_json(recorded)},
                               "200": {"description": "Every event was stored before (same event_uid).",
-                                      **_json(recorded)}, **ERRORS}}},
+                                      **_json(recorded)}, **ERRORS, "400": EVENTS_400}}},
             "/alerts": {"get": {
                 "summary": "Alerts, newest first.",
                 "parameters": [
@@ -107,14 +124,13 @@ def openapi_document() -> dict:
                                         "409": _error("The alert is RESOLVED and cannot change."), **ERRORS}}},
             "/health": {"get": {"summary": "Whether the database answers.", "security": [],
                                 "responses": {"200": {"description": "ok"},
-                                              "503": {"description": "The database does not answer."}}}},
+                                              "503": _error("The database does not answer.")}}},
         },
         "components": {
             "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
             "schemas": {
                 "Event": _event_schema(), "Alert": ALERT, "Recorded": RECORDED,
-                "Error": {"type": "object", "required": ["error"],
-                          "properties": {"error": {"type": "string"}, "details": {"type": "object"}}},
+                "Error": ERROR,
             },
         },
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timezone
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -9,7 +10,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, field_validator
 
-from backend.errors import ApiError
+from backend.config import Settings
+from backend.errors import CLOCK_SKEW, INVALID_EVENT, INVALID_REQUEST, UNKNOWN_FIELD, ApiError
 from backend.rules import AlertStatus
 
 MAX_BATCH = 1000
@@ -75,8 +77,8 @@ class EventIn(BaseModel):
             moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
             raise ValueError("must be an ISO 8601 date-time such as 2025-01-08T15:30:45Z") from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)  # no offset given: read it as UTC
+        if moment.tzinfo is None:  # guessing UTC would file a check hours off in any other zone
+            raise ValueError("must include a time zone, such as 2025-01-08T15:30:45Z or +09:00")
         try:
             return moment.astimezone(timezone.utc).isoformat()
         except OverflowError:  # e.g. year 9999 with a negative offset
@@ -94,46 +96,87 @@ _TYPE_PROBLEMS = {
 }
 
 
-def parse_events(body: Any) -> list[EventIn]:
-    """Validate a POST /events body (one object or an array of up to 1000) as a whole batch."""
+def parse_events(body: Any, now: datetime | None = None,
+                 max_skew_seconds: float = Settings.max_clock_skew_seconds) -> list[EventIn]:
+    """Validate a POST /events body whole; the first refused event is a 400 whose details.code says why (SPEC §4)."""
+    # `now` is the backend's clock: no timestamp may lead it by more than max_skew_seconds.
+    now = now or datetime.now(timezone.utc)
     is_batch = isinstance(body, list)
+    if not is_batch and not isinstance(body, dict):
+        raise _request_error("The body must be an event object or an array of them.")
     items = body if is_batch else [body]
-    if is_batch and not items:
-        raise ApiError(400, "The batch is empty; send at least one event.")
+    if not items:
+        raise _request_error("The batch is empty; send at least one event.")
     if len(items) > MAX_BATCH:
-        raise ApiError(400, f"A batch holds at most {MAX_BATCH} events; this one has {len(items)}.")
+        raise _request_error(f"A batch holds at most {MAX_BATCH} events; this one has {len(items)}.")
     parsed = []
     for index, item in enumerate(items):
-        where = f"events[{index}]." if is_batch else ""
-        if not isinstance(item, dict):
-            raise ApiError(400, f"{'events[%d]' % index if is_batch else 'The body'} must be a JSON object.")
         try:
-            parsed.append(EventIn.model_validate(item))
-        except ValidationError as exc:
-            raise _as_api_error(exc, where) from None
+            parsed.append(_parse_event(item, now, max_skew_seconds))
+        except _Refusal as refusal:
+            raise refusal.as_api_error(index if is_batch else None) from None
     return parsed
 
 
-def _as_api_error(exc: ValidationError, where: str) -> ApiError:
-    """Turn pydantic's first complaint into one sentence that names the field."""
-    first = exc.errors(include_url=False, include_input=False)[0]
-    field = where + ".".join(str(part) for part in first["loc"] if not isinstance(part, int)
-                             and part not in ("constrained-int", "int", "str", "bool"))
-    kind = first["type"]
+def _request_error(message: str) -> ApiError:
+    return ApiError(400, message, details={"code": INVALID_REQUEST})
+
+
+class _Refusal(Exception):
+    """Why one event is refused: a details.code, the field (relative to the event) and the problem."""
+
+    def __init__(self, code: str, field: str, problem: str, **extra: Any):
+        super().__init__(problem)
+        self.code, self.field, self.problem, self.extra = code, field, problem, extra
+
+    def as_api_error(self, index: int | None) -> ApiError:
+        """The 400 for this event, its field named as events[i].field when it came in a batch."""
+        field = self.field if index is None else f"events[{index}]" + (f".{self.field}" if self.field else "")
+        details = {"code": self.code, "field": field, "problem": self.problem, **self.extra}
+        if index is not None:
+            details["index"] = index
+        return ApiError(400, f"{field} {self.problem}.", details=details)
+
+
+def _parse_event(item: Any, now: datetime, max_skew_seconds: float) -> EventIn:
+    """One event, or _Refusal: an unknown field first, then any invalid value, then a clock ahead."""
+    if not isinstance(item, dict):
+        raise _Refusal(INVALID_EVENT, "", "must be an event object")
+    try:
+        event = EventIn.model_validate(item)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        # A newer agent's extra field must not get the event dropped, whatever else is wrong with it.
+        unknown = [e for e in errors if e["type"] == "extra_forbidden"]
+        field, problem = _describe(unknown[0] if unknown else errors[0])
+        raise _Refusal(UNKNOWN_FIELD if unknown else INVALID_EVENT, field, problem) from None
+    skew = (event.checked_at - now).total_seconds()
+    if skew > max_skew_seconds:
+        ahead = math.ceil(skew)
+        raise _Refusal(CLOCK_SKEW, "timestamp", f"is {ahead} seconds ahead of the backend's clock, more than "
+                       f"MAX_CLOCK_SKEW_SECONDS ({max_skew_seconds:g}) allows", skew_seconds=ahead)
+    return event
+
+
+def _describe(error: dict) -> tuple[str, str]:
+    """A pydantic complaint as (field name, problem in words)."""
+    field = ".".join(str(part) for part in error["loc"] if not isinstance(part, int)
+                     and part not in ("constrained-int", "int", "str", "bool"))
+    kind = error["type"]
     if kind == "missing":
         problem = _MISSING
     elif kind == "extra_forbidden":
         problem = "is not a known field"
     elif kind == "value_error":
-        problem = str(first["ctx"]["error"])
+        problem = str(error["ctx"]["error"])
     elif kind in ("greater_than_equal", "less_than_equal"):
-        bound = first["ctx"].get("ge", first["ctx"].get("le"))
+        bound = error["ctx"].get("ge", error["ctx"].get("le"))
         problem = f"must be {'at least' if kind == 'greater_than_equal' else 'at most'} {bound}"
     elif kind == "string_too_long":
-        problem = f"must be at most {first['ctx']['max_length']} characters"
+        problem = f"must be at most {error['ctx']['max_length']} characters"
     else:
-        problem = _TYPE_PROBLEMS.get(kind, first["msg"].lower())
-    return ApiError(400, f"{field} {problem}.", details={"field": field, "problem": problem})
+        problem = _TYPE_PROBLEMS.get(kind, error["msg"].lower())
+    return field, problem
 
 
 class StatusChange(BaseModel):
@@ -151,7 +194,8 @@ def parse_status_change(body: Any) -> AlertStatus:
     try:
         change = StatusChange.model_validate(body)
     except ValidationError as exc:
-        raise _as_api_error(exc, "") from None
+        field, problem = _describe(exc.errors(include_url=False, include_input=False)[0])
+        raise ApiError(400, f"{field} {problem}.", details={"field": field, "problem": problem}) from None
     if change.status not in (AlertStatus.ACK.value, AlertStatus.RESOLVED.value):
         raise ApiError(400, "status must be ACK or RESOLVED.", details={"field": "status"})
     return AlertStatus(change.status)

@@ -59,7 +59,7 @@ def drive(server: Gunicorn, tmp: Path, duration_s: float) -> dict[str, dict]:
 def raw_sqlite(tmp: Path, duration_s: float) -> dict[str, float]:
     """Rows per second inserting the same rows with sqlite3: one per transaction, then 100 per transaction."""
     from backend.database import init_db, make_engine
-    from backend.store import precise_text, utc_text
+    from backend.store import check_time_text, utc_text
 
     path = tmp / "raw.db"
     engine = make_engine(f"sqlite:///{path}")
@@ -69,7 +69,7 @@ def raw_sqlite(tmp: Path, duration_s: float) -> dict[str, float]:
     for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "cache_size=-32768"):  # as backend
         conn.execute(f"PRAGMA {pragma}")
     now = datetime.now(timezone.utc)
-    stamp, precise = utc_text(now), precise_text(now)
+    stamp, precise = utc_text(now), check_time_text(now)
 
     def rows(n):  # the row backend/ingest.py writes for the same event
         return [{"target_url": f"https://service-{i % TARGETS}.example.com/health", "status_code": 200,

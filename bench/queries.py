@@ -21,7 +21,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from backend.store import precise_text, utc_text
+from backend.store import check_time_text, utc_text
 from bench.common import API_KEY, GUNICORN_BACKEND, Gunicorn, Row, insert_rows, log, percentile, print_table
 
 TARGETS = 1000
@@ -53,7 +53,7 @@ def seed(db: Path, events_total: int, alerts_total: int) -> dict:
     def event_rows():
         for k in range(per_target):
             moment = now - (per_target - k) * step
-            stamp, precise = utc_text(moment), precise_text(moment)
+            stamp, precise = utc_text(moment), check_time_text(moment)
             for t in range(TARGETS):
                 failed = (k * 7 + t) % 97 == 0
                 yield {"target_url": url_of(t), "status_code": None if failed else 200,
@@ -84,7 +84,7 @@ def seed(db: Path, events_total: int, alerts_total: int) -> dict:
     insert_rows(conn, "notification_logs", (
         {"alert_id": i, "channel": "CONSOLE", "notice_type": kind, "status": "SENT", "attempted_at": row["created_at"],
          "retry_count": 0} for i, row in enumerate(alert_rows, 1) for kind in ("ERROR", "RECOVERY")))
-    last_check = precise_text(now - step)
+    last_check = check_time_text(now - step)
     for t in range(TARGETS):
         active = t % 4 != 3
         state_rows.append({"target_url": url_of(t), "failures_in_a_row": 5 if active else 0,

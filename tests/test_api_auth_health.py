@@ -57,6 +57,7 @@ def test_health_answers_503_when_the_database_is_unreachable(app, client):
     assert response.status_code == 503
     assert response.get_json()["status"] != "ok"
     assert response.get_json()["error"]
+    assert response.get_json()["details"] == {}  # the shape of every error body
 
 
 def test_an_unknown_route_is_a_404_in_json(api):

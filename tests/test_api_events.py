@@ -26,7 +26,6 @@ def test_one_event_is_stored_and_answered_201(api, db):
 
 @pytest.mark.parametrize("timestamp, stored", [
     ("2025-01-08T15:30:45Z", "2025-01-08 15:30:45"),
-    ("2025-01-08T15:30:45", "2025-01-08 15:30:45"),          # no offset: read as UTC
     ("2025-01-08T15:30:45.999999+00:00", "2025-01-08 15:30:45"),
     ("2025-01-08T00:30:45-02:00", "2025-01-08 02:30:45"),
     ("0999-01-08T15:30:45Z", "0999-01-08 15:30:45"),        # still four digits for the year
@@ -34,6 +33,19 @@ def test_one_event_is_stored_and_answered_201(api, db):
 def test_timestamps_are_stored_in_utc_text(api, db, timestamp, stored):
     api.send(event(timestamp=timestamp))
     assert db.rows("SELECT timestamp FROM events")[0]["timestamp"] == stored
+
+
+@pytest.mark.parametrize("timestamp, checked_at", [
+    ("2025-01-08T15:30:47.123456+09:00", "2025-01-08 06:30:47.123"),
+    ("2025-01-08T15:30:47.9999Z", "2025-01-08 15:30:47.999"),  # cut, never rounded into the next second
+    ("2025-01-08T15:30:47Z", "2025-01-08 15:30:47.000"),
+])
+def test_check_times_are_stored_to_the_millisecond_in_fixed_width(api, db, timestamp, checked_at):
+    """events.checked_at and targets.last_check_at: YYYY-MM-DD HH:MM:SS.fff, so text order is time order."""
+    api.send(event(timestamp=timestamp))
+    assert db.rows("SELECT checked_at FROM events")[0]["checked_at"] == checked_at
+    assert db.rows("SELECT last_check_at FROM targets")[0]["last_check_at"] == checked_at
+    assert db.rows("SELECT timestamp FROM events")[0]["timestamp"] == checked_at[:19]
 
 
 def test_a_timeout_with_null_status_and_response_time_is_stored(api, db):
@@ -156,6 +168,7 @@ def test_nan_and_infinity_literals_are_a_400_naming_the_field(api, db, literal, 
     ('"an event"', "body"),
     ("42", "body"),
     ("true", "body"),
+    ("null", "body"),
 ])
 def test_a_body_or_item_that_is_not_an_object_is_a_400(api, db, body, named):
     response = api.post("/events", data=body, content_type="application/json")
@@ -173,7 +186,7 @@ def test_a_batch_with_one_bad_item_is_refused_whole(api, db):
     assert db.count("alerts") == 0
 
 
-@pytest.mark.parametrize("text", ['{"target_url": ', "{'a': 1}", "not json", "", "null"])
+@pytest.mark.parametrize("text", ['{"target_url": ', "{'a': 1}", "not json", ""])
 def test_malformed_json_is_a_400(api, db, text):
     response = api.post("/events", data=text, content_type="application/json")
     assert response.status_code == 400

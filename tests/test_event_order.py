@@ -60,3 +60,12 @@ def test_failures_arriving_out_of_order_still_open_exactly_one_alert(api, db):
     assert alert["status"] == "OPEN"
     # After :10, :01 and :02 have arrived, three failures stand in a row: :02 crossed the threshold.
     assert db.rows("SELECT timestamp FROM events WHERE id = ?", (alert["event_id"],))[0][0] == "2025-01-08 15:30:02"
+
+
+def test_a_check_a_few_milliseconds_older_is_late(api, db):
+    """Stored check times keep milliseconds: two checks within one second still have an order."""
+    api.send(event(ok=True, timestamp="2025-01-08T15:30:45.200Z"))
+    api.send(event(ok=False, timestamp="2025-01-08T15:30:45.100Z"))
+    api.send(event(ok=False, timestamp="2025-01-08T15:30:45.300Z"))
+    assert [r["is_late"] for r in db.rows("SELECT is_late FROM events ORDER BY id")] == [0, 1, 0]
+    assert db.rows("SELECT last_check_at FROM targets")[0]["last_check_at"] == "2025-01-08 15:30:45.300"

@@ -27,12 +27,18 @@ def counts(db) -> tuple[int, int, int]:
     return db.count("events"), db.count("alerts"), db.count("deliveries")
 
 
+CODES = {"invalid_request", "invalid_event", "unknown_field", "clock_skew"}
+
+
 def assert_clean_refusal(response, before, db) -> None:
-    """Never a 500; a refusal is one JSON sentence and leaves every table as it was."""
+    """Never a 500; a refusal is one JSON sentence with details (a 400 with a code) and changes no table."""
     assert response.status_code < 500, response.get_data(as_text=True)
     if response.status_code >= 400:
         body = response.get_json()
         assert isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"]
+        assert isinstance(body.get("details"), dict), body
+        if response.status_code == 400:
+            assert body["details"].get("code") in CODES, body
         assert counts(db) == before
 
 

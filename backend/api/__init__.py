@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import current_app, request
 
-from backend.errors import ApiError
+from backend.errors import INVALID_REQUEST, ApiError
 
 
 def require_api_key() -> None:
@@ -21,13 +21,12 @@ def require_api_key() -> None:
 
 
 def json_body() -> Any:
-    """The request's JSON body, or ApiError 415 (not JSON) / 400 (malformed)."""
+    """The request's JSON body (`null` included), or ApiError 415 (not JSON) / 400 (malformed)."""
     if not request.is_json:
         raise ApiError(415, "The body must be JSON, sent with Content-Type: application/json.")
+    # Parsed here rather than by request.get_json, whose None means both "malformed" and `null`.
+    data = request.get_data(cache=True)  # a body over MAX_CONTENT_LENGTH raises 413 here
     try:
-        body = request.get_json(silent=True)
-    except RecursionError:  # absurdly deep nesting; the json module gives up
-        body = None
-    if body is None:
-        raise ApiError(400, "The body is not valid JSON.")
-    return body
+        return current_app.json.loads(data)
+    except (ValueError, RecursionError):  # also invalid UTF-8, and absurdly deep nesting
+        raise ApiError(400, "The body is not valid JSON.", details={"code": INVALID_REQUEST}) from None

@@ -1,5 +1,7 @@
 """POST /events: store check results once, apply the alert rules, queue notifications (SPEC §4, §5)."""
 
+from datetime import datetime, timezone
+
 from flask import Blueprint, current_app, jsonify
 
 from backend.api import json_body, require_api_key
@@ -13,8 +15,8 @@ bp.before_request(require_api_key)
 def create_events():
     """Validate the whole body first, then store it in one transaction; 200 when all were stored before."""
     body = json_body()
-    new_events = parse_events(body)
     ctx = current_app.extensions["outage"]
+    new_events = parse_events(body, datetime.now(timezone.utc), ctx.settings.max_clock_skew_seconds)
     recorded = ctx.service.record_events(new_events)
     if any(r.alert for r in recorded):  # outbox rows were committed: deliver now, not at the next poll
         ctx.dispatcher.wake()

@@ -20,7 +20,7 @@ def health():
             store.ping(conn)
     except SQLAlchemyError as exc:
         log.warning("health check: database unavailable: %s", exc.__class__.__name__)
-        return jsonify({"status": "unavailable", "error": "The database does not answer."}), 503
+        return jsonify({"status": "unavailable", "error": "The database does not answer.", "details": {}}), 503
     return jsonify({"status": "ok"})
 
 
