@@ -19,6 +19,7 @@ from backend.leases import Lease
 log = logging.getLogger(__name__)
 
 CHUNK = 5000  # rows per transaction, so ingest never waits long behind a purge
+MIN_LEASE_SECONDS = 60.0  # a holder slowed down for a moment keeps its turn
 
 
 class RetentionPurger:
@@ -29,8 +30,8 @@ class RetentionPurger:
         self.retention_days = retention_days
         self.interval_seconds = interval_seconds
         # Held from one run to the next (renewed each run), so the same process keeps purging; if
-        # it dies, another takes over within two intervals (at once on this machine).
-        self.lease = Lease(engine, "retention", 2 * interval_seconds)
+        # it dies, another takes over when the lease expires (at once on this machine).
+        self.lease = Lease(engine, "retention", max(2 * interval_seconds, MIN_LEASE_SECONDS))
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="retention")
         if retention_days > 0:  # 0 keeps every event
