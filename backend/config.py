@@ -22,6 +22,9 @@ class ConfigError(Exception):
         self.problem = problem
 
 
+LEASE_TIMEOUTS = 3  # NOTIFY_LEASE_SECONDS spans at least this many NOTIFY_TIMEOUT_SECONDS
+
+
 @dataclass(frozen=True)
 class Settings:
     api_key: str = field(repr=False)
@@ -44,6 +47,15 @@ class Settings:
     retention_days: int = 30
     retention_interval_seconds: float = 3600.0
     workers: int = 2
+
+    def __post_init__(self) -> None:
+        # The dispatcher renews its lease at half-life, before an attempt, and claims a row for one
+        # lease length: with three attempt timeouts per lease, an attempt that starts just before
+        # the renewal still ends with half an attempt to spare for recording it. Shorter, and a
+        # second process could take the channel (or the row) while the attempt is still in flight.
+        if self.notify_lease_seconds < LEASE_TIMEOUTS * self.notify_timeout_seconds:
+            raise ConfigError("NOTIFY_LEASE_SECONDS", f"must be at least {LEASE_TIMEOUTS} x NOTIFY_TIMEOUT_SECONDS "
+                              f"({LEASE_TIMEOUTS * self.notify_timeout_seconds:g}), got {self.notify_lease_seconds:g}")
 
     @property
     def telegram_enabled(self) -> bool:

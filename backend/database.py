@@ -8,13 +8,15 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 import weakref
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from sqlalchemy import (BigInteger, Column, ForeignKey, Index, Integer, MetaData, String, Table, Text, create_engine,
                         event, text)
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
 
 from backend.config import ROOT
 
@@ -103,7 +105,8 @@ deliveries = Table(
     Column("notice_type", String(16), nullable=False),
     Column("status", String(16), nullable=False),  # PENDING, SENT or FAILED
     Column("attempts", Integer, nullable=False, server_default=text("0")),
-    Column("next_attempt_at", Text, nullable=False),  # full-precision UTC ISO time
+    Column("next_attempt_at", Text, nullable=False),  # full-precision UTC ISO time; a claim's end while claimed
+    Column("claimed_by", Text, nullable=True),  # the lease holder id of the process attempting it now
     Column("created_at", Text, nullable=False),
     Column("finished_at", Text, nullable=True),
     Index("ix_deliveries_channel_status_id", "channel", "status", "id"),
@@ -111,8 +114,7 @@ deliveries = Table(
     sqlite_autoincrement=True,
 )
 
-# Named leases: at most one holder at a time across every backend process (the dispatcher of each
-# channel, the retention purge). A holder that dies simply lets its lease expire.
+# Named leases (backend/leases.py): at most one holder at a time across every backend process.
 leases = Table(
     "leases", metadata,
     Column("name", String(64), primary_key=True),
@@ -134,33 +136,65 @@ def make_engine(database_url: str) -> Engine:
     return engine
 
 
+WRITE_LOCK_TIMEOUT_SECONDS = 30.0  # as long as SQLite's own busy timeout below
+
+
+class DatabaseBusyError(Exception):
+    """Another writer held the database for longer than a writer may wait; the API answers 503."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"database is locked by another writer for more than {seconds:g} s")
+
+
 class _WriteGate:
-    """One writer at a time into a SQLite file, across threads and processes, woken without polling.
+    """One writer at a time into a SQLite file, across threads and processes, with a bounded wait.
 
     SQLite's own busy handler makes a waiting writer sleep and retry (up to 100 ms a time), which
-    under load gave POST /events a p99 of 700 ms; a blocking flock on a side file hands the turn
-    over the moment the last writer commits. BEGIN IMMEDIATE and the busy timeout stay, for
-    writers that do not know this file (the sqlite3 CLI).
+    under load gave POST /events a p99 of 700 ms. Here threads of one process queue on a lock
+    (woken at once) and processes on a flock of a side file, polled every 2 ms at most, so the
+    turn passes within milliseconds and no wait outlasts its limit. BEGIN IMMEDIATE and the busy
+    timeout stay, for writers that do not know this file (the sqlite3 CLI).
     """
 
     def __init__(self, database_path: str):
         self._threads = threading.Lock()  # flock excludes processes, not threads sharing one file
         self._fd = os.open(f"{database_path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        self.finalizer: weakref.finalize | None = None
 
     @contextmanager
-    def hold(self):
-        with self._threads:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+    def hold(self, timeout_seconds: float):
+        deadline = time.monotonic() + timeout_seconds
+        if not self._threads.acquire(timeout=timeout_seconds):
+            raise DatabaseBusyError(timeout_seconds)
+        try:
+            self._lock_file(deadline, timeout_seconds)
             try:
                 yield
             finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+    def _lock_file(self, deadline: float, timeout_seconds: float) -> None:
+        pause = 0.0002
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise DatabaseBusyError(timeout_seconds) from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.002)
 
     def close(self) -> None:
-        os.close(self._fd)
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
-_writers: "weakref.WeakKeyDictionary[Engine, Engine]" = weakref.WeakKeyDictionary()
+# Weak keys, and values that hold no reference to their engine, so an engine that is dropped is
+# collected and its gate's file descriptor closed; dispose() closes the gate at once.
 _gates: "weakref.WeakKeyDictionary[Engine, _WriteGate | None]" = weakref.WeakKeyDictionary()
 _gates_lock = threading.Lock()
 
@@ -173,8 +207,19 @@ def _gate_for(engine: Engine) -> _WriteGate | None:
             is_file = engine.dialect.name == "sqlite" and database and database != ":memory:"
             gate = _gates[engine] = _WriteGate(database) if is_file else None
             if gate is not None:
-                weakref.finalize(engine, gate.close)
+                gate.finalizer = weakref.finalize(engine, gate.close)
+                if not event.contains(engine, "engine_disposed", _close_gate):
+                    event.listen(engine, "engine_disposed", _close_gate)
         return _gates[engine]
+
+
+def _close_gate(engine: Engine) -> None:
+    # The next write after a dispose() opens a new gate; this one's descriptor goes now.
+    with _gates_lock:
+        gate = _gates.pop(engine, None)
+    if gate is not None:
+        gate.finalizer.detach()
+        gate.close()
 
 
 @contextmanager
@@ -183,19 +228,20 @@ def write_transaction(engine: Engine):
 
     A deferred SQLite transaction that reads and then writes fails at once with "database is
     locked" when another process committed in between; taking the lock first makes concurrent
-    writers, in any number of processes, wait their turn instead. On PostgreSQL this is a plain
-    transaction: writers lock the rows they change.
+    writers, in any number of processes, wait their turn instead, for WRITE_LOCK_TIMEOUT_SECONDS
+    at most (then DatabaseBusyError). On PostgreSQL this is a plain transaction: writers lock
+    the rows they change.
     """
-    writer = _writers.get(engine)
-    if writer is None:
-        writer = _writers[engine] = engine.execution_options(begin_immediate=True)
     gate = _gate_for(engine)
-    if gate is None:
-        with writer.begin() as conn:
-            yield conn
-    else:
-        with gate.hold(), writer.begin() as conn:
-            yield conn
+    try:
+        with gate.hold(WRITE_LOCK_TIMEOUT_SECONDS) if gate else nullcontext(), engine.connect() as conn:
+            conn.execution_options(begin_immediate=True)
+            with conn.begin():
+                yield conn
+    except OperationalError as exc:
+        if "database is locked" in str(exc.orig):  # SQLite's own busy timeout ran out
+            raise DatabaseBusyError(WRITE_LOCK_TIMEOUT_SECONDS) from exc
+        raise
 
 
 def _sqlite_begin(conn) -> None:

@@ -3,26 +3,27 @@
 POST /events never delivers anything itself. Its transaction writes the alert change and one
 `deliveries` row per channel; this dispatcher delivers those rows afterwards. Each channel has its
 own worker thread, so a slow Telegram never holds up the console, and a named lease in the
-database makes sure that however many backend processes run, exactly one works each channel. A
-process that dies mid-delivery leaves the row PENDING, and whoever holds the lease next delivers it
-(at least once: a message that went out just before a kill -9 may go out again).
+database makes one backend process at a time work each channel. The lease keeps order and spares
+work; what makes a row go out once is the claim: before an attempt, a conditional UPDATE moves the
+row's `next_attempt_at` past the attempt and names the claimer, and only the process whose UPDATE
+changed the row sends it. A process that dies mid-delivery leaves the row PENDING and claimed; its
+claim expires (at once, for a dead process on this machine) and the next holder delivers it (at
+least once: a message that went out just before a kill -9 may go out again).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import random
-import socket
 import threading
 import time
-import uuid
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Engine
 
 from backend import store
 from backend.database import write_transaction
+from backend.leases import Lease, holder_is_dead
 from backend.messages import Notice
 from backend.notifiers.base import DeliveryError, Notifier
 from backend.rules import AlertType
@@ -38,6 +39,28 @@ def backoff_seconds(retry_number: int, base_seconds: float, jitter: float | None
     return delay + (random.uniform(0, delay * 0.1) if jitter is None else jitter)
 
 
+def fail_deliveries_of_removed_channels(engine: Engine, channels: list[str]) -> int:
+    """At start: end as FAILED, with one notification_logs row saying why, what waits for a channel not configured.
+
+    Otherwise such notices would wait for ever and all go out at once if the channel came back.
+    """
+    with write_transaction(engine) as conn:
+        failed = 0
+        for delivery in store.pending_deliveries_outside(conn, channels):
+            now = store.now_text()
+            if not store.finish_delivery(conn, delivery["id"], "FAILED", now):
+                continue  # another process starting at the same time ended it
+            reason = f"channel {delivery['channel']} is not configured"
+            store.insert_notification_log(conn, {
+                "alert_id": delivery["alert_id"], "channel": delivery["channel"],
+                "notice_type": delivery["notice_type"], "status": "FAILED", "attempted_at": now,
+                "retry_count": delivery["attempts"], "error_message": reason})
+            log.error("%s %s for alert %d FAILED: %s", delivery["channel"], delivery["notice_type"],
+                      delivery["alert_id"], reason)
+            failed += 1
+    return failed
+
+
 class Dispatcher:
     """Delivers the outbox on every enabled channel, off the request path (SPEC §6)."""
 
@@ -49,7 +72,7 @@ class Dispatcher:
         self.backoff_base_seconds = backoff_base_seconds
         self.poll_seconds = poll_seconds
         self.lease_seconds = lease_seconds
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._leases = {n.channel: Lease(engine, f"dispatcher:{n.channel}", lease_seconds) for n in notifiers}
         self._stopping = threading.Event()
         self._wakes = {n.channel: threading.Event() for n in notifiers}
         self._threads = [threading.Thread(target=self._run, args=(n,), daemon=True,
@@ -82,49 +105,53 @@ class Dispatcher:
             thread.join(max(0.0, deadline - time.monotonic()))
 
     def _run(self, notifier: Notifier) -> None:
-        lease = f"dispatcher:{notifier.channel}"
+        lease = self._leases[notifier.channel]
         wake = self._wakes[notifier.channel]
         lease_until = 0.0
         while not self._stopping.is_set():
             try:
-                if time.monotonic() > lease_until - self.lease_seconds / 2:  # renew at half-life
-                    lease_until = self._take_lease(lease)
+                # Renewed at half-life, before an attempt: one attempt (at most NOTIFY_TIMEOUT_SECONDS,
+                # a third of the lease) always ends while the lease is still ours.
+                if time.monotonic() > lease_until - self.lease_seconds / 2:
+                    lease_until = self._hold(lease, notifier.channel, fresh=not lease_until)
                     if not lease_until:
                         self._stopping.wait(min(2.0, self.lease_seconds / 4))  # someone else delivers
                         continue
-                delivery = self._next(notifier.channel)
+                delivery = self._claim_next(notifier.channel, lease.holder)
                 if delivery is None:
                     wake.wait(self.poll_seconds)
                     wake.clear()
                     continue
-                self._attempt(notifier, delivery)
+                self._attempt(notifier, delivery, lease.holder)
             except Exception:  # the loop must outlive any one failure, the database's included
                 log.exception("%s dispatcher loop error; retrying in 1s", notifier.channel)
                 lease_until = 0.0
                 self._stopping.wait(1.0)
-        self._release(lease)
+        lease.release()
 
-    def _take_lease(self, name: str) -> float:
-        """Take or renew the channel's lease; the monotonic time it lasts until, or 0.0."""
-        now = datetime.now(timezone.utc)
-        expires = now + timedelta(seconds=self.lease_seconds)
-        with write_transaction(self.engine) as conn:
-            held = store.acquire_lease(conn, name, self.holder, store.precise_text(now),
-                                       store.precise_text(expires), is_dead=_holder_is_dead)
-        return time.monotonic() + self.lease_seconds if held else 0.0
-
-    def _release(self, name: str) -> None:
-        try:
+    def _hold(self, lease: Lease, channel: str, fresh: bool) -> float:
+        """Take or renew a channel's lease; on taking it, free the claims of holders that died."""
+        lease_until = lease.take()
+        if lease_until and fresh:
             with write_transaction(self.engine) as conn:
-                store.release_lease(conn, name, self.holder)
-        except Exception:
-            log.warning("could not release lease %s; it will expire by itself", name)
+                freed = store.free_claims_of_dead(conn, channel, _now(), holder_is_dead)
+            if freed:
+                log.warning("%s: %d delivery(ies) claimed by a process that died are due again", channel, freed)
+        return lease_until
 
-    def _next(self, channel: str) -> dict | None:
+    def _claim_next(self, channel: str, holder: str) -> dict | None:
+        """The channel's next due delivery, claimed for one attempt; None when there is none to claim."""
         with self.engine.connect() as conn:
-            return store.next_delivery(conn, channel, store.precise_text(datetime.now(timezone.utc)))
+            delivery = store.next_delivery(conn, channel, _now())
+        if delivery is None:
+            return None
+        claim_until = store.precise_text(datetime.now(timezone.utc) + timedelta(seconds=self.lease_seconds))
+        with write_transaction(self.engine) as conn:
+            if not store.claim_delivery(conn, delivery["id"], holder, _now(), claim_until):
+                return None  # another dispatcher claimed it first: it sends, we look again
+        return delivery
 
-    def _attempt(self, notifier: Notifier, delivery: dict) -> None:
+    def _attempt(self, notifier: Notifier, delivery: dict, holder: str) -> None:
         """One delivery attempt, then its notification_logs row and outbox update in one transaction."""
         notice = Notice(delivery["alert_id"], AlertType(delivery["notice_type"]), delivery["target_url"],
                         delivery["status_code"], delivery["response_time_ms"], delivery["error_message"],
@@ -156,7 +183,13 @@ class Dispatcher:
             log.info("%s sent (attempt %d)", subject, retry_count + 1)
         with write_transaction(self.engine) as conn:
             store.insert_notification_log(conn, log_row)
-            store.update_delivery(conn, delivery["id"], outbox)
+            if not store.update_delivery(conn, delivery["id"], holder, outbox):
+                log.error("%s: the claim on delivery %d expired during the attempt; another process may "
+                          "send it again (NOTIFY_LEASE_SECONDS too short?)", subject, delivery["id"])
+
+
+def _now() -> str:
+    return store.precise_text(datetime.now(timezone.utc))
 
 
 def _send(notifier: Notifier, notice: Notice) -> str | None:
@@ -168,18 +201,3 @@ def _send(notifier: Notifier, notice: Notice) -> str | None:
     except Exception as exc:
         log.exception("%s raised unexpectedly", notifier.channel)
         raise DeliveryError(f"unexpected error: {exc.__class__.__name__}") from exc
-
-
-def _holder_is_dead(holder: str) -> bool:
-    """Whether a lease holder was a process on this machine that no longer exists (a kill -9)."""
-    host, _, rest = holder.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False

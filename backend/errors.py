@@ -7,6 +7,8 @@ import logging
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from backend.database import DatabaseBusyError
+
 log = logging.getLogger(__name__)
 
 # Our own sentences for Flask's errors, so every error body reads the same way.
@@ -48,6 +50,11 @@ def register_error_handlers(app: Flask) -> None:
     def _api_error(exc: ApiError):
         log.warning("%s %s -> %d: %s", request.method, request.path, exc.status, exc.message)
         return error_response(exc.status, exc.message, exc.details)
+
+    @app.errorhandler(DatabaseBusyError)
+    def _database_busy(exc: DatabaseBusyError):
+        log.warning("%s %s -> 503: %s", request.method, request.path, exc)
+        return error_response(503, "The database is busy with another writer; nothing was stored, try again.")
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from backend.api import alerts, events, health
 from backend.config import Settings
 from backend.database import init_db, make_engine
-from backend.dispatch import Dispatcher
+from backend.dispatch import Dispatcher, fail_deliveries_of_removed_channels
 from backend.errors import register_error_handlers
 from backend.log_setup import configure_logging
 from backend.notifiers import Notifier, enabled_notifiers
@@ -51,6 +51,7 @@ def create_app(settings: Settings, notifiers: list[Notifier] | None = None) -> F
     engine = make_engine(settings.database_url)
     init_db(engine)
     notifiers = enabled_notifiers(settings) if notifiers is None else notifiers
+    fail_deliveries_of_removed_channels(engine, [n.channel for n in notifiers])
     dispatcher = Dispatcher(engine, notifiers, retries=settings.notify_retries,
                             backoff_base_seconds=settings.notify_backoff_seconds,
                             lease_seconds=settings.notify_lease_seconds)

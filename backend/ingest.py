@@ -165,9 +165,14 @@ class Batch:
             notice_type = AlertType.ERROR
         else:
             alert_id, target.active_alert_id = target.active_alert_id, None
-            store.set_alert_status(self.conn, alert_id, ACTIVE_STATUSES, {
+            # Conditional, and its row count decides: on PostgreSQL a PATCH may have resolved the
+            # alert since this batch read it, and a manual resolve notifies nobody (README).
+            if not store.set_alert_status(self.conn, alert_id, ACTIVE_STATUSES, {
                 "status": AlertStatus.RESOLVED.value, "resolved_at": now, "resolved_event_id": event_id,
-            })
+            }):
+                log.info("alert %d for %s was resolved by hand meanwhile: no RECOVERY notice",
+                         alert_id, event["target_url"])
+                return None
             notice_type = AlertType.RECOVERY
         due = store.precise_text(datetime.now(timezone.utc))
         store.insert_deliveries(self.conn, [

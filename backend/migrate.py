@@ -10,12 +10,10 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
-from backend.database import write_transaction
-
-log = logging.getLogger(__name__)
+from backend.config import ConfigError
+from backend.database import metadata, write_transaction
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-BASELINE = "0001"  # what `metadata.create_all` built before migrations existed
 
 
 def alembic_config(connection=None) -> Config:
@@ -34,9 +32,11 @@ def upgrade(engine: Engine) -> None:
             # Serialise concurrent upgrades (several gunicorn workers starting together).
             conn.execute(text("SELECT pg_advisory_xact_lock(724001)"))
         tables = set(inspect(conn).get_table_names())
-        if "events" in tables and "alembic_version" not in tables:
-            log.info("database predates migrations: marking it as revision %s", BASELINE)
-            command.stamp(alembic_config(conn), BASELINE)
+        ours = sorted(tables & set(metadata.tables))
+        if ours and "alembic_version" not in tables:
+            # No schema was ever released without migrations: such tables are not ours to adopt.
+            raise ConfigError("DATABASE_URL", f"the database already has tables named {', '.join(ours)} that "
+                              "this backend's migrations did not make; point it at a new, empty database")
         command.upgrade(alembic_config(conn), "head")
 
 

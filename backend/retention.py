@@ -1,6 +1,7 @@
-"""Purge of old events (RETENTION_DAYS), so a long-running install never fills its disk.
+"""Purge of old events and finished deliveries (RETENTION_DAYS), so a long-running install never fills its disk.
 
-Alerts, their notification logs and the events they point at are kept forever.
+Alerts, their notification logs and the events they point at are kept forever. However many
+backend processes run, one purges at a time: the one holding the `retention` lease.
 """
 
 from __future__ import annotations
@@ -13,47 +14,65 @@ from sqlalchemy import Engine
 
 from backend import store
 from backend.database import write_transaction
+from backend.leases import Lease
 
 log = logging.getLogger(__name__)
 
 CHUNK = 5000  # rows per transaction, so ingest never waits long behind a purge
+MIN_LEASE_SECONDS = 60.0  # a holder slowed down for a moment keeps its turn
 
 
 class RetentionPurger:
-    """A background thread that deletes events older than `retention_days`, every `interval_seconds`."""
+    """A background thread that deletes rows older than `retention_days`, every `interval_seconds`."""
 
     def __init__(self, engine: Engine, retention_days: int, interval_seconds: float):
         self.engine = engine
         self.retention_days = retention_days
         self.interval_seconds = interval_seconds
+        # Held from one run to the next (renewed each run), so the same process keeps purging; if
+        # it dies, another takes over when the lease expires (at once on this machine).
+        self.lease = Lease(engine, "retention", max(2 * interval_seconds, MIN_LEASE_SECONDS))
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="retention")
         if retention_days > 0:  # 0 keeps every event
             self._thread.start()
 
+    def run_once(self, now: datetime | None = None) -> int | None:
+        """Purge if this process holds the retention lease; the events purged, or None when another holds it."""
+        if not self.lease.take():
+            return None
+        return self.purge_once(now)
+
     def purge_once(self, now: datetime | None = None) -> int:
-        """Delete every expired event not used by an alert, in chunks; return how many went."""
+        """Delete finished deliveries, then expired events no alert or delivery uses, in chunks; the events purged."""
         cutoff = store.utc_text((now or datetime.now(timezone.utc)) - timedelta(days=self.retention_days))
+        deliveries = self._in_chunks(store.purge_deliveries, cutoff)
+        total = self._in_chunks(store.purge_events, cutoff)
+        if total or deliveries:
+            log.info("retention: purged %d events checked and %d deliveries finished before %s",
+                     total, deliveries, cutoff)
+        return total
+
+    def _in_chunks(self, purge, cutoff: str) -> int:
         total = 0
         while not self._stopping.is_set():
             with write_transaction(self.engine) as conn:
-                deleted = store.purge_events(conn, cutoff, CHUNK)
+                deleted = purge(conn, cutoff, CHUNK)
             total += deleted
             if deleted < CHUNK:
                 break
-        if total:
-            log.info("retention: purged %d events checked before %s", total, cutoff)
         return total
 
     def close(self) -> None:
-        """Stop after the chunk in hand."""
+        """Stop after the chunk in hand and give the lease up."""
         self._stopping.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
+            self.lease.release()
 
     def _run(self) -> None:
         while not self._stopping.wait(self.interval_seconds):
             try:
-                self.purge_once()
+                self.run_once()
             except Exception:  # a failed purge is retried next interval; ingest must not notice
                 log.exception("retention purge failed")

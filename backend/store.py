@@ -137,9 +137,51 @@ def next_delivery(conn: Connection, channel: str, now: str) -> dict | None:
     return dict(row) if row else None
 
 
-def update_delivery(conn: Connection, delivery_id: int, values: dict) -> None:
-    """Record the outcome of an attempt on its outbox row."""
-    conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
+def claim_delivery(conn: Connection, delivery_id: int, holder: str, now: str, until: str) -> bool:
+    """Claim a due delivery for one attempt until `until`; True only for the one claimer that won it.
+
+    The claim is the row itself: `next_attempt_at` moves to the claim's end, so nobody else sees
+    the row as due until the claim has expired, whatever the leases do (Healthchecks' sendalerts).
+    """
+    claimed = conn.execute(update(deliveries).where(
+        deliveries.c.id == delivery_id, deliveries.c.status == "PENDING", deliveries.c.next_attempt_at <= now,
+    ).values(claimed_by=holder, next_attempt_at=until))
+    return claimed.rowcount == 1
+
+
+def update_delivery(conn: Connection, delivery_id: int, holder: str, values: dict) -> bool:
+    """Record the outcome of an attempt on its outbox row, if `holder` still has it claimed."""
+    result = conn.execute(update(deliveries).where(
+        deliveries.c.id == delivery_id, deliveries.c.status == "PENDING", deliveries.c.claimed_by == holder,
+    ).values(claimed_by=None, **values))
+    return result.rowcount == 1
+
+
+def free_claims_of_dead(conn: Connection, channel: str, now: str, is_dead) -> int:
+    """Make a channel's deliveries claimed by dead holders due now (a kill -9 mid-attempt); how many."""
+    holders = conn.execute(select(deliveries.c.claimed_by).distinct().where(
+        deliveries.c.channel == channel, deliveries.c.status == "PENDING",
+        deliveries.c.claimed_by.is_not(None))).scalars()
+    freed = 0
+    for holder in [h for h in holders if is_dead(h)]:
+        freed += conn.execute(update(deliveries).where(
+            deliveries.c.channel == channel, deliveries.c.status == "PENDING", deliveries.c.claimed_by == holder,
+        ).values(claimed_by=None, next_attempt_at=now)).rowcount
+    return freed
+
+
+def pending_deliveries_outside(conn: Connection, channels: list[str]) -> list[dict]:
+    """Pending deliveries for channels other than these (channels since removed from the settings)."""
+    rows = conn.execute(select(deliveries).where(deliveries.c.status == "PENDING",
+                                                 deliveries.c.channel.not_in(channels)).order_by(deliveries.c.id))
+    return [dict(row) for row in rows.mappings()]
+
+
+def finish_delivery(conn: Connection, delivery_id: int, status: str, finished_at: str) -> bool:
+    """End a still pending delivery as SENT or FAILED; True when this call ended it."""
+    result = conn.execute(update(deliveries).where(deliveries.c.id == delivery_id, deliveries.c.status == "PENDING")
+                          .values(status=status, finished_at=finished_at, claimed_by=None))
+    return result.rowcount == 1
 
 
 def count_pending_deliveries(conn: Connection) -> int:
@@ -173,6 +215,14 @@ def acquire_lease(conn: Connection, name: str, holder: str, now: str, expires_at
 def release_lease(conn: Connection, name: str, holder: str) -> None:
     """Give a lease up at once, so another process can take over without waiting for expiry."""
     conn.execute(update(leases).where(leases.c.name == name, leases.c.holder == holder).values(expires_at=""))
+
+
+def purge_deliveries(conn: Connection, older_than: str, limit: int) -> int:
+    """Delete up to `limit` finished (SENT or FAILED) deliveries that finished before `older_than`."""
+    doomed = (select(deliveries.c.id).where(deliveries.c.status.in_(("SENT", "FAILED")),
+                                            deliveries.c.finished_at < older_than)
+              .order_by(deliveries.c.id).limit(limit))
+    return conn.execute(delete(deliveries).where(deliveries.c.id.in_(doomed.scalar_subquery()))).rowcount
 
 
 def purge_events(conn: Connection, older_than: str, limit: int) -> int:

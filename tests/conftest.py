@@ -1,9 +1,24 @@
 """Shared fixtures: real local servers on 127.0.0.1 (target site, fake Telegram Bot API)."""
 
+import threading
+import time
+
 import pytest
 
 from tests.support import databases
 from tests.support.servers import FakeTelegram, TargetServer
+
+
+@pytest.fixture(autouse=True)
+def no_background_thread_outlives_its_test():
+    """A dispatcher or retention thread a test started must be stopped by it (app close, fixture teardown)."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 5
+    left = [t for t in threading.enumerate() if t not in before and t.name.startswith(("dispatch-", "retention"))]
+    for thread in left:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    assert [t.name for t in left if t.is_alive()] == [], "background threads left running"
 
 
 @pytest.fixture

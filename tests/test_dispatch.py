@@ -8,23 +8,28 @@ from __future__ import annotations
 
 import io
 import logging
+import subprocess
+import sys
+import threading
 import time
 
 import pytest
 
-from backend.config import load_settings
+from backend import store
+from backend.config import ConfigError, load_settings
 from backend.database import init_db, make_engine
 from backend.dispatch import Dispatcher
+from backend.leases import holder_id, holder_is_dead
 from backend.factory import create_app
 from backend.log_setup import configure_logging
 from backend.messages import Notice, telegram_text
 from backend.rules import AlertType
-from backend.notifiers import ConsoleNotifier, TelegramNotifier
+from backend.notifiers import ConsoleNotifier, Notifier, TelegramNotifier
 from backend.service import AlertService
 from backend.validation import parse_events
 from tests.backend_fixtures import API_KEY, Api, Db, event
 from tests.support.databases import database_url
-from tests.support.procs import wait_until
+from tests.support.procs import ROOT, base_env, run_to_exit, start, stop, wait_until
 
 TOKEN = "123456:FAKE-bot-token-DO-NOT-LOG"
 CHAT_ID = "4242"
@@ -226,8 +231,7 @@ def hanging_app(tmp_path, telegram):
     app.console = console
     yield app
     telegram.release.set()  # let the held request go, so the worker stops promptly
-    app.extensions["outage"].dispatcher.close()
-    app.extensions["outage"].engine.dispose()
+    app.extensions["outage"].close()  # the dispatcher, the retention thread and the engine
 
 
 def test_a_hanging_telegram_does_not_slow_post_events(hanging_app, telegram):
@@ -258,3 +262,127 @@ def test_console_delivery_goes_on_while_telegram_hangs(hanging_app, telegram, tm
         ("CONSOLE", "ERROR", "SENT"), ("CONSOLE", "RECOVERY", "SENT")]
     assert not [r for r in rows if r["channel"] == "TELEGRAM"]  # Telegram is still stuck on its first try
     assert not telegram.sent_messages()
+
+
+# --- one send per row, whatever the lease does --------------------------------------------------
+
+class SlowRecorder(Notifier):
+    """A TELEGRAM channel that takes 50 ms per message and records what it sent."""
+
+    channel = "TELEGRAM"
+
+    def __init__(self):
+        self.sent: list[tuple[int, str]] = []
+        self.lock = threading.Lock()
+
+    def send(self, notice: Notice) -> str | None:
+        time.sleep(0.05)
+        with self.lock:
+            self.sent.append((notice.alert_id, notice.notice_type.value))
+        return None
+
+
+def test_two_dispatchers_with_the_lease_forced_open_send_each_row_once(engine, db, make_dispatcher, monkeypatch):
+    monkeypatch.setattr(store, "acquire_lease", lambda *args, **kwargs: True)  # both "hold" the lease
+    for n in range(8):
+        raise_alert(engine, target_url=f"https://t{n}.example/")
+    channel = SlowRecorder()
+    first, second = make_dispatcher([channel]), make_dispatcher([channel])
+    first.wake()
+    second.wake()
+    assert first.wait_idle(20)
+    assert sorted(channel.sent) == sorted(set(channel.sent)), "a row was sent twice"
+    assert len(channel.sent) == 8
+    assert db.rows("SELECT COUNT(*) AS n FROM notification_logs")[0]["n"] == 8
+
+
+def test_two_dispatcher_processes_with_the_lease_forced_open_send_each_row_once(engine, db, tmp_path):
+    for n in range(12):
+        raise_alert(engine, target_url=f"https://t{n}.example/")
+    out = tmp_path / "sent.txt"
+    env = base_env(tmp_path)
+    procs = [start(["-m", "tests.support.dispatch_proc", database_url(tmp_path), str(out)], env,
+                   tmp_path / f"dispatch{i}.out") for i in range(2)]
+    try:
+        wait_until(lambda: db.rows("SELECT COUNT(*) AS n FROM deliveries WHERE status = 'SENT'")[0]["n"] == 12, 30,
+                   message="every delivery sent")
+    finally:
+        codes = [stop(proc) for proc in procs]
+    lines = out.read_text(encoding="utf-8").splitlines()
+    sent = [line.rsplit(" ", 1)[0] for line in lines]
+    assert len(sent) == 12 and len(set(sent)) == 12, lines
+    assert codes == [0, 0]
+    assert db.rows("SELECT COUNT(*) AS n FROM notification_logs")[0]["n"] == 12
+
+
+def test_a_lease_shorter_than_three_attempt_timeouts_stops_the_start_naming_the_key(tmp_path):
+    with pytest.raises(ConfigError) as refused:
+        load_settings({"API_KEY": API_KEY, "NOTIFY_TIMEOUT_SECONDS": "20", "NOTIFY_LEASE_SECONDS": "30"})
+    assert refused.value.key == "NOTIFY_LEASE_SECONDS"
+    assert "NOTIFY_TIMEOUT_SECONDS" in str(refused.value)
+    assert load_settings({"API_KEY": API_KEY, "NOTIFY_TIMEOUT_SECONDS": "20", "NOTIFY_LEASE_SECONDS": "60"})
+    env = base_env(tmp_path, NOTIFY_TIMEOUT_SECONDS="20", NOTIFY_LEASE_SECONDS="30")
+    assert run_to_exit(["backend/app.py"], env, tmp_path / "backend.out", timeout=30) == 2
+    output = (tmp_path / "backend.out").read_text(encoding="utf-8")
+    assert output.strip().count("\n") == 0 and "NOTIFY_LEASE_SECONDS" in output, output
+
+
+# --- lease holders ------------------------------------------------------------------------------
+
+def test_a_holder_is_alive_while_its_process_runs_and_dead_once_it_is_gone(tmp_path):
+    assert not holder_is_dead(holder_id())
+    child = subprocess.run([sys.executable, "-c", "from backend.leases import holder_id; print(holder_id())"],
+                           capture_output=True, text=True, timeout=30, cwd=ROOT, check=True)
+    assert holder_is_dead(child.stdout.strip())
+
+
+def test_a_reused_pid_is_dead_but_another_machine_or_pid_namespace_is_never_judged(tmp_path):
+    host, namespace, pid, started, suffix = holder_id().split(":")
+    assert holder_is_dead(f"{host}:{namespace}:{pid}:{int(started) + 1}:{suffix}")  # our PID, another start
+    gone = "99999999"  # above the largest pid_max Linux allows (2**22), so never a running process
+    assert holder_is_dead(f"{host}:{namespace}:{gone}:{started}:{suffix}")
+    assert not holder_is_dead(f"{host}:{int(namespace) + 1}:{gone}:{started}:{suffix}")  # another container
+    assert not holder_is_dead(f"other-{host}:{namespace}:{gone}:{started}:{suffix}")
+    assert not holder_is_dead(f"{host}:{gone}:{suffix}")  # an older, shorter id: only its expiry frees it
+
+
+# --- notices for a channel that is gone ---------------------------------------------------------
+
+def test_notices_for_a_removed_channel_are_failed_at_start_with_the_reason(tmp_path, db):
+    settings = load_settings({"API_KEY": API_KEY, "DATABASE_URL": database_url(tmp_path),
+                              "BACKEND_LOG_FILE": str(tmp_path / "server.log")})
+    engine = make_engine(settings.database_url)
+    init_db(engine)
+    [recorded] = AlertService(engine, failure_threshold=1, channels=["CONSOLE", "TELEGRAM"]).record_events(
+        parse_events(event(ok=False)))
+    engine.dispose()
+    alert_id = recorded.alert["id"]
+
+    app = create_app(settings, notifiers=[ConsoleNotifier(settings.log_file, stream=io.StringIO())])
+    try:
+        assert app.extensions["outage"].dispatcher.wait_idle(10)
+        rows = db.rows("SELECT channel, status, finished_at FROM deliveries ORDER BY id")
+        assert [(r["channel"], r["status"]) for r in rows] == [("CONSOLE", "SENT"), ("TELEGRAM", "FAILED")]
+        assert rows[1]["finished_at"]
+        answer = Api(app.test_client()).get(f"/alerts/{alert_id}").get_json()
+        telegram_logs = [n for n in answer["notifications"] if n["channel"] == "TELEGRAM"]
+        assert [(n["status"], n["notice_type"], n["error_message"]) for n in telegram_logs] == [
+            ("FAILED", "ERROR", "channel TELEGRAM is not configured")]
+    finally:
+        app.extensions["outage"].close()
+
+
+def test_closing_the_app_leaves_no_dispatch_or_retention_thread(settings_for_threads):
+    before = set(threading.enumerate())
+    app = create_app(settings_for_threads, notifiers=[ConsoleNotifier(settings_for_threads.log_file,
+                                                                      stream=io.StringIO())])
+    started = [t for t in threading.enumerate() if t not in before]
+    assert {t.name for t in started} >= {"dispatch-console", "retention"}
+    app.extensions["outage"].close()
+    assert [t.name for t in threading.enumerate() if t not in before and t.is_alive()] == []
+
+
+@pytest.fixture
+def settings_for_threads(tmp_path):
+    return load_settings({"API_KEY": API_KEY, "DATABASE_URL": database_url(tmp_path),
+                          "BACKEND_LOG_FILE": str(tmp_path / "server.log")})

@@ -161,7 +161,7 @@ def test_hanging_telegram_neither_slows_post_events_nor_console_and_fails_by_tim
 
 def test_delivery_cut_by_kill_9_is_delivered_once_by_the_restarted_backend(backends, telegram, tmp_path):
     telegram.mode = "hang"
-    backend = backends(NOTIFY_TIMEOUT_SECONDS="20").start()  # the attempt is in hand until the kill
+    backend = backends(NOTIFY_TIMEOUT_SECONDS="20", NOTIFY_LEASE_SECONDS="60").start()  # in hand until the kill
     alert_id, _ = post_outage(backend)
     wait_until(lambda: len(send_requests(telegram)) == 1, 10, message="Telegram receiving the message")
     wait_until(lambda: console_rows(backend) == [("ERROR", "SENT")], 5, message="the console row")

@@ -1,9 +1,11 @@
 """Alembic migrations build exactly the schema the code declares, on SQLite and PostgreSQL alike."""
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
+from backend.config import ConfigError
 from backend.database import init_db, make_engine, metadata
 from backend.migrate import current_revision
 from tests.support.databases import database_url, query
@@ -33,16 +35,27 @@ def test_running_init_db_again_changes_nothing(tmp_path):
         engine.dispose()
 
 
-def test_a_database_made_before_migrations_is_adopted_and_upgraded(tmp_path):
-    """A schema from metadata.create_all (no alembic_version table) is stamped, not rebuilt."""
+def test_tables_made_without_migrations_are_refused_with_one_line_naming_database_url(tmp_path):
+    """Nothing was released before 0001, so such tables are not adopted (stamped) but refused, untouched."""
     engine = make_engine(database_url(tmp_path))
     try:
         metadata.create_all(engine)
-        with engine.begin() as conn:
-            conn.exec_driver_sql("INSERT INTO leases (name, holder, expires_at) VALUES ('kept', 'h', 'e')")
-        init_db(engine)
-        assert current_revision(engine) == "0001"
-        assert "alembic_version" in inspect(engine).get_table_names()
-        assert query(database_url(tmp_path), "SELECT name FROM leases") == [("kept",)]
+        with pytest.raises(ConfigError) as refused:
+            init_db(engine)
+        assert refused.value.key == "DATABASE_URL"
+        assert "new, empty database" in str(refused.value) and "\n" not in str(refused.value)
+        assert "alembic_version" not in inspect(engine).get_table_names()
+        assert current_revision(engine) is None
     finally:
         engine.dispose()
+
+
+def test_the_released_revision_is_the_only_head(tmp_path):
+    """0001 is released: a schema change must come as a new revision on top of it (migrations/README.md)."""
+    from alembic.script import ScriptDirectory
+
+    from backend.migrate import alembic_config
+
+    scripts = ScriptDirectory.from_config(alembic_config())
+    assert [s.revision for s in scripts.walk_revisions()][-1] == "0001"
+    assert len(scripts.get_heads()) == 1

@@ -46,12 +46,14 @@ class TelegramNotifier(Notifier):
                                           write_timeout=timeout, pool_timeout=timeout)
         bot = Bot(self._token, base_url=self.base_url, request=request)
         try:
-            message = await bot.send_message(chat_id=self.chat_id, text=text)
+            # One deadline for the whole attempt (httpx's timeouts apply per step: connect, write, each
+            # read), so an attempt never outlasts the dispatcher's claim on its row.
+            message = await asyncio.wait_for(bot.send_message(chat_id=self.chat_id, text=text), timeout)
         except RetryAfter as exc:
             wait = exc.retry_after
             wait = wait.total_seconds() if isinstance(wait, timedelta) else wait
             raise DeliveryError(f"Telegram flood control: retry after {wait:g}s", 429, float(wait)) from None
-        except TimedOut:
+        except (TimedOut, asyncio.TimeoutError):
             raise DeliveryError(f"Telegram did not answer within {timeout:g}s") from None
         except TelegramError as exc:
             status = request.last_status

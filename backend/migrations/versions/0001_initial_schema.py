@@ -1,5 +1,7 @@
 """The initial schema: events, alerts, notification_logs (SPEC §3), targets, deliveries, leases.
 
+Released: never edit it again; a schema change is a new revision (see ../README.md).
+
 Revision ID: 0001
 Revises:
 Create Date: 2026-11-25
@@ -89,6 +91,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False, server_default=sa.text("0")),
         sa.Column("next_attempt_at", sa.Text(), nullable=False),
+        sa.Column("claimed_by", sa.Text(), nullable=True),
         sa.Column("created_at", sa.Text(), nullable=False),
         sa.Column("finished_at", sa.Text(), nullable=True),
         sqlite_autoincrement=True,

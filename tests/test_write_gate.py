@@ -1,0 +1,90 @@
+"""The SQLite write gate: a bounded wait for another writer (then 503), and no engine or descriptor kept alive."""
+
+from __future__ import annotations
+
+import gc
+import os
+import subprocess
+import sys
+
+import pytest
+
+from backend import database
+from backend.database import DatabaseBusyError, make_engine, write_transaction
+from tests.backend_fixtures import api, app, backend_env, client, console, db, event, settings  # noqa: F401
+from tests.support.databases import IS_POSTGRES
+from tests.support.procs import stop
+
+pytestmark = pytest.mark.skipif(IS_POSTGRES, reason="the write gate is SQLite's; PostgreSQL locks rows")
+
+HOLD_LOCK = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def write_once(engine) -> None:
+    with write_transaction(engine) as conn:
+        conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+
+
+def test_many_engines_made_used_and_dropped_keep_no_descriptor_open(tmp_path):
+    url = f"sqlite:///{tmp_path / 'gate.db'}"
+    write_once(make_engine(url))  # the first use opens SQLite's own files too
+    gc.collect()
+    fds, gates = open_fds(), len(database._gates)
+    for n in range(40):
+        engine = make_engine(url)
+        write_once(engine)
+        if n % 2:
+            engine.dispose()  # closes its gate at once
+        del engine  # the others' gates close when the engine is collected
+    gc.collect()
+    assert open_fds() - fds <= 2
+    assert len(database._gates) == gates
+
+
+def test_a_disposed_engine_writes_again_through_a_new_gate(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'gate.db'}")
+    write_once(engine)
+    engine.dispose()
+    write_once(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def lock_holder(settings):
+    """Another process holding the write gate's lock file of the test database."""
+    path = settings.database_url.removeprefix("sqlite:///") + ".lock"
+    proc = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, path], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        yield proc
+    finally:
+        stop(proc)
+        proc.stdout.close()
+
+
+def test_a_writer_waits_a_bounded_time_then_gets_a_clear_error(app, lock_holder, monkeypatch):
+    monkeypatch.setattr(database, "WRITE_LOCK_TIMEOUT_SECONDS", 0.5)
+    with pytest.raises(DatabaseBusyError) as busy:
+        write_once(app.extensions["outage"].engine)
+    assert str(busy.value) == "database is locked by another writer for more than 0.5 s"
+
+
+def test_post_events_answers_503_in_one_sentence_while_another_process_holds_the_lock(app, api, db, lock_holder,
+                                                                                      monkeypatch):
+    monkeypatch.setattr(database, "WRITE_LOCK_TIMEOUT_SECONDS", 0.5)
+    answer = api.post("/events", json=event())
+    assert answer.status_code == 503
+    assert answer.get_json()["error"] == "The database is busy with another writer; nothing was stored, try again."
+    assert db.count("events") == 0
+    stop(lock_holder)
+    assert api.post("/events", json=event()).status_code == 201
