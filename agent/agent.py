@@ -140,8 +140,9 @@ class Agent:
             if time.monotonic() >= deadline:
                 log.error("round done: --once sends for at most %gs", ONCE_SEND_LIMIT_SECONDS)
             waiting = len(self.spool)
-            log.error("round done: %s %s in the spool %s for the next run", plural(waiting, "result"),
-                      "stays" if waiting == 1 else "stay", self.spool.path)
+            if waiting:
+                log.error("round done: %s %s in the spool %s for the next run", plural(waiting, "result"),
+                          "stays" if waiting == 1 else "stay", self.spool.path)
             return 1
         if dropped:
             log.error("round done: spool empty, but %s dropped (see the errors above)", plural(dropped, "result"))

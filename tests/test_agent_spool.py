@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 import uuid
 
 import pytest
@@ -327,6 +328,50 @@ def test_a_batch_split_for_an_invalid_result_stops_at_a_clock_skew_and_keeps_it(
     assert sender.send_next_batch() is Progress.BLOCKED
     assert uids(item.event for item in spool.peek(10)) == uids(events[1:])  # only the delivered one left
     assert sender.invalid_dropped == 0
+
+
+def test_drain_starts_no_batch_past_its_deadline_and_keeps_the_rest(spool, backend, session):
+    events = [event(n) for n in range(5)]
+    for e in events:
+        spool.add(e)
+    sender = sender_for(spool, backend.url, session, AGENT_BATCH_SIZE="2")
+    assert sender.drain(deadline=time.monotonic()) is False  # the deadline is already here
+    assert [len(r["body"]) for r in backend.received()] == [2]  # the batch under way was finished
+    assert uids(item.event for item in spool.peek(10)) == uids(events[2:])
+
+
+def test_once_waits_a_bounded_time_for_a_spool_that_cannot_commit_and_says_what_stays(
+        tmp_path, backend, monkeypatch, caplog):  # noqa: F811
+    """A full disk, say: --once must end, exit 1, and say so, not wait for the commit for ever."""
+    import agent.agent
+    from agent.agent import Agent
+    from agent.spool import SpoolWriter
+    from tests.support.servers import TargetServer
+    monkeypatch.setattr(agent.agent, "ONCE_COMMIT_LIMIT_SECONDS", 0.5)
+    monkeypatch.setattr(SpoolWriter, "RETRY_SECONDS", 0.05)
+    target = TargetServer().start()
+    spool = Spool(tmp_path / "spool.db", max_events=1000)
+
+    def full_disk(events):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(spool, "add_many", full_disk)
+    settings = settings_for(backend.url, TARGET_URL=target.url, AGENT_SPOOL_FILE=str(spool.path))
+    once = Agent(settings, threading.Event(), spool)
+    status: list[int] = []
+    thread = threading.Thread(target=lambda: status.append(once.run_once()), daemon=True)
+    try:
+        with caplog.at_level(logging.INFO, logger="agent"):
+            thread.start()
+            thread.join(timeout=30)
+            assert not thread.is_alive(), "--once still waits for the spool"
+    finally:
+        once.shutdown()
+        target.stop()
+    assert status == [1]
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR" and "round done" in r.getMessage()]
+    assert errors == [f"round done: 1 result not written to the spool {spool.path} within 0.5s (a full disk?)"]
+    assert "spool writer stopped with 1 result not committed, lost" in caplog.text
 
 
 def test_each_event_uid_is_unique_and_survives_retries(spool, backend, session):
