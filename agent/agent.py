@@ -138,7 +138,7 @@ class Agent:
         dropped = self.sender.invalid_dropped + self.spool.dropped_since_start
         if not is_empty or len(self.writer):
             if time.monotonic() >= deadline:
-                log.error("round done: --once sends for at most %gs", ONCE_SEND_LIMIT_SECONDS)
+                log.error("round done: sending stopped at the --once limit of %gs", ONCE_SEND_LIMIT_SECONDS)
             waiting = len(self.spool)
             if waiting:
                 log.error("round done: %s %s in the spool %s for the next run", plural(waiting, "result"),

@@ -135,22 +135,18 @@ def test_a_wall_clock_step_back_of_an_hour_does_not_stall_the_checks(site, wall_
     settings = load_settings({"API_KEY": API_KEY, "TARGET_URL": urls, "CHECK_INTERVAL_SECONDS": "0.2",
                               "BACKEND_URL": "http://127.0.0.1:9", "AGENT_SPOOL_FILE": str(tmp_path / "spool.db")})
     agent = Agent(settings, threading.Event(), Spool(settings.spool_file, settings.spool_max_events))
+    loop = threading.Thread(target=agent.run_forever, daemon=True)  # the agent's own loop
+    loop.start()
     try:
-        scheduler = agent.spread_schedule()
-
-        def run_until(count: int, what: str) -> None:
-            deadline = time.monotonic() + 15
-            while len(site.arrivals) < count:
-                assert time.monotonic() < deadline, f"timed out waiting for {what}"
-                scheduler.run_pending()
-                time.sleep(0.01)
-
-        run_until(4, "four checks before the step")
+        wait_until(lambda: len(site.arrivals) >= 4, 15, message="four checks before the step")
         wall_clock.step(-dt.timedelta(hours=1))
         before = len(site.arrivals)
-        run_until(before + 6, "six more checks after the wall clock went back an hour")
+        wait_until(lambda: len(site.arrivals) >= before + 6, 15,
+                   message="six more checks after the wall clock went back an hour")
     finally:
         agent.shutdown()
+        loop.join(timeout=5)
+    assert not loop.is_alive()
 
 
 # --- the agent as a process -------------------------------------------------------------------
