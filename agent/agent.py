@@ -21,14 +21,17 @@ import sqlite3  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 from concurrent.futures import Future, ThreadPoolExecutor  # noqa: E402
+from typing import Callable, Mapping  # noqa: E402
 
 import requests  # noqa: E402
-import schedule  # noqa: E402
 
 from agent.checker import EnvOnceSession, check, new_session  # noqa: E402
-from agent.config import AgentSettings, ConfigError, load_settings, read_environment  # noqa: E402
+from agent.config import (DEFAULT_TARGET_URL, AgentSettings, ConfigError, load_settings,  # noqa: E402
+                          read_environment)
+from agent.monotonic_schedule import MonotonicScheduler  # noqa: E402
 from agent.sender import SpoolSender  # noqa: E402
-from agent.spool import Spool, SpoolWriter  # noqa: E402
+from agent.spool import Spool, SpoolInUse, SpoolWriter, lock_spool  # noqa: E402
+from agent.words import plural  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,12 @@ LOG_DATEFMT = "%Y-%m-%d %H:%M:%S"
 MAX_IDLE_SECONDS = 0.5  # how long the loop may sleep before it looks at the stop flag again
 SENDER_GRACE_SECONDS = 2.0  # on SIGTERM, how long an in-flight POST may take to finish
 MIN_SLOT_SECONDS = 0.05  # the spread schedule's finest step: at most interval / this many slots
+# --once's bounds: how long it waits for its results to be committed to the spool, and after how
+# long it starts no new send (a send under way ends by its own retries). What is left stays
+# spooled for the next run, and the exit status is 1.
+ONCE_COMMIT_LIMIT_SECONDS = 30.0
+ONCE_SEND_LIMIT_SECONDS = 60.0
+FIRST_FEW_TARGETS = 3  # how many target URLs the start line names
 
 
 def spread_slots(n_targets: int, interval: float, min_slot: float = MIN_SLOT_SECONDS) -> list[int]:
@@ -118,24 +127,33 @@ class Agent:
         futures = [self._executor.submit(self.check_and_spool, url) for url in self.settings.target_urls]
         for future in futures:
             future.result()
-        self.writer.flush()
+        if not self.writer.flush(timeout=ONCE_COMMIT_LIMIT_SECONDS):
+            log.error("round done: %s not written to the spool %s within %gs (a full disk?)",
+                      plural(len(self.writer), "result"), self.spool.path, ONCE_COMMIT_LIMIT_SECONDS)
         if len(self.spool):
-            log.info("round done: %d checks, sending %d spooled events", len(futures), len(self.spool))
-        is_empty = self.sender.drain()
+            log.info("round done: %s, sending %s", plural(len(futures), "check"),
+                     plural(len(self.spool), "spooled result"))
+        deadline = time.monotonic() + ONCE_SEND_LIMIT_SECONDS
+        is_empty = self.sender.drain(deadline)
         dropped = self.sender.invalid_dropped + self.spool.dropped_since_start
-        if not is_empty:
-            log.error("round done: %d events stay spooled for the next run", len(self.spool))
+        if not is_empty or len(self.writer):
+            if time.monotonic() >= deadline:
+                log.error("round done: sending stopped at the --once limit of %gs", ONCE_SEND_LIMIT_SECONDS)
+            waiting = len(self.spool)
+            if waiting:
+                log.error("round done: %s %s in the spool %s for the next run", plural(waiting, "result"),
+                          "stays" if waiting == 1 else "stay", self.spool.path)
             return 1
         if dropped:
-            log.error("round done: spool empty, but %d events were dropped", dropped)
+            log.error("round done: spool empty, but %s dropped (see the errors above)", plural(dropped, "result"))
             return 1
-        log.info("round done: every event delivered")
+        log.info("round done: every result delivered")
         return 0
 
     def run_forever(self) -> int:
         """Check each target every interval, and send from the spool meanwhile, until stopped."""
         if len(self.spool):
-            log.info("spool holds %d events from an earlier run, sending them first", len(self.spool))
+            log.info("spool holds %s from an earlier run, sending them first", plural(len(self.spool), "result"))
         self._sender_thread = threading.Thread(target=self.sender.run, args=(self._wake_sender,),
                                                name="sender", daemon=True)
         self._sender_thread.start()
@@ -146,12 +164,13 @@ class Agent:
             self.stop.wait(MAX_IDLE_SECONDS if idle is None else min(max(idle, 0.01), MAX_IDLE_SECONDS))
         return 0
 
-    def spread_schedule(self, start: float | None = None) -> schedule.Scheduler:
+    def spread_schedule(self, clock: Callable[[], float] = time.monotonic) -> MonotonicScheduler:
         """One `schedule` job per slot of the spread (see `spread_slots`), each due every interval.
 
-        Slot s runs first at `start` (now) + s x interval / slots; `schedule` then runs it one
-        interval after each run. One job per slot rather than per target: `run_pending` looks at
-        every job each time it is called, which at 10,000 targets costs about 10 ms a call.
+        Slot s runs first at now + s x interval / slots; `schedule` then runs it one interval after
+        each run. The jobs run on `clock`, a monotonic one, so a step of the wall clock moves no
+        check. One job per slot rather than per target: `run_pending` looks at every job each time
+        it is called, which at 10,000 targets costs about 10 ms a call.
         """
         urls = self.settings.target_urls
         interval = self.settings.check_interval_seconds
@@ -159,15 +178,15 @@ class Agent:
         for url, slot in zip(urls, spread_slots(len(urls), interval)):
             groups.setdefault(slot, []).append(url)
         step = interval / len(groups)
-        start = time.time() if start is None else start
-        scheduler = schedule.Scheduler()
+        scheduler = MonotonicScheduler(clock)
+        start, wall_start = clock(), time.time()
         for slot, group in groups.items():
             job = scheduler.every(interval).seconds.do(self.submit_all, group)
-            # schedule has no start offset; its next_run (a naive local datetime) is public.
-            job.next_run = dt.datetime.fromtimestamp(start + slot * step)
-        log.info("schedule: %d targets in %d slots %.0fms apart, every %gs, from %s", len(urls), len(groups),
-                 step * 1000, interval,
-                 dt.datetime.fromtimestamp(start, dt.timezone.utc).isoformat(timespec="milliseconds"))
+            # schedule has no start offset; its next_run is public.
+            job.next_run = scheduler.at(start + slot * step)
+        log.info("schedule: %s in %s %.0fms apart, every %gs, from %s", plural(len(urls), "target"),
+                 plural(len(groups), "slot"), step * 1000, interval,
+                 dt.datetime.fromtimestamp(wall_start, dt.timezone.utc).isoformat(timespec="milliseconds"))
         return scheduler
 
     def shutdown(self) -> None:
@@ -182,7 +201,7 @@ class Agent:
             if sender.is_alive():
                 # Its batch stays spooled; if the backend did store it, the event_uids make the
                 # resend on the next start harmless.
-                log.warning("sender still waiting for the backend, leaving it: its events stay spooled")
+                log.warning("sender still waiting for the backend, leaving it: its results stay spooled")
                 return  # the daemon thread still uses the spool: do not close it under it
         self.spool.close()
         self._sender_session.close()
@@ -208,6 +227,21 @@ def configure_logging(settings: AgentSettings) -> None:
     logging.getLogger("urllib3").setLevel(logging.WARNING)
 
 
+def log_start(settings: AgentSettings, environ: Mapping[str, str], once: bool) -> None:
+    """Say what the agent checks, how often and where it sends, and when it checks only the default."""
+    urls = settings.target_urls
+    named = ", ".join(urls[:FIRST_FEW_TARGETS])
+    if len(urls) > FIRST_FEW_TARGETS:
+        named += f" and {len(urls) - FIRST_FEW_TARGETS} more"
+    interval = "once" if once else f"every {settings.check_interval_seconds:g}s"
+    log.info("agent started: %s %s (%s), sending to %s", plural(len(urls), "target"), interval, named,
+             settings.backend_url)
+    if not environ.get("TARGET_URL", "").strip():
+        # SPEC §2: unset means "the targets the backend serves" (§8), not built yet.
+        log.warning("TARGET_URL is not set: checking %s (the built-in default); set TARGET_URL in .env",
+                    DEFAULT_TARGET_URL)
+
+
 def install_signal_handlers(stop: threading.Event) -> None:
     """Make SIGINT and SIGTERM set `stop`; the loops notice it and wind down."""
     def handle(signum, frame):
@@ -228,9 +262,20 @@ def main(argv: list[str] | None = None) -> int:
     """Run the agent; the exit status is 0 (ok), 1 (--once: not all delivered) or 2 (bad config)."""
     args = parse_args(argv)
     try:
-        settings = load_settings(read_environment())
+        environ = read_environment()
+        settings = load_settings(environ)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        # Two agents draining one spool would send its results twice.
+        lock_spool(settings.spool_file)
+    except SpoolInUse as exc:
+        print(f"agent not started: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"configuration error: AGENT_SPOOL_FILE: cannot lock {str(settings.spool_file)!r}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
         return 2
     try:
         configure_logging(settings)
@@ -248,10 +293,7 @@ def main(argv: list[str] | None = None) -> int:
 
     stop = threading.Event()
     install_signal_handlers(stop)
-    interval = "once" if args.once else f"every {settings.check_interval_seconds:g}s"
-    count = len(settings.target_urls)
-    log.info("agent started: %d target%s %s, sending to %s", count, "" if count == 1 else "s", interval,
-             settings.backend_url)
+    log_start(settings, environ, args.once)
     agent = Agent(settings, stop, spool)
     try:
         status = agent.run_once() if args.once else agent.run_forever()

@@ -15,14 +15,18 @@ results of those last few milliseconds, and what survives is always the oldest p
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
 import sqlite3
 import threading
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
+
+from agent.words import plural
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +37,38 @@ CREATE TABLE IF NOT EXISTS spooled_events (
     body TEXT NOT NULL                     -- the event as JSON, exactly as it will be POSTed
 )
 """
+
+
+class SpoolInUse(Exception):
+    """Another process holds the spool's lock."""
+
+
+# The open lock files: the kernel drops a flock when its file closes, so they stay open until
+# the process exits.
+_held_locks: list = []
+
+
+def lock_spool(path: Path) -> None:
+    """Lock the spool at `path` for the rest of the process, without waiting; SpoolInUse when another has it.
+
+    The lock is a `flock` on a side file (`<spool>.lock`, holding the holder's PID), so it never
+    touches SQLite's own locks and dies with its process, even a `kill -9`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path.with_name(path.name + ".lock"), "a+", encoding="ascii")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip()
+        handle.close()
+        raise SpoolInUse(f"the spool {path} is in use by another agent (pid {holder or 'unknown'}); "
+                         f"stop that agent, or set AGENT_SPOOL_FILE to give this one a spool of its own") from None
+    handle.truncate(0)
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    _held_locks.append(handle)
 
 
 @dataclass(frozen=True)
@@ -81,7 +117,7 @@ class Spool:
             self._count += inserted
             dropped = self._drop_oldest_over_bound()
         if dropped:
-            log.error("spool full: dropped %d oldest events (%d dropped since start)", dropped,
+            log.error("spool full: dropped %s (%d dropped since start)", plural(dropped, "oldest result"),
                       self.dropped_since_start)
         return inserted
 
@@ -190,7 +226,7 @@ class SpoolWriter:
         with self._cond:
             left = len(self._queue)
         if left:
-            log.error("spool writer stopped with %d results not committed: they are lost", left)
+            log.error("spool writer stopped with %s not committed, lost", plural(left, "result"))
         return left == 0
 
     def __len__(self) -> int:
@@ -207,7 +243,7 @@ class SpoolWriter:
             try:
                 self.spool.add_many(group)
             except Exception:  # sqlite3 errors, a full disk: keep the events and try again
-                log.exception("spool: committing %d results failed, retrying in %gs", len(group),
+                log.exception("spool: committing %s failed, retrying in %gs", plural(len(group), "result"),
                               self.RETRY_SECONDS)
                 with self._cond:
                     if self._closing:
@@ -231,5 +267,5 @@ class SpoolWriter:
                 self._queue.popleft()
             self._done_count += excess
             self.spool.dropped_since_start += excess
-            log.error("spool unwritable: dropped %d oldest queued results (%d dropped since start)",
-                      excess, self.spool.dropped_since_start)
+            log.error("spool unwritable: dropped %s (%d dropped since start)",
+                      plural(excess, "oldest queued result"), self.spool.dropped_since_start)

@@ -33,6 +33,7 @@ def demo_environment() -> dict[str, str]:
         "FLASK_PORT": str(DEMO_BACKEND_PORT),
         "BACKEND_URL": f"http://127.0.0.1:{DEMO_BACKEND_PORT}",
         "DATABASE_URL": f"sqlite:///{ROOT / 'demo.db'}",
+        "AGENT_SPOOL_FILE": str(ROOT / "agent" / "demo-spool.db"),  # make run's agent locks agent/spool.db
     }
 
 

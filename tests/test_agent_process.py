@@ -13,10 +13,10 @@ import pytest
 
 from agent.agent import log_file_handler
 from agent.config import load_settings
-from tests.support.procs import ROOT, free_port, start, stop, wait_until
+from tests.support.procs import ROOT, free_port, run_to_exit, start, stop, wait_until
 from tests.support.procs import base_env as _base_env
 from tests.support.servers import TargetServer
-from tests.support.fake_backend import FakeBackend, backend  # noqa: F401
+from tests.support.fake_backend import FakeBackend, backend, refusal  # noqa: F401
 
 API_KEY = "test-key-0123456789"
 LOG_LINE = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] \[(INFO|WARNING|ERROR)\] ")
@@ -82,9 +82,10 @@ def test_once_delivers_the_event_exits_0_and_logs_one_line_per_fact(target, back
     lines = log_text(tmp_path).splitlines()
     assert lines and all(LOG_LINE.match(line) for line in lines), lines
     text = "\n".join(lines)
-    assert f"agent started: 1 target once, sending to {backend.url}" in text
+    assert f"agent started: 1 target once ({target.url}), sending to {backend.url}" in text
     assert re.search(rf"\[INFO\] check {re.escape(target.url)} -> 200 in \d+ms", text)
-    assert f"[INFO] send {target.url} attempt 1/4 -> 201" in text
+    assert f"[INFO] send 1 result to {backend.url}/events attempt 1/4 -> 201" in text
+    assert "TARGET_URL is not set" not in text
     assert lines[-1].endswith("[INFO] agent stopped")
     assert API_KEY not in text
     assert API_KEY not in (tmp_path / "agent.out").read_text()
@@ -99,16 +100,43 @@ def test_once_runs_from_inside_the_agent_folder_too(target, backend, tmp_path):
 
 
 def test_once_exits_1_and_drops_an_event_the_backend_rejects_alone(target, backend, agents, tmp_path):
-    backend.status = 400
+    backend.status = refusal("invalid_event")
     env = base_env(tmp_path, TARGET_URL=target.url, BACKEND_URL=backend.url)
     proc = agents.start(env, "--once")
     assert proc.wait(timeout=30) == 1
     assert len(backend.received()) == 1  # a 400 is not retried
     text = log_text(tmp_path)
-    assert re.search(r"\[ERROR\] send .* attempt 1/4 -> 400, not retried: scripted 400", text)
-    assert re.search(r"\[ERROR\] dropped invalid event [0-9a-f-]{36} for .*: scripted 400 "
-                     r"\(1 invalid events dropped since start\)", text)
+    assert re.search(r"\[ERROR\] send 1 result to .* attempt 1/4 -> 400 \(invalid_event\), not retried: "
+                     r"scripted invalid_event", text)
+    assert re.search(r"\[ERROR\] dropped invalid result [0-9a-f-]{36} for .*: scripted invalid_event "
+                     r"\(1 invalid result dropped since start\)", text)
+    assert "[ERROR] round done: spool empty, but 1 result dropped" in text
     assert spooled_uids(tmp_path) == []  # invalid forever: kept, it would block every later event
+
+
+@pytest.mark.parametrize("answer", [
+    pytest.param(refusal("clock_skew"), id="clock_skew"),
+    pytest.param(refusal("unknown_field"), id="unknown_field"),
+    pytest.param(400, id="400 without a code"),
+    pytest.param(403, id="403"),
+    pytest.param(404, id="404"),
+])
+def test_once_keeps_a_result_refused_for_another_reason_and_the_next_once_delivers_it(
+        target, backend, agents, tmp_path, answer):
+    backend.status = answer
+    env = base_env(tmp_path, TARGET_URL=target.url, BACKEND_URL=backend.url)
+    assert agents.start(env, "--once").wait(timeout=30) == 1
+    [kept] = spooled_uids(tmp_path)
+    text = log_text(tmp_path)
+    assert re.search(rf"\[ERROR\] send: {re.escape(backend.url)}/events answered 4\d\d.*: 1 result kept in "
+                     rf"the spool, 1 waiting", text)
+    assert f"[ERROR] round done: 1 result stays in the spool {tmp_path / 'spool.db'} for the next run" in text
+    assert "dropped" not in text
+
+    backend.status = 201  # the backend now takes it
+    assert agents.start(env, "--once").wait(timeout=30) == 0
+    assert [e["event_uid"] for e in backend.stored_events()][0] == kept
+    assert len(backend.stored_events()) == 2 and spooled_uids(tmp_path) == []
 
 
 def test_once_reports_a_failed_check_as_an_event(target, backend, agents, tmp_path):
@@ -166,12 +194,14 @@ def test_an_event_reaches_a_backend_that_starts_late(target, agents, tmp_path):
     port = free_port()
     env = base_env(tmp_path, TARGET_URL=target.url, BACKEND_URL=f"http://127.0.0.1:{port}")
     proc = agents.start(env, "--once")
-    wait_for_log(tmp_path, f"send {target.url} attempt 1/4 -> Connection failed: connection refused")
+    wait_for_log(tmp_path, f"send 1 result to http://127.0.0.1:{port}/events attempt 1/4 -> Connection failed: "
+                           f"connection refused")
     backend = FakeBackend(port=port).start()
     try:
         assert proc.wait(timeout=30) == 0
         assert len(backend.received()) == 1
-        assert re.search(rf"\[INFO\] send {re.escape(target.url)} attempt [23]/4 -> 201", log_text(tmp_path))
+        assert re.search(rf"\[INFO\] send 1 result to {re.escape(backend.url)}/events attempt [23]/4 -> 201",
+                         log_text(tmp_path))
     finally:
         backend.stop()
 
@@ -179,9 +209,10 @@ def test_an_event_reaches_a_backend_that_starts_late(target, agents, tmp_path):
 def test_once_with_the_backend_down_keeps_the_event_and_the_next_once_sends_both(target, agents, tmp_path):
     port = free_port()
     env = base_env(tmp_path, TARGET_URL=target.url, BACKEND_URL=f"http://127.0.0.1:{port}")
-    assert agents.start(env, "--once").wait(timeout=30) == 1
+    assert agents.start(env, "--once").wait(timeout=60) == 1  # bounded by the send retries
     [first] = spooled_uids(tmp_path)
-    assert "[ERROR] round done: 1 events stay spooled for the next run" in log_text(tmp_path)
+    assert f"[ERROR] round done: 1 result stays in the spool {tmp_path / 'spool.db'} for the next run" in log_text(
+        tmp_path)
 
     backend = FakeBackend(port=port).start()
     try:
@@ -192,6 +223,66 @@ def test_once_with_the_backend_down_keeps_the_event_and_the_next_once_sends_both
         assert target.hits == 2
     finally:
         backend.stop()
+
+
+def test_once_against_a_backend_that_always_answers_503_gives_up_and_says_what_stays(
+        target, backend, agents, tmp_path):
+    backend.status = 503
+    env = base_env(tmp_path, TARGET_URL=target.url, BACKEND_URL=backend.url)
+    assert agents.start(env, "--once").wait(timeout=60) == 1  # bounded by the send retries
+    assert len(backend.received()) == 4
+    assert len(spooled_uids(tmp_path)) == 1
+    text = log_text(tmp_path)
+    assert "attempt 4/4 -> 503, giving up after 4 attempts" in text
+    assert f"[ERROR] round done: 1 result stays in the spool {tmp_path / 'spool.db'} for the next run" in text
+
+
+def test_a_second_agent_on_the_same_spool_exits_2_naming_it_and_one_with_its_own_spool_runs(
+        target, backend, agents, tmp_path):
+    env = base_env(tmp_path, TARGET_URL=target.url, BACKEND_URL=backend.url, CHECK_INTERVAL_SECONDS="0.5")
+    first = agents.start(env)
+    wait_for_log(tmp_path, "agent started")
+    out = tmp_path / "second.out"
+    assert run_to_exit(["agent/agent.py", "--once"], env, out) == 2
+    [line] = out.read_text().splitlines()
+    assert line == (f"agent not started: the spool {tmp_path / 'spool.db'} is in use by another agent "
+                    f"(pid {first.pid}); stop that agent, or set AGENT_SPOOL_FILE to give this one a spool "
+                    f"of its own")
+    assert run_to_exit(["agent/agent.py"], env, out) == 2  # a second loop too, not only --once
+    assert first.poll() is None  # the first one goes on
+
+    own = {**env, "AGENT_SPOOL_FILE": str(tmp_path / "once.db")}
+    assert run_to_exit(["agent/agent.py", "--once"], own, tmp_path / "own.out") == 0
+
+    assert stop(first) == 0
+    assert run_to_exit(["agent/agent.py", "--once"], env, tmp_path / "after.out") == 0  # the lock died with it
+    sent = [e["event_uid"] for e in backend.received_events()]
+    assert len(sent) == len(set(sent))  # no result sent twice
+
+
+def test_an_unset_target_url_says_at_start_that_it_checks_the_built_in_default(backend, tmp_path):
+    # The example.com check goes to a closed local "proxy" port: nothing leaves the machine.
+    env = base_env(tmp_path, TARGET_URL="", BACKEND_URL=backend.url,
+                   HTTPS_PROXY=f"http://127.0.0.1:{free_port()}", NO_PROXY="127.0.0.1")
+    env.pop("HTTP_PROXY", None)
+    out = tmp_path / "agent.out"
+    assert run_to_exit(["agent/agent.py", "--once"], env, out) == 0
+    warning = ("[WARNING] TARGET_URL is not set: checking https://example.com (the built-in default); "
+               "set TARGET_URL in .env")
+    assert warning in log_text(tmp_path)
+    assert warning in out.read_text()  # stdout too
+    assert "agent started: 1 target once (https://example.com), sending to" in log_text(tmp_path)
+    [event] = backend.received_events()
+    assert event["target_url"] == "https://example.com" and event["is_success"] is False
+
+
+def test_the_start_line_names_the_first_three_targets_and_counts_the_rest(target, backend, tmp_path):
+    urls = [f"{target.url}t/{i}" for i in range(5)]
+    env = base_env(tmp_path, TARGET_URL=",".join(urls), BACKEND_URL=backend.url)
+    assert run_to_exit(["agent/agent.py", "--once"], env, tmp_path / "agent.out") == 0
+    assert (f"agent started: 5 targets once ({urls[0]}, {urls[1]}, {urls[2]} and 2 more), sending to "
+            f"{backend.url}") in log_text(tmp_path)
+    assert "round done: 5 checks, sending 5 spooled results" in log_text(tmp_path)
 
 
 def test_results_spooled_while_the_backend_is_down_arrive_exactly_once_after_a_restart(

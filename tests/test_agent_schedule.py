@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
+import types
 from collections import Counter
 from http.server import BaseHTTPRequestHandler
 
 import pytest
+import schedule
 
 from agent.agent import MIN_SLOT_SECONDS, Agent, spread_offsets, spread_slots
 from agent.config import load_settings
+from agent.monotonic_schedule import MonotonicScheduler
 from agent.spool import Spool
 from tests.support.fake_backend import backend  # noqa: F401
 from tests.support.procs import base_env, start, stop, wait_until
@@ -60,14 +64,89 @@ def test_the_agent_makes_one_schedule_job_per_slot_each_first_due_at_its_offset(
     spool = Spool(settings.spool_file, settings.spool_max_events)
     agent = Agent(settings, threading.Event(), spool)
     try:
-        start = 1_900_000_000.0
-        scheduler = agent.spread_schedule(start)
+        start = 1000.0
+        scheduler = agent.spread_schedule(lambda: start)
         assert len(scheduler.jobs) == 10
-        due = sorted(job.next_run.timestamp() - start for job in scheduler.jobs)
+        due = sorted((job.next_run - scheduler.at(start)).total_seconds() for job in scheduler.jobs)
         assert due == pytest.approx([i * 0.2 for i in range(10)], abs=1e-3)
         assert all((job.interval, job.unit) == (2.0, "seconds") for job in scheduler.jobs)
     finally:
         agent.shutdown()
+
+
+# --- the monotonic clock: a wall-clock step moves no check -------------------------------------
+
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self, reading: float = 500.0):
+        self.reading = reading
+
+    def __call__(self) -> float:
+        return self.reading
+
+
+def test_monotonic_jobs_fall_due_by_the_injected_clock_and_repeat_every_interval():
+    clock, runs = FakeClock(), []
+    scheduler = MonotonicScheduler(clock)
+    scheduler.every(0.5).seconds.do(lambda: runs.append(clock()))
+    assert scheduler.idle_seconds == pytest.approx(0.5)
+    scheduler.run_pending()
+    assert runs == []
+    for _ in range(4):
+        clock.reading += 0.5
+        scheduler.run_pending()
+    assert runs == [500.5, 501.0, 501.5, 502.0]
+    assert scheduler.idle_seconds == pytest.approx(0.5)
+
+
+def test_monotonic_jobs_refuse_wall_clock_ideas():
+    scheduler = MonotonicScheduler(FakeClock())
+    with pytest.raises(schedule.ScheduleValueError):
+        scheduler.every().day.at("10:00").do(print)
+
+
+@pytest.fixture
+def wall_clock(monkeypatch):
+    """The wall clock as the `schedule` library reads it (`datetime.datetime.now()`), stepped by the test.
+
+    Only `schedule`'s view is moved: stepping the machine's clock would move every other test's too.
+    """
+    step = [dt.timedelta(0)]
+
+    class SteppedDatetime(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return dt.datetime.now(tz) + step[0]
+
+    stepped = types.SimpleNamespace(**vars(dt))
+    stepped.datetime = SteppedDatetime
+    monkeypatch.setattr(schedule, "datetime", stepped)
+
+    class WallClock:
+        def step(self, delta: dt.timedelta) -> None:
+            step[0] += delta
+    return WallClock()
+
+
+def test_a_wall_clock_step_back_of_an_hour_does_not_stall_the_checks(site, wall_clock, tmp_path):
+    """A DST fall-back or a clock stepped back by NTP: checks go on at their interval."""
+    urls = ",".join(f"{site.url}/t/{i}" for i in range(2))
+    settings = load_settings({"API_KEY": API_KEY, "TARGET_URL": urls, "CHECK_INTERVAL_SECONDS": "0.2",
+                              "BACKEND_URL": "http://127.0.0.1:9", "AGENT_SPOOL_FILE": str(tmp_path / "spool.db")})
+    agent = Agent(settings, threading.Event(), Spool(settings.spool_file, settings.spool_max_events))
+    loop = threading.Thread(target=agent.run_forever, daemon=True)  # the agent's own loop
+    loop.start()
+    try:
+        wait_until(lambda: len(site.arrivals) >= 4, 15, message="four checks before the step")
+        wall_clock.step(-dt.timedelta(hours=1))
+        before = len(site.arrivals)
+        wait_until(lambda: len(site.arrivals) >= before + 6, 15,
+                   message="six more checks after the wall clock went back an hour")
+    finally:
+        agent.shutdown()
+        loop.join(timeout=5)
+    assert not loop.is_alive()
 
 
 # --- the agent as a process -------------------------------------------------------------------

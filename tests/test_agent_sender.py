@@ -88,8 +88,8 @@ def test_503_twice_then_201_is_delivered_at_the_third_attempt_with_growing_backo
         assert base <= delay <= base + MAX_JITTER_SECONDS
     messages = [(r.levelname, r.getMessage()) for r in caplog.records]
     assert messages[0][0] == "WARNING"
-    assert messages[0][1].startswith("send https://t.example/ attempt 1/4 -> 503, retrying in ")
-    assert messages[-1] == ("INFO", "send https://t.example/ attempt 3/4 -> 201")
+    assert messages[0][1].startswith(f"send 1 result to {backend.url}/events attempt 1/4 -> 503, retrying in ")
+    assert messages[-1] == ("INFO", f"send 1 result to {backend.url}/events attempt 3/4 -> 201")
 
 
 def test_a_retried_batch_repeats_the_same_events_and_uids(backend, session):
@@ -100,10 +100,15 @@ def test_a_retried_batch_repeats_the_same_events_and_uids(backend, session):
     assert first_try == second_try == [EVENT, second]
 
 
-def test_a_batch_is_logged_by_its_size(backend, session, caplog):
+def test_a_send_is_logged_by_its_size_and_the_backend_url_not_a_target_url(backend, session, caplog):
     with caplog.at_level(logging.INFO, logger="agent"):
         send_batch(session, settings_for(backend.url), [EVENT, {**EVENT, "event_uid": "x"}], sleep=Sleeps())
-    assert caplog.records[-1].getMessage() == "send 2 events attempt 1/4 -> 201"
+        send_batch(session, settings_for(backend.url), [EVENT], sleep=Sleeps())
+    assert [r.getMessage() for r in caplog.records] == [
+        f"send 2 results to {backend.url}/events attempt 1/4 -> 201",
+        f"send 1 result to {backend.url}/events attempt 1/4 -> 200",  # stored already
+    ]
+    assert EVENT["target_url"] not in caplog.text
 
 
 def test_400_is_not_retried_and_its_error_is_logged(backend, session, caplog):
@@ -143,14 +148,15 @@ def test_a_backend_that_keeps_failing_is_given_up_after_four_attempts(backend, s
 
 def test_connection_refused_is_retried_then_given_up_with_the_reason(session, caplog):
     sleeps = Sleeps()
-    settings = settings_for(f"http://127.0.0.1:{free_port()}")
+    backend_url = f"http://127.0.0.1:{free_port()}"
+    settings = settings_for(backend_url)
     with caplog.at_level(logging.INFO, logger="agent"):
         assert send_batch(session, settings, [EVENT], sleep=sleeps).status_code is None
     assert len(sleeps) == 3
     attempts = [r.getMessage() for r in caplog.records]
     assert len(attempts) == 4
     assert all("connection refused" in line for line in attempts)
-    assert attempts[-1].startswith("send https://t.example/ attempt 4/4 -> Connection failed")
+    assert attempts[-1].startswith(f"send 1 result to {backend_url}/events attempt 4/4 -> Connection failed")
 
 
 def test_a_stop_during_backoff_abandons_the_send(backend, session):

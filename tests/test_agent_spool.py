@@ -5,15 +5,16 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 import uuid
 
 import pytest
 import requests
 
-from agent.sender import Progress, SpoolSender
+from agent.sender import Progress, SpoolSender, blocked_delays
 from agent.spool import Spool
-from tests.support.procs import free_port
-from tests.support.fake_backend import FakeBackend, backend, session  # noqa: F401
+from tests.support.procs import free_port, wait_until
+from tests.support.fake_backend import backend, foreign, invalid, refusal, session  # noqa: F401
 from tests.test_agent_sender import Sleeps, settings_for
 
 
@@ -96,8 +97,8 @@ def test_a_full_spool_drops_the_oldest_counts_them_and_logs_an_error(tmp_path, c
         assert uids(item.event for item in spool.peek(10)) == uids(events[2:])
         assert spool.dropped_since_start == 2
         errors = [(r.levelname, r.getMessage()) for r in caplog.records]
-        assert errors == [("ERROR", "spool full: dropped 1 oldest events (1 dropped since start)"),
-                          ("ERROR", "spool full: dropped 1 oldest events (2 dropped since start)")]
+        assert errors == [("ERROR", "spool full: dropped 1 oldest result (1 dropped since start)"),
+                          ("ERROR", "spool full: dropped 1 oldest result (2 dropped since start)")]
     finally:
         spool.close()
 
@@ -112,7 +113,7 @@ def test_a_reopened_spool_over_a_smaller_bound_drops_at_the_next_insert(tmp_path
         with caplog.at_level(logging.ERROR, logger="agent"):
             smaller.add(event(6))
         assert len(smaller) == 4
-        assert "spool full: dropped 3 oldest events (3 dropped since start)" in caplog.text
+        assert "spool full: dropped 3 oldest results (3 dropped since start)" in caplog.text
     finally:
         smaller.close()
 
@@ -192,6 +193,92 @@ def test_401_and_403_keep_the_events_and_log_the_backend_error(spool, backend, s
     assert [r.levelname for r in caplog.records if "scripted" in r.getMessage()] == ["ERROR"]
 
 
+# Answers that say nothing against the results themselves: whatever the batch, none is dropped.
+NOT_ABOUT_THE_EVENT = [
+    pytest.param(foreign(400), id="a proxy's 400 page"),
+    pytest.param(foreign(403), id="a proxy's 403 page"),
+    pytest.param(foreign(404), id="a proxy's 404 page"),
+    pytest.param(400, id="a 400 without a code"),
+    pytest.param(refusal("unknown_field"), id="unknown_field"),
+    pytest.param(refusal("clock_skew"), id="clock_skew"),
+    pytest.param(refusal("invalid_request"), id="invalid_request"),
+    pytest.param(refusal("clock_skew", index=0), id="clock_skew at an index"),
+    pytest.param(401, id="401"),
+]
+
+
+@pytest.mark.parametrize("answer", NOT_ABOUT_THE_EVENT)
+@pytest.mark.parametrize("size", [1, 3])
+def test_a_refusal_not_about_the_event_keeps_every_result_until_the_backend_accepts(
+        spool, backend, session, caplog, answer, size):
+    events = [event(n) for n in range(size)]
+    for e in events:
+        spool.add(e)
+    backend.status = answer
+    sender = sender_for(spool, backend.url, session)
+    with caplog.at_level(logging.INFO, logger="agent"):
+        assert sender.send_next_batch() is Progress.BLOCKED
+        assert sender.send_next_batch() is Progress.BLOCKED  # the next pass: refused again, kept again
+    assert uids(item.event for item in spool.peek(10)) == uids(events)
+    assert sender.invalid_dropped == 0
+    assert len(backend.received()) == 2  # neither retried at once nor split
+    kept = [r for r in caplog.records if "kept in the spool" in r.getMessage()]
+    assert [r.levelname for r in kept] == ["ERROR", "ERROR"]
+    status = answer if isinstance(answer, int) else answer.status
+    result_s = "1 result" if size == 1 else f"{size} results"
+    assert kept[0].getMessage().startswith(f"send: {backend.url}/events answered {status}")
+    assert kept[0].getMessage().endswith(f": {result_s} kept in the spool, {size} waiting; sending again later")
+
+    backend.status = 201  # the proxy is fixed, the backend upgraded, the clock right
+    assert sender.drain() is True
+    assert uids(backend.stored_events()) == uids(events)
+    assert len(spool) == 0
+
+
+def test_the_refusal_s_code_and_a_proxy_page_s_title_are_in_the_log(spool, backend, session, caplog):
+    spool.add(event(1))
+    backend.script = [refusal("clock_skew"), foreign(403)]
+    sender = sender_for(spool, backend.url, session)
+    with caplog.at_level(logging.INFO, logger="agent"):
+        sender.send_next_batch()
+        sender.send_next_batch()
+    text = caplog.text
+    assert "attempt 1/4 -> 400 (clock_skew), not retried: scripted clock_skew" in text
+    assert "answered 400 (clock_skew): 1 result kept in the spool" in text
+    assert "attempt 1/4 -> 403, not retried: an HTML page titled '403 Refused by proxy'" in text
+    assert "<html>" not in text
+
+
+def test_the_sender_thread_backs_off_while_refused_and_delivers_when_accepted(spool, backend, session, caplog):
+    stop, wake = threading.Event(), threading.Event()
+    backend.script = [refusal("clock_skew")] * 3
+    waits: list[float] = []
+
+    def delays():  # the real ones (5 s, 10 s, ...) recorded, and waited for only 10 ms
+        for delay in blocked_delays():
+            waits.append(delay)
+            yield 0.01
+
+    sender = SpoolSender(spool, settings_for(backend.url), session, stop_event=stop, delays=delays)
+    events = [event(n) for n in range(3)]
+    for e in events:
+        spool.add(e)
+    thread = threading.Thread(target=sender.run, args=(wake,), daemon=True)
+    with caplog.at_level(logging.INFO, logger="agent"):
+        thread.start()
+        try:
+            wait_until(lambda: len(backend.stored_events()) == 3, 10, message="the results delivered")
+        finally:
+            stop.set()
+            wake.set()
+            thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert uids(backend.stored_events()) == uids(events)
+    assert len(spool) == 0 and sender.invalid_dropped == 0
+    assert waits == [5.0, 10.0, 20.0]  # growing, bounded waits between the refused passes
+    assert caplog.text.count("3 results kept in the spool, 3 waiting") == 3
+
+
 def test_413_halves_the_batch_for_this_attempt(spool, backend, session):
     events = [event(n) for n in range(8)]
     for e in events:
@@ -209,8 +296,7 @@ def test_a_rejected_batch_is_resent_one_by_one_and_only_the_invalid_event_is_dro
     bad = events[2]["event_uid"]
     for e in events:
         spool.add(e)
-    backend.status = None
-    backend.script = [lambda batch: 400 if bad in uids(batch) else 201] * 10
+    backend.status = invalid(bad)
     sender = sender_for(spool, backend.url, session)
     with caplog.at_level(logging.INFO, logger="agent"):
         assert sender.drain() is True
@@ -219,18 +305,73 @@ def test_a_rejected_batch_is_resent_one_by_one_and_only_the_invalid_event_is_dro
     assert len(spool) == 0
     assert sender.invalid_dropped == 1
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
-    assert errors[-1] == (f"dropped invalid event {bad} for https://t2.example/: scripted 400 "
-                          f"(1 invalid events dropped since start)")
+    assert errors[-1] == (f"dropped invalid result {bad} for https://t2.example/: scripted invalid_event "
+                          f"(1 invalid result dropped since start)")
 
 
 def test_a_rejected_batch_stops_at_a_backend_that_goes_down_and_keeps_the_rest(spool, backend, session):
     events = [event(n) for n in range(3)]
     for e in events:
         spool.add(e)
-    backend.script = [400, 201]
+    backend.script = [refusal("invalid_event", index=2), 201]
     backend.status = 503
     assert sender_for(spool, backend.url, session).send_next_batch() is Progress.BLOCKED
     assert uids(item.event for item in spool.peek(10)) == uids(events[1:])
+
+
+def test_a_batch_split_for_an_invalid_result_stops_at_a_clock_skew_and_keeps_it(spool, backend, session):
+    events = [event(n) for n in range(4)]
+    for e in events:
+        spool.add(e)
+    backend.script = [refusal("invalid_event", index=3), 201, refusal("clock_skew")]
+    sender = sender_for(spool, backend.url, session)
+    assert sender.send_next_batch() is Progress.BLOCKED
+    assert uids(item.event for item in spool.peek(10)) == uids(events[1:])  # only the delivered one left
+    assert sender.invalid_dropped == 0
+
+
+def test_drain_starts_no_batch_past_its_deadline_and_keeps_the_rest(spool, backend, session):
+    events = [event(n) for n in range(5)]
+    for e in events:
+        spool.add(e)
+    sender = sender_for(spool, backend.url, session, AGENT_BATCH_SIZE="2")
+    assert sender.drain(deadline=time.monotonic()) is False  # the deadline is already here
+    assert [len(r["body"]) for r in backend.received()] == [2]  # the batch under way was finished
+    assert uids(item.event for item in spool.peek(10)) == uids(events[2:])
+
+
+def test_once_waits_a_bounded_time_for_a_spool_that_cannot_commit_and_says_what_stays(
+        tmp_path, backend, monkeypatch, caplog):  # noqa: F811
+    """A full disk, say: --once must end, exit 1, and say so, not wait for the commit for ever."""
+    import agent.agent
+    from agent.agent import Agent
+    from agent.spool import SpoolWriter
+    from tests.support.servers import TargetServer
+    monkeypatch.setattr(agent.agent, "ONCE_COMMIT_LIMIT_SECONDS", 0.5)
+    monkeypatch.setattr(SpoolWriter, "RETRY_SECONDS", 0.05)
+    target = TargetServer().start()
+    spool = Spool(tmp_path / "spool.db", max_events=1000)
+
+    def full_disk(events):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(spool, "add_many", full_disk)
+    settings = settings_for(backend.url, TARGET_URL=target.url, AGENT_SPOOL_FILE=str(spool.path))
+    once = Agent(settings, threading.Event(), spool)
+    status: list[int] = []
+    thread = threading.Thread(target=lambda: status.append(once.run_once()), daemon=True)
+    try:
+        with caplog.at_level(logging.INFO, logger="agent"):
+            thread.start()
+            thread.join(timeout=30)
+            assert not thread.is_alive(), "--once still waits for the spool"
+    finally:
+        once.shutdown()
+        target.stop()
+    assert status == [1]
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR" and "round done" in r.getMessage()]
+    assert errors == [f"round done: 1 result not written to the spool {spool.path} within 0.5s (a full disk?)"]
+    assert "spool writer stopped with 1 result not committed, lost" in caplog.text
 
 
 def test_each_event_uid_is_unique_and_survives_retries(spool, backend, session):
@@ -324,7 +465,7 @@ def test_a_failing_commit_is_retried_and_loses_nothing(spool, monkeypatch, caplo
             writer.put(e)
             assert writer.flush(timeout=10) is True
         assert uids(item.event for item in spool.peek(10)) == [e["event_uid"]]
-        assert "committing 1 results failed, retrying" in caplog.text
+        assert "committing 1 result failed, retrying" in caplog.text
     finally:
         writer.close()
 

@@ -158,7 +158,7 @@ def test_checks_spooled_across_an_agent_restart_reach_a_late_backend_once_and_in
         assert left_behind == target.hits  # the stopped agent kept every check it made
 
         second = start_agent(tmp_path, env)
-        wait_until(lambda: f"spool holds {left_behind} events from an earlier run"
+        wait_until(lambda: f"spool holds {left_behind} results from an earlier run"
                    in text_of(tmp_path / "agent.log"), 10, message="the second agent finding the spool")
         backend.start()
         wait_until(lambda: count(backend, "SELECT COUNT(*) FROM events") >= left_behind + 3, 20,
