@@ -127,14 +127,15 @@ class Gunicorn:
 
 
 # --- load generation: wrk with a Lua script, or the bounded Python generator when wrk is absent ---
-# A body is either a fixed template, whose @UID@ tokens each request replaces with fresh UUIDs (as
-# the agent sends a fresh event_uid with every result), or the ingest benchmark's event mix
-# (bench/event_mix.py: `mix[0]` events per request over `mix[1]` targets, one agent per connection).
+# A body is either a template (or a list of them, taken in turn), whose @UID@ tokens each request
+# replaces with fresh UUIDs (as the agent sends a fresh event_uid with every result), or the ingest
+# benchmark's event mix (bench/event_mix.py: `mix[0]` events per request over `mix[1]` targets, one
+# agent per connection).
 
 _WRK_SCRIPT = """
 wrk.method = "%(method)s"
 %(headers)s
-local template = [==[%(template)s]==]
+local templates = {%(templates)s}
 local counter = 0
 local threads_made = 0
 %(mix)s
@@ -146,7 +147,7 @@ function request()
   counter = counter + 1
   if make_body then return wrk.format(nil, nil, nil, make_body()) end
   local n = 0
-  local body = (template:gsub("@UID@", function()
+  local body = (templates[(counter - 1) %% #templates + 1]:gsub("@UID@", function()
     n = n + 1
     return string.format("%%08x-%%04x-4000-8000-%%012x", %(run)d * 256 + tid, n, counter)
   end))
@@ -173,7 +174,7 @@ def next_run() -> int:
 
 
 def run_load(url: str, duration_s: float, connections: int, workdir: Path, method: str = "GET",
-             headers: dict[str, str] | None = None, template: str = "", mix: tuple[int, int] | None = None,
+             headers: dict[str, str] | None = None, template: str | list[str] = "", mix: tuple[int, int] | None = None,
              run: int | None = None) -> dict:
     """Drive `url` for `duration_s` from a separate process (wrk, else bench/loadgen.py).
 
@@ -184,12 +185,14 @@ def run_load(url: str, duration_s: float, connections: int, workdir: Path, metho
     """
     run = next_run() if run is None else run
     headers = headers or {}
+    templates = [template] if isinstance(template, str) else template
     if have_wrk():
         from bench import event_mix
 
         script = workdir / f"load_{run}.lua"
         lua_headers = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items())
-        script.write_text(_WRK_SCRIPT % {"method": method, "headers": lua_headers, "template": template, "run": run,
+        script.write_text(_WRK_SCRIPT % {"method": method, "headers": lua_headers, "run": run,
+                                         "templates": ", ".join(f"[==[{t}]==]" for t in templates),
                                          "mix": event_mix.lua(run, *mix) if mix else ""})
         threads = connections if mix else min(2, connections)
         cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration_s))}s", "--timeout", "10s",
@@ -203,7 +206,7 @@ def run_load(url: str, duration_s: float, connections: int, workdir: Path, metho
                 "p99_ms": p99_us / 1000, "non2xx": status_err, "errors": sock_err + timeouts}
     spec_path = workdir / f"load_{run}.json"
     spec_path.write_text(json.dumps({"url": url, "duration_s": duration_s, "connections": connections,
-                                     "method": method, "headers": headers, "template": template,
+                                     "method": method, "headers": headers, "templates": templates,
                                      "mix": mix, "run": run}))
     out = subprocess.run([sys.executable, "-m", "bench.loadgen", str(spec_path)], cwd=ROOT,
                          capture_output=True, text=True, timeout=duration_s + 60)

@@ -105,7 +105,7 @@ def raw_sqlite(tmp: Path, duration_s: float) -> dict[str, float]:
 
 def run(quick: bool = False) -> list[Row]:
     """Measure ingest and its ceilings; return the summary rows."""
-    duration_s = 2 if quick else 10
+    duration_s = 1 if quick else 10
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as name:
         tmp = Path(name)
         log(f"ingest: backend (gunicorn, BACKEND_WORKERS=2, FAILURE_THRESHOLD={THRESHOLD})")

@@ -1,6 +1,6 @@
 """Bounded Python load generator, used when wrk is absent: `python -m bench.loadgen spec.json`.
 
-Spec: url, duration_s, connections, method, headers, template (@UID@ -> a fresh UUID per request),
+Spec: url, duration_s, connections, method, headers, templates (taken in turn; @UID@ -> a fresh UUID),
 and mix, run (when mix is [events per request, targets], bench/event_mix.py's bodies, connection i
 being agent i + 1).
 Each connection is a thread with one keep-alive connection; prints one JSON line of results.
@@ -39,7 +39,7 @@ def main(spec_path: str) -> int:
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
         mine, non2xx, errors = [], 0, 0
         while time.monotonic() < deadline:
-            body = agent.body() if agent else spec["template"]
+            body = agent.body() if agent else spec["templates"][len(mine) % len(spec["templates"])]
             while "@UID@" in body:
                 body = body.replace("@UID@", str(uuid.uuid4()), 1)
             started = time.perf_counter()
