@@ -61,7 +61,7 @@ def fmt(x: float | None, unit: str = "") -> str:
     if x != x:  # nan
         return "n/a"
     text = f"{x:,}" if isinstance(x, int) else f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.2f}" if abs(x) >= 1 else f"{x:.3f}"
-    return f"{text} {unit}".strip()
+    return f"{text}{'' if unit.startswith('/') else ' '}{unit}".strip()
 
 
 def print_table(rows: list[Row], out=sys.stdout) -> None:

@@ -25,6 +25,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
@@ -60,22 +61,25 @@ def _answers(url: str) -> bool:
 
 
 def paced(url: str, rate: float, duration_s: float) -> int:
-    """GET `url` `rate` times a second for `duration_s`, each on its own connection; return the 200s."""
+    """GET `url` `rate` times a second for `duration_s` over kept-alive connections, as Prometheus
+    scrapes; return how many probes succeeded."""
     parts = url.split("/", 3)
     host, port = parts[2].split(":")
     path = "/" + parts[3]
     ok = []
+    mine = threading.local()
 
     def one():
-        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        if getattr(mine, "conn", None) is None:
+            mine.conn = http.client.HTTPConnection(host, int(port), timeout=10)
         try:
-            conn.request("GET", path)
-            response = conn.getresponse()
+            mine.conn.request("GET", path)
+            response = mine.conn.getresponse()
             ok.append(response.status == 200 and b"probe_success 1" in response.read())
         except (OSError, http.client.HTTPException):
             ok.append(False)
-        finally:
-            conn.close()
+            mine.conn.close()
+            mine.conn = None
 
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=32) as pool:
@@ -168,8 +172,8 @@ def alertmanager(binary: str, tmp: Path, duration_s: float, ours: bool) -> list[
             label += f" ({refused} Alertmanager requests failed)"
         peer_rate = peer_results[name]["rps"] * per_request
         if ours:
-            rows.append(Row("peers", f"POST /events, {label}: events/s vs Alertmanager's alerts/s",
-                            our_results[name]["rps"] * per_request, "ev/s", peer_rate, "Alertmanager, same run"))
+            rows.append(Row("peers", f"POST /events, {label}: our events/s vs Alertmanager's alerts/s",
+                            our_results[name]["rps"] * per_request, "/s", peer_rate, "Alertmanager, same run"))
         else:
             rows.append(Row("peers", f"Alertmanager POST /api/v2/alerts, {label}: alerts/s", peer_rate, "alerts/s"))
     return rows
