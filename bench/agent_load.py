@@ -31,8 +31,8 @@ from pathlib import Path
 
 import requests
 
-from bench.common import (API_KEY, GUNICORN_BACKEND, Gunicorn, Row, base_env, free_port, log, percentile,
-                          print_table, start_python, stop, wait_until)
+from bench.common import (API_KEY, GUNICORN_BACKEND, Gunicorn, Row, answers, base_env, free_port, log,
+                          percentile, print_table, start_python, stop, wait_until)
 
 from agent.agent import spread_offsets  # noqa: E402  (bench.common put the repository on sys.path)
 
@@ -92,7 +92,7 @@ def measure(targets: int, interval_s: float, rounds: int = ROUNDS, profile: Path
         site_url = f"http://127.0.0.1:{site_port}"
         site = start_python(["-m", "bench.target_site", str(site_port)], base_env(tmp), tmp / "site.out")
         try:
-            wait_until(lambda: _answers(f"{site_url}/health"), 15, message="target site")
+            wait_until(lambda: answers(f"{site_url}/health"), 15, message="target site")
             with Gunicorn(tmp, GUNICORN_BACKEND, "backend", BACKEND_WORKERS="2") as backend:
                 urls = ",".join(f"{site_url}/t/{i}" for i in range(targets))
                 env = base_env(tmp, API_KEY=API_KEY, TARGET_URL=urls, BACKEND_URL=backend.url,
@@ -196,13 +196,6 @@ def _py_spy(pid: int, out: Path, tmp: Path) -> subprocess.Popen:
     with open(tmp / "py-spy.out", "ab") as log_out:
         return subprocess.Popen([spy_bin, "record", "--pid", str(pid), "--rate", "200", "--nonblocking", "--threads", "--gil", "--format", fmt,
                                  "--output", str(Path(out).resolve())], stdout=log_out, stderr=subprocess.STDOUT)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def _arrivals(site_url: str) -> list:

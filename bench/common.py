@@ -11,6 +11,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import requests
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -87,6 +89,20 @@ def load_rows(path: Path) -> list[Row]:
 def log(message: str) -> None:
     """Progress to stderr, so stdout holds only the results."""
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def answers(url: str) -> bool:
+    """True when GET `url` answers 200 within a second."""
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a live process so far, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_python(args: list[str], env: dict[str, str], log_path: Path, pipe: bool = False) -> subprocess.Popen:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -33,8 +32,8 @@ from pathlib import Path
 
 import requests
 
-from bench.common import (API_KEY, GUNICORN_BACKEND, Gunicorn, Row, base_env, free_port, have_wrk, log,
-                          print_table, run_load, start_python, stop, wait_until)
+from bench.common import (API_KEY, GUNICORN_BACKEND, Gunicorn, Row, answers, base_env, cpu_seconds, free_port,
+                          have_wrk, log, print_table, run_load, start_python, stop, wait_until)
 
 BLACKBOX = ("prometheus-blackbox-exporter", "blackbox_exporter")  # Debian's name, upstream's
 ALERTMANAGER = ("prometheus-alertmanager", "alertmanager")
@@ -45,19 +44,6 @@ CASES = {"single": (1, 8), "batch": (100, 4)}  # per request, connections
 
 def find(names: tuple[str, ...]) -> str | None:
     return next((path for path in map(shutil.which, names) if path), None)
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a live process, from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def paced(url: str, rate: float, duration_s: float) -> int:
@@ -99,7 +85,7 @@ def blackbox(binary: str, tmp: Path, duration_s: float) -> list[Row]:
     peer = _start([binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
                   tmp / "blackbox.out")
     try:
-        wait_until(lambda: _answers(f"{site_url}/health") and _answers(f"{url}/-/healthy"), 20, message="blackbox")
+        wait_until(lambda: answers(f"{site_url}/health") and answers(f"{url}/-/healthy"), 20, message="blackbox")
         probe = f"{url}/probe?module=http_2xx&target={site_url}/t/probe"
         if b"probe_success 1" not in requests.get(probe, timeout=10).content:
             raise RuntimeError("blackbox_exporter's probe of the local site failed")
@@ -146,7 +132,7 @@ def alertmanager(binary: str, tmp: Path, duration_s: float, ours: bool) -> list[
                   tmp / "alertmanager.out")
     peer_results = {}
     try:
-        wait_until(lambda: _answers(f"{url}/-/ready"), 20, message="Alertmanager")
+        wait_until(lambda: answers(f"{url}/-/ready"), 20, message="Alertmanager")
         headers = {"Content-Type": "application/json"}
         for name, (per_request, connections) in CASES.items():
             r = peer_results[name] = run_load(f"{url}/api/v2/alerts", duration_s, connections, tmp, "POST", headers,
