@@ -62,7 +62,10 @@ def fmt(x: float | None, unit: str = "") -> str:
         return "-"
     if x != x:  # nan
         return "n/a"
-    text = f"{x:,}" if isinstance(x, int) else f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.2f}" if abs(x) >= 1 else f"{x:.3f}"
+    if isinstance(x, int):  # a count
+        text = f"{x:,}"
+    else:
+        text = f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.2f}" if abs(x) >= 1 else f"{x:.3f}"
     return f"{text}{'' if unit.startswith('/') else ' '}{unit}".strip()
 
 

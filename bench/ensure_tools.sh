@@ -28,7 +28,8 @@ fi
 for package in $missing; do
     command -v "$package" >/dev/null 2>&1 && continue
     case $package in
-        wrk) echo "bench: wrk is not installed (apt-get install wrk): the Python load generator stands in, and its own CPU use lowers the figures" >&2 ;;
+        wrk) echo "bench: wrk is not installed (apt-get install wrk): the Python load generator stands in," \
+                  "and its own CPU use lowers the figures" >&2 ;;
         *) echo "bench: $package is not installed (apt-get install $package): its rows are skipped" >&2 ;;
     esac
 done

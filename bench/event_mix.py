@@ -78,7 +78,8 @@ class Agent:
 
 # wrk's Lua: the same mix. `setup` numbers the threads (one connection each) as agents 1, 2, ...
 LUA = """
-local RUN, BATCH, TARGETS, FLAP_EVERY, DOWN, PERIOD, STRAY = %(run)d, %(batch)d, %(targets)d, %(flap_every)d, %(down)d, %(period)d, %(stray)d
+local RUN, BATCH, TARGETS = %(run)d, %(batch)d, %(targets)d
+local FLAP_EVERY, DOWN, PERIOD, STRAY = %(flap_every)d, %(down)d, %(period)d, %(stray)d
 local n, last_ms = 0, 0
 local function outcome(target, round)
   if target %% FLAP_EVERY == 0 then
@@ -101,7 +102,8 @@ end
 local function make_body()
   local now_ms = os.time() * 1000
   last_ms = math.min(math.max(now_ms, last_ms + 1), now_ms + 999)
-  local stamp = os.date("!%%Y-%%m-%%dT%%H:%%M:%%S", math.floor(last_ms / 1000)) .. string.format(".%%03dZ", last_ms %% 1000)
+  local stamp = os.date("!%%Y-%%m-%%dT%%H:%%M:%%S", math.floor(last_ms / 1000))
+    .. string.format(".%%03dZ", last_ms %% 1000)
   local first = n * BATCH
   n = n + 1
   if BATCH == 1 then return event(first, stamp) end

@@ -93,7 +93,7 @@ def raw_sqlite(tmp: Path, duration_s: float) -> dict[str, float]:
         deadline = started + duration_s
         while time.perf_counter() < deadline and count < 5_000_000:
             conn.execute("BEGIN IMMEDIATE")
-            insert_rows(conn, "events", rows(done, per_tx, targets))  # building the rows is part of the backend's work too
+            insert_rows(conn, "events", rows(done, per_tx, targets))  # building rows is the backend's work too
             conn.execute("COMMIT")
             count += per_tx
             done += per_tx
@@ -120,7 +120,8 @@ def run(quick: bool = False) -> list[Row]:
     rows = []
     for name, (per_req, targets, connections) in CASES.items():
         b, c = backend[name], bare[name]
-        label = ("1 event/request" if per_req == 1 else f"batches of {per_req}") + f" ({connections} x {targets} targets)"
+        shape = "1 event/request" if per_req == 1 else f"batches of {per_req}"
+        label = f"{shape} ({connections} x {targets} targets)"
         failed = b["non2xx"] + b["errors"]
         events_s = b["rps"] * per_req
         rows.append(Row("ingest", f"{label}: events/s" + (f" ({failed} failed requests)" if failed else ""),
