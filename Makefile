@@ -32,9 +32,9 @@ demo: $(VENV)/.installed .env
 test: $(VENV)/.installed-test
 	$(PY) -m pytest
 
-## bench: every benchmark (under ten minutes) and one summary table; installs wrk when missing
+## bench: every benchmark (under ten minutes) and one summary table; installs wrk and the peers when missing
 bench: $(VENV)/.installed
-	sh bench/ensure_wrk.sh
+	sh bench/ensure_tools.sh
 	$(PY) -m bench.run_all
 
 ## test-postgres: the same suite on a throwaway PostgreSQL cluster (installs PostgreSQL if missing)

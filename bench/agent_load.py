@@ -1,8 +1,11 @@
-"""Agent: 1000 targets on a fast local site at a 10 s interval, for three rounds and more.
+"""Agent: targets on a fast local site at a 10 s interval, for three rounds and more; and its capacity.
 
 Measures checks/s, scheduling lag (when each check reached the site minus its planned slot,
-p50/p99), the agent's CPU (share of a core, and per check) and peak RSS (from /proc). Ceiling:
-wrk's request rate against the same site. The agent reports to the real backend under gunicorn.
+p50/p99), the agent's CPU (share of a core, and per check) and peak RSS (from /proc). The agent
+reports to the real backend under gunicorn. It is paced by design (each target once per interval),
+so no request-rate ceiling applies; its capacity is measured instead (--capacity): 1,000, 2,000,
+4,000, 8,000, then 16,000 targets every 10 s, until one does not keep up (a planned check of the
+measured rounds missing, or p99 lag of 1 s or more); the largest that kept up is reported.
 
 Planned slots: the agent spreads its targets over the interval and logs when its schedule starts
 (t0, the "schedule: ... from <UTC time>" line); target i is first due at t0 + offset_i, with the
@@ -10,6 +13,7 @@ offsets from `agent.agent.spread_offsets`, and its round k at t0 + offset_i + k 
 k-th arrival of a target is its round k.
 
     python -m bench.agent_load [--quick] [--targets N] [--interval S] [--rounds K] [--profile OUT]
+    python -m bench.agent_load --capacity [--interval S] [--rounds K]
 """
 
 from __future__ import annotations
@@ -27,12 +31,13 @@ from pathlib import Path
 
 import requests
 
-from bench.common import (API_KEY, GUNICORN_BACKEND, Gunicorn, Row, base_env, free_port, log, percentile,
-                          print_table, run_load, start_python, stop, wait_until)
+from bench.common import (API_KEY, GUNICORN_BACKEND, Gunicorn, Row, answers, base_env, free_port, log,
+                          percentile, print_table, start_python, stop, wait_until)
 
 from agent.agent import spread_offsets  # noqa: E402  (bench.common put the repository on sys.path)
 
 ROUNDS = 3
+CAPACITY_STEPS = (1000, 2000, 4000, 8000, 16000)
 _SCHEDULE_LINE = re.compile(r"schedule: (\d+) targets in \d+ slots .* from (\S+)$", re.M)
 
 
@@ -76,22 +81,18 @@ def lags(arrivals: list[tuple[str, float]], targets: int, interval_s: float, rou
     return result, missing
 
 
-def run(quick: bool = False, targets: int | None = None, interval_s: float | None = None,
-        rounds: int = ROUNDS, profile: Path | None = None) -> list[Row]:
-    """Run the agent against the site for `rounds` rounds and more; return the summary rows.
+def measure(targets: int, interval_s: float, rounds: int = ROUNDS, profile: Path | None = None) -> dict:
+    """Run the agent against the site for `rounds` rounds and more; return what was measured.
 
     `profile`: record the agent with py-spy meanwhile (a speedscope JSON or an .svg flame graph).
     """
-    default_targets, default_interval = (100, 2.0) if quick else (1000, 10.0)
-    targets = targets or default_targets
-    interval_s = interval_s or default_interval
     with tempfile.TemporaryDirectory(prefix="bench-agent-") as name:
         tmp = Path(name)
         site_port = free_port()
         site_url = f"http://127.0.0.1:{site_port}"
         site = start_python(["-m", "bench.target_site", str(site_port)], base_env(tmp), tmp / "site.out")
         try:
-            wait_until(lambda: _answers(f"{site_url}/health"), 15, message="target site")
+            wait_until(lambda: answers(f"{site_url}/health"), 15, message="target site")
             with Gunicorn(tmp, GUNICORN_BACKEND, "backend", BACKEND_WORKERS="2") as backend:
                 urls = ",".join(f"{site_url}/t/{i}" for i in range(targets))
                 env = base_env(tmp, API_KEY=API_KEY, TARGET_URL=urls, BACKEND_URL=backend.url,
@@ -123,31 +124,68 @@ def run(quick: bool = False, targets: int | None = None, interval_s: float | Non
                         spy.wait(timeout=60)
                 arrivals = _arrivals(site_url)
                 stored = _count_events(tmp / "notifications.db")
-            log("agent: wrk against the same site (ceiling)")
-            ceiling = run_load(f"{site_url}/w", 2 if quick else 5, 32, tmp)
         finally:
             stop(site)
     lag_s, missing = lags(arrivals, targets, interval_s, rounds, t0)
     window = [at for _, at in arrivals if t0 <= at < t0 + rounds * interval_s]
-    checks_per_s = len(window) / (rounds * interval_s)
-    planned_per_s = targets / interval_s
-    p50_ms, p99_ms = percentile(lag_s, 50) * 1000, percentile(lag_s, 99) * 1000
-    # CPU per check: from the first check on, over every check made meanwhile (the sender included).
-    cpu_per_check_ms = 1000 * (cpu_s - cpu_first_s) / max(1, checks_meanwhile - 1)
+    result = {
+        "targets": targets, "interval_s": interval_s, "missing": missing,
+        "checks_per_s": len(window) / (rounds * interval_s), "planned_per_s": targets / interval_s,
+        "p50_ms": percentile(lag_s, 50) * 1000, "p99_ms": percentile(lag_s, 99) * 1000,
+        "cpu_share": 100 * cpu_s / wall_s, "peak_rss_mb": peak_rss_mb,
+        # CPU per check: from the first check on, over every check made meanwhile (the sender included).
+        "cpu_per_check_ms": 1000 * (cpu_s - cpu_first_s) / max(1, checks_meanwhile - 1),
+    }
+    result["kept_up"] = missing == 0 and result["p99_ms"] < 1000
     log(f"  {len(arrivals)} checks arrived ({missing} of the first {rounds} rounds missing), {stored} events "
-        f"stored, lag p50 {p50_ms:.0f} ms p99 {p99_ms:.0f} ms max {max(lag_s) * 1000:.0f} ms, "
-        f"CPU {cpu_s:.1f}s in {wall_s:.0f}s ({cpu_per_check_ms:.2f} ms per check after start-up), "
-        f"peak RSS {peak_rss_mb:.0f} MB; wrk {ceiling['rps']:.0f} req/s")
-    label = f"{targets} targets @ {interval_s:g}s"
+        f"stored, lag p50 {result['p50_ms']:.0f} ms p99 {result['p99_ms']:.0f} ms max {max(lag_s) * 1000:.0f} ms, "
+        f"CPU {cpu_s:.1f}s in {wall_s:.0f}s ({result['cpu_per_check_ms']:.2f} ms per check after start-up), "
+        f"peak RSS {peak_rss_mb:.0f} MB; {'kept up' if result['kept_up'] else 'did NOT keep up'}")
+    return result
+
+
+def rows_of(m: dict) -> list[Row]:
+    """The summary rows of one measurement."""
+    label = f"{m['targets']} targets @ {m['interval_s']:g}s"
     return [
-        Row("agent", f"{label}: checks/s (planned {planned_per_s:g}/s, {missing} missing)", checks_per_s, "checks/s",
-            ceiling["rps"], "wrk on the same site"),
-        Row("agent", f"{label}: scheduling lag p50", p50_ms, "ms"),
-        Row("agent", f"{label}: scheduling lag p99", p99_ms, "ms", target="< 1,000 ms", met=p99_ms < 1000),
-        Row("agent", f"{label}: CPU (share of one core)", 100 * cpu_s / wall_s, "%"),
-        Row("agent", f"{label}: CPU per check", cpu_per_check_ms, "ms"),
-        Row("agent", f"{label}: peak RSS (VmHWM)", peak_rss_mb, "MB", target="< 150 MB", met=peak_rss_mb < 150),
+        Row("agent", f"{label}: checks/s (planned {m['planned_per_s']:g}/s, {m['missing']} missing)",
+            m["checks_per_s"], "checks/s"),
+        Row("agent", f"{label}: scheduling lag p50", m["p50_ms"], "ms"),
+        Row("agent", f"{label}: scheduling lag p99", m["p99_ms"], "ms", target="< 1,000 ms", met=m["p99_ms"] < 1000),
+        Row("agent", f"{label}: CPU (share of one core)", m["cpu_share"], "%"),
+        Row("agent", f"{label}: CPU per check", m["cpu_per_check_ms"], "ms"),
+        Row("agent", f"{label}: peak RSS (VmHWM)", m["peak_rss_mb"], "MB", target="< 150 MB",
+            met=m["peak_rss_mb"] < 150),
     ]
+
+
+def run(quick: bool = False, targets: int | None = None, interval_s: float | None = None,
+        rounds: int = ROUNDS, profile: Path | None = None) -> list[Row]:
+    """One measurement (1000 targets every 10 s; 100 every 2 s when quick); return the summary rows."""
+    default_targets, default_interval = (100, 2.0) if quick else (1000, 10.0)
+    return rows_of(measure(targets or default_targets, interval_s or default_interval, rounds, profile))
+
+
+def capacity(steps: tuple[int, ...] = CAPACITY_STEPS, interval_s: float = 10.0, rounds: int = ROUNDS) -> list[Row]:
+    """Measure increasing target counts until one does not keep up (a planned check missing, or p99
+    lag >= 1 s); return every step's rows and the largest count that kept up."""
+    rows, held, tried = [], 0, []
+    for targets in steps:
+        m = measure(targets, interval_s, rounds)
+        rows += rows_of(m)
+        tried.append(f"{targets:,}")
+        if not m["kept_up"]:
+            break
+        held = targets
+    top = " (the most tried: at least this)" if held == steps[-1] else ""
+    rows.append(Row("agent", f"capacity @ {interval_s:g}s: most targets that kept up{top} (tried {', '.join(tried)}; "
+                    f"all planned checks made, p99 lag < 1 s)", held, "targets"))
+    return rows
+
+
+def bench_rows(quick: bool = False) -> list[Row]:
+    """What `make bench` runs: the capacity ladder; when quick, one short step (100 targets every 2 s)."""
+    return capacity((100,), 2.0) if quick else capacity()
 
 
 def _py_spy(pid: int, out: Path, tmp: Path) -> subprocess.Popen:
@@ -158,13 +196,6 @@ def _py_spy(pid: int, out: Path, tmp: Path) -> subprocess.Popen:
     with open(tmp / "py-spy.out", "ab") as log_out:
         return subprocess.Popen([spy_bin, "record", "--pid", str(pid), "--rate", "200", "--nonblocking", "--threads", "--gil", "--format", fmt,
                                  "--output", str(Path(out).resolve())], stdout=log_out, stderr=subprocess.STDOUT)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def _arrivals(site_url: str) -> list:
@@ -184,5 +215,10 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=ROUNDS, help=f"rounds measured (default {ROUNDS})")
     parser.add_argument("--profile", type=Path, metavar="OUT",
                         help="record the agent with py-spy into OUT (.svg flame graph, .txt collapsed stacks, else speedscope JSON)")
+    parser.add_argument("--capacity", action="store_true",
+                        help="measure 1000, 2000, 4000, 8000, 16000 targets until one does not keep up")
     args = parser.parse_args()
-    print_table(run(args.quick, args.targets, args.interval, args.rounds, args.profile))
+    if args.capacity:
+        print_table(capacity(interval_s=args.interval or 10.0, rounds=args.rounds))
+    else:
+        print_table(run(args.quick, args.targets, args.interval, args.rounds, args.profile))

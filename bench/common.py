@@ -11,6 +11,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import requests
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -60,8 +62,11 @@ def fmt(x: float | None, unit: str = "") -> str:
         return "-"
     if x != x:  # nan
         return "n/a"
-    text = f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.2f}" if abs(x) >= 1 else f"{x:.3f}"
-    return f"{text} {unit}".strip()
+    if isinstance(x, int):  # a count
+        text = f"{x:,}"
+    else:
+        text = f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.2f}" if abs(x) >= 1 else f"{x:.3f}"
+    return f"{text}{'' if unit.startswith('/') else ' '}{unit}".strip()
 
 
 def print_table(rows: list[Row], out=sys.stdout) -> None:
@@ -87,6 +92,20 @@ def load_rows(path: Path) -> list[Row]:
 def log(message: str) -> None:
     """Progress to stderr, so stdout holds only the results."""
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def answers(url: str) -> bool:
+    """True when GET `url` answers 200 within a second."""
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a live process so far, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_python(args: list[str], env: dict[str, str], log_path: Path, pipe: bool = False) -> subprocess.Popen:
@@ -127,23 +146,27 @@ class Gunicorn:
 
 
 # --- load generation: wrk with a Lua script, or the bounded Python generator when wrk is absent ---
-# A body template may hold @UID@ tokens: each request replaces them with fresh UUIDs, as the agent
-# sends a fresh event_uid with every result (so nothing is answered as a duplicate).
+# A body is either a template (or a list of them, taken in turn), whose @UID@ tokens each request
+# replaces with fresh UUIDs (as the agent sends a fresh event_uid with every result), or the ingest
+# benchmark's event mix (bench/event_mix.py: `mix[0]` events per request over `mix[1]` targets, one
+# agent per connection).
 
 _WRK_SCRIPT = """
 wrk.method = "%(method)s"
 %(headers)s
-local template = [==[%(template)s]==]
+local templates = {%(templates)s}
 local counter = 0
 local threads_made = 0
+%(mix)s
 function setup(thread)
   threads_made = threads_made + 1
   thread:set("tid", threads_made)
 end
 function request()
   counter = counter + 1
+  if make_body then return wrk.format(nil, nil, nil, make_body()) end
   local n = 0
-  local body = (template:gsub("@UID@", function()
+  local body = (templates[(counter - 1) %% #templates + 1]:gsub("@UID@", function()
     n = n + 1
     return string.format("%%08x-%%04x-4000-8000-%%012x", %(run)d * 256 + tid, n, counter)
   end))
@@ -162,21 +185,35 @@ def have_wrk() -> bool:
     return shutil.which("wrk") is not None and os.environ.get("BENCH_NO_WRK") != "1"
 
 
-def run_load(url: str, duration_s: float, connections: int, workdir: Path, method: str = "GET",
-             headers: dict[str, str] | None = None, template: str = "") -> dict:
-    """Drive `url` for `duration_s` from a separate process (wrk, else bench/loadgen.py).
-
-    Returns requests, requests/s, p50/p99 latency in ms, responses >= 400 (non2xx) and socket errors.
-    """
+def next_run() -> int:
+    """A number for the next load run, unique in this process (it keeps uids and mix targets apart)."""
     global _runs
     _runs += 1
+    return _runs % 0xFFFFFF
+
+
+def run_load(url: str, duration_s: float, connections: int, workdir: Path, method: str = "GET",
+             headers: dict[str, str] | None = None, template: str | list[str] = "", mix: tuple[int, int] | None = None,
+             run: int | None = None) -> dict:
+    """Drive `url` for `duration_s` from a separate process (wrk, else bench/loadgen.py).
+
+    `mix` (events per request, targets per agent): POST the event mix instead of `template`, with one
+    wrk thread per connection (each connection one agent, one request in flight); `run` numbers its
+    targets (see next_run).
+    Returns requests, requests/s, p50/p99 latency in ms, responses >= 400 (non2xx) and socket errors.
+    """
+    run = next_run() if run is None else run
     headers = headers or {}
+    templates = [template] if isinstance(template, str) else template
     if have_wrk():
-        script = workdir / f"load_{_runs}.lua"
+        from bench import event_mix
+
+        script = workdir / f"load_{run}.lua"
         lua_headers = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items())
-        script.write_text(_WRK_SCRIPT % {"method": method, "headers": lua_headers, "template": template,
-                                         "run": _runs % 0xFFFFFF})
-        threads = min(2, connections)
+        script.write_text(_WRK_SCRIPT % {"method": method, "headers": lua_headers, "run": run,
+                                         "templates": ", ".join(f"[==[{t}]==]" for t in templates),
+                                         "mix": event_mix.lua(run, *mix) if mix else ""})
+        threads = connections if mix else min(2, connections)
         cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration_s))}s", "--timeout", "10s",
                "-s", str(script), url]
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration_s + 60, cwd=workdir)
@@ -186,10 +223,11 @@ def run_load(url: str, duration_s: float, connections: int, workdir: Path, metho
         n, dur_us, status_err, sock_err, timeouts, p50_us, p99_us = map(int, line.split()[1:])
         return {"tool": "wrk", "requests": n, "rps": n / (dur_us / 1e6), "p50_ms": p50_us / 1000,
                 "p99_ms": p99_us / 1000, "non2xx": status_err, "errors": sock_err + timeouts}
-    spec_path = workdir / f"load_{_runs}.json"
+    spec_path = workdir / f"load_{run}.json"
     spec_path.write_text(json.dumps({"url": url, "duration_s": duration_s, "connections": connections,
-                                     "method": method, "headers": headers, "template": template}))
-    out = subprocess.run([sys.executable, str(ROOT / "bench" / "loadgen.py"), str(spec_path)],
+                                     "method": method, "headers": headers, "templates": templates,
+                                     "mix": mix, "run": run}))
+    out = subprocess.run([sys.executable, "-m", "bench.loadgen", str(spec_path)], cwd=ROOT,
                          capture_output=True, text=True, timeout=duration_s + 60)
     if out.returncode != 0:
         raise RuntimeError(f"loadgen failed: {out.stderr[-800:]}")

@@ -1,6 +1,8 @@
-"""Bounded Python load generator, used when wrk is absent: `python bench/loadgen.py spec.json`.
+"""Bounded Python load generator, used when wrk is absent: `python -m bench.loadgen spec.json`.
 
-Spec: url, duration_s, connections, method, headers, template (@UID@ -> a fresh UUID per request).
+Spec: url, duration_s, connections, method, headers, templates (taken in turn; @UID@ -> a fresh UUID),
+and mix, run (when mix is [events per request, targets], bench/event_mix.py's bodies, connection i
+being agent i + 1).
 Each connection is a thread with one keep-alive connection; prints one JSON line of results.
 """
 
@@ -11,6 +13,8 @@ import threading
 import time
 import uuid
 from urllib.parse import urlsplit
+
+from bench.event_mix import Agent
 
 
 def _percentile(values, p):
@@ -31,11 +35,11 @@ def main(spec_path: str) -> int:
     counts = {"non2xx": 0, "errors": 0}
     lock = threading.Lock()
 
-    def worker():
+    def worker(agent: Agent | None):
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
         mine, non2xx, errors = [], 0, 0
         while time.monotonic() < deadline:
-            body = spec["template"]
+            body = agent.body() if agent else spec["templates"][len(mine) % len(spec["templates"])]
             while "@UID@" in body:
                 body = body.replace("@UID@", str(uuid.uuid4()), 1)
             started = time.perf_counter()
@@ -56,7 +60,9 @@ def main(spec_path: str) -> int:
             counts["errors"] += errors
 
     started = time.monotonic()
-    threads = [threading.Thread(target=worker) for _ in range(int(spec["connections"]))]
+    mix = spec.get("mix")
+    threads = [threading.Thread(target=worker, args=(Agent(spec["run"], i + 1, *mix) if mix else None,))
+               for i in range(int(spec["connections"]))]
     for t in threads:
         t.start()
     for t in threads:

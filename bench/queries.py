@@ -1,10 +1,13 @@
-"""Queries at size: GET /alerts (unfiltered and filtered) and the rule path of POST /events, with
-1,000,000 stored events and 10,000 alerts, under gunicorn; p50/p99 of sequential requests.
+"""Queries at size: GET /alerts (unfiltered and filtered) with 100,000 alerts, and the rule path of
+POST /events with 1,000,000 events beside them, under gunicorn; p50/p99 of sequential requests.
 
-The database is created by backend.database.init_db (the backend's own schema and indexes), then
-seeded with raw SQL in one transaction: 1000 targets with 1000 checks each over the last 10 days,
-10 alerts per target (the newest OPEN on half the targets, ACK on a quarter), two notification log
-rows per alert, and each target's rule state.
+GET /alerts reads only the alerts table, so its rows are labelled by the alerts stored; POST /events
+writes into the events table and its indexes, so its rows are labelled by both. The database is
+created by backend.database.init_db (the backend's own schema and indexes), then seeded with raw
+SQL in one transaction: 1000 targets with 1000 checks each over the last 10 days and 100 outages
+each, every outage three failed checks (the third opens the alert) and one success that resolves it;
+the newest outage is still going on 5% of the targets (OPEN) and acknowledged on 2% (ACK); one
+notification log row per notice sent; and each target's rule state.
 
     python -m bench.queries [--quick]
 """
@@ -25,10 +28,24 @@ from backend.store import check_time_text, utc_text
 from bench.common import API_KEY, GUNICORN_BACKEND, Gunicorn, Row, insert_rows, log, percentile, print_table
 
 TARGETS = 1000
+THRESHOLD = 3
 
 
 def url_of(t: int) -> str:
     return f"https://service-{t}.example.com/health"
+
+
+def last_status(t: int) -> str:
+    """The status of target t's newest alert: OPEN on 5% of the targets, ACK on 2%, else RESOLVED."""
+    return "OPEN" if t % 20 == 0 else "ACK" if t % 50 == 1 else "RESOLVED"
+
+
+def outage_starts(t: int, per_target: int, alerts_per_target: int) -> list[int]:
+    """The check numbers at which target t's outages start: one in each stretch of its history."""
+    spacing = per_target // alerts_per_target
+    if spacing < THRESHOLD + 2:
+        raise ValueError("bench.queries needs at least 5 checks per alert")
+    return [a * spacing + t % (spacing - THRESHOLD - 1) for a in range(alerts_per_target)]
 
 
 def seed(db: Path, events_total: int, alerts_total: int) -> dict:
@@ -40,6 +57,7 @@ def seed(db: Path, events_total: int, alerts_total: int) -> dict:
     engine.dispose()
     per_target = events_total // TARGETS
     alerts_per_target = alerts_total // TARGETS
+    starts = {t: outage_starts(t, per_target, alerts_per_target) for t in range(TARGETS)}
     now = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=5)
     step = timedelta(days=10) / per_target
     started = time.perf_counter()
@@ -49,52 +67,65 @@ def seed(db: Path, events_total: int, alerts_total: int) -> dict:
         conn.execute(f"PRAGMA {pragma}")
     conn.execute("BEGIN")
 
+    def moment(k: int) -> datetime:
+        return now - (per_target - k) * step
+
+    def failed(t: int, k: int) -> bool:
+        """Check k of target t fails: inside an outage (the last one lasts to the end on active targets)."""
+        last = starts[t][-1]
+        if k >= last and last_status(t) != "RESOLVED":
+            return True
+        return any(0 <= k - s < THRESHOLD for s in starts[t])
+
     # Events in check-time order, round-robin over targets, as an agent would store them.
     def event_rows():
         for k in range(per_target):
-            moment = now - (per_target - k) * step
-            stamp, precise = utc_text(moment), check_time_text(moment)
+            stamp, precise = utc_text(moment(k)), check_time_text(moment(k))
             for t in range(TARGETS):
-                failed = (k * 7 + t) % 97 == 0
-                yield {"target_url": url_of(t), "status_code": None if failed else 200,
-                       "response_time_ms": None if failed else 40 + (k + t) % 60, "timestamp": stamp,
-                       "is_success": 0 if failed else 1,
-                       "error_message": "Request timed out after 5000ms" if failed else None,
+                down = failed(t, k)
+                yield {"target_url": url_of(t), "status_code": None if down else 200,
+                       "response_time_ms": None if down else 40 + (k + t) % 60, "timestamp": stamp,
+                       "is_success": 0 if down else 1,
+                       "error_message": "Request timed out after 5000ms" if down else None,
                        "received_at": stamp, "event_uid": str(uuid.uuid4()), "is_late": 0, "checked_at": precise}
     insert_rows(conn, "events", event_rows())
 
     def event_id(k: int, t: int) -> int:  # id of target t's k-th check (ids start at 1)
         return k * TARGETS + t + 1
 
-    # Alerts: spread over history, created in time order; the last one per target may be active.
-    alert_rows, state_rows = [], []
-    for a in range(alerts_per_target):
-        for t in range(TARGETS):
-            k = (a + 1) * per_target // (alerts_per_target + 1)
-            last = a == alerts_per_target - 1
-            status = ("OPEN" if t % 2 == 0 else "ACK" if t % 4 == 1 else "RESOLVED") if last else "RESOLVED"
-            at = utc_text(now - (per_target - k) * step)
-            resolved = status == "RESOLVED"
+    # Alerts in the order they opened: at the third failed check, resolved at the next check.
+    alert_rows = []
+    for t in range(TARGETS):
+        for a, first in enumerate(starts[t]):
+            k = first + THRESHOLD - 1
+            status = last_status(t) if a == alerts_per_target - 1 else "RESOLVED"
+            at, resolved = utc_text(moment(k)), status == "RESOLVED"
             alert_rows.append({"event_id": event_id(k, t), "target_url": url_of(t), "alert_type": "ERROR",
-                               "status": status, "created_at": at, "acknowledged_at": at if status == "ACK" else None,
-                               "resolved_at": at if resolved else None,
+                               "status": status, "created_at": at,
+                               "acknowledged_at": utc_text(moment(k) + step / 2) if status == "ACK" else None,
+                               "resolved_at": utc_text(moment(k + 1)) if resolved else None,
                                "resolved_event_id": event_id(k + 1, t) if resolved else None,
                                "message": "Request timed out after 5000ms"})
+    alert_rows.sort(key=lambda row: row["event_id"])
     insert_rows(conn, "alerts", alert_rows)
     insert_rows(conn, "notification_logs", (
-        {"alert_id": i, "channel": "CONSOLE", "notice_type": kind, "status": "SENT", "attempted_at": row["created_at"],
-         "retry_count": 0} for i, row in enumerate(alert_rows, 1) for kind in ("ERROR", "RECOVERY")))
-    last_check = check_time_text(now - step)
-    for t in range(TARGETS):
-        active = t % 4 != 3
-        state_rows.append({"target_url": url_of(t), "failures_in_a_row": 5 if active else 0,
-                           "last_check_at": last_check})
-    insert_rows(conn, "targets", state_rows)
+        {"alert_id": i, "channel": "CONSOLE", "notice_type": kind, "status": "SENT",
+         "attempted_at": row["created_at"] if kind == "ERROR" else row["resolved_at"], "retry_count": 0}
+        for i, row in enumerate(alert_rows, 1)
+        for kind in (("ERROR", "RECOVERY") if row["status"] == "RESOLVED" else ("ERROR",))))
+    last_check = check_time_text(moment(per_target - 1))
+    insert_rows(conn, "targets", (
+        {"target_url": url_of(t), "last_check_at": last_check,
+         "failures_in_a_row": 0 if last_status(t) == "RESOLVED" else per_target - starts[t][-1]}
+        for t in range(TARGETS)))
     conn.execute("COMMIT")
     conn.execute("PRAGMA journal_mode=WAL")
-    counts = {name: conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0] for name in ("events", "alerts")}
+    counts = dict(conn.execute("SELECT status, count(*) FROM alerts GROUP BY status").fetchall())
+    counts.update({name: conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+                   for name in ("events", "alerts")})
     conn.close()
-    log(f"  seeded {counts['events']:,} events and {counts['alerts']:,} alerts in {time.perf_counter() - started:.0f}s")
+    log(f"  seeded {counts['events']:,} events and {counts['alerts']:,} alerts ({counts.get('OPEN', 0)} OPEN, "
+        f"{counts.get('ACK', 0)} ACK) in {time.perf_counter() - started:.0f}s")
     return counts
 
 
@@ -134,11 +165,14 @@ def event_bodies(targets: list[int], is_success: bool):
 
 def run(quick: bool = False) -> list[Row]:
     """Seed, start the backend on the seeded database, time each query; return the summary rows."""
-    events_total, alerts_total, n = (20_000, 2_000, 30) if quick else (1_000_000, 10_000, 300)
-    size = f"{events_total:,} events"
+    events_total, alerts_total, n = (20_000, 2_000, 30) if quick else (1_000_000, 100_000, 300)
+    at_alerts = f"{alerts_total:,} alerts"
+    at_events = f"{events_total:,} events, {at_alerts}"
+    active = [t for t in range(TARGETS) if last_status(t) != "RESOLVED"]
+    calm = [t for t in range(TARGETS) if last_status(t) == "RESOLVED"]
     with tempfile.TemporaryDirectory(prefix="bench-queries-") as name:
         tmp = Path(name)
-        log(f"queries: seeding {size} and {alerts_total:,} alerts")
+        log(f"queries: seeding {events_total:,} events and {at_alerts}")
         seed(tmp / "notifications.db", events_total, alerts_total)
         cases = [
             ("GET /alerts", "GET", "/alerts", None),
@@ -148,18 +182,20 @@ def run(quick: bool = False) -> list[Row]:
             ("GET /alerts?status=RESOLVED&target_url=…", "GET",
              f"/alerts?status=RESOLVED&target_url={url_of(7)}", None),
             ("GET /alerts?limit=500", "GET", "/alerts?limit=500", None),
-            ("POST /events failure, active alert (dedup)", "POST", "/events",
-             event_bodies([t for t in range(TARGETS) if t % 4 != 3], False)),
-            ("POST /events success, no alert", "POST", "/events",
-             event_bodies([t for t in range(TARGETS) if t % 4 == 3], True)),
+            (f"GET /alerts?limit=50&offset={alerts_total // 2:,}", "GET",
+             f"/alerts?limit=50&offset={alerts_total // 2}", None),
+            ("POST /events failure, active alert (dedup)", "POST", "/events", event_bodies(active, False)),
+            ("POST /events success, no alert", "POST", "/events", event_bodies(calm, True)),
         ]
         rows = []
-        with Gunicorn(tmp, GUNICORN_BACKEND, "backend", BACKEND_WORKERS="2", RETENTION_DAYS="0") as backend:
+        with Gunicorn(tmp, GUNICORN_BACKEND, "backend", BACKEND_WORKERS="2", RETENTION_DAYS="0",
+                      FAILURE_THRESHOLD=str(THRESHOLD)) as backend:
             for label, method, path, bodies in cases:
                 ms = timed(backend.port, method, path, bodies, n)
                 p50, p99 = percentile(ms, 50), percentile(ms, 99)
                 log(f"  {label}: p50 {p50:.1f} ms p99 {p99:.1f} ms ({n} requests)")
                 is_get_alerts = method == "GET"
+                size = at_alerts if is_get_alerts else at_events
                 rows.append(Row("queries", f"{label} p50 @ {size}", p50, "ms"))
                 rows.append(Row("queries", f"{label} p99 @ {size}", p99, "ms",
                                 target="< 20 ms" if is_get_alerts else "",

@@ -1,16 +1,115 @@
 """A quick smoke run of each benchmark in bench/: it completes and reports figures. No speed is asserted."""
 
+import json
 import math
+import shutil
+import sqlite3
+import threading
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from bench import agent_load, alert_latency, ingest, queries
+from bench import agent_load, alert_latency, event_mix, ingest, peers, queries
+from bench.common import run_load
+from tests.support.servers import LoopbackServer
+
+
+def _value(rows, metric_start: str) -> float:
+    return next(row.value for row in rows if row.metric.startswith(metric_start))
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.parametrize("bench", [ingest, agent_load, alert_latency, queries],
-                         ids=["ingest", "agent_load", "alert_latency", "queries"])
-def test_benchmark_completes_in_a_quick_run(bench):
-    rows = bench.run(quick=True)
+def test_alert_latency_completes_in_a_quick_run():
+    rows = alert_latency.run(quick=True)
     assert rows
     assert all(math.isfinite(row.value) for row in rows)
+
+
+@pytest.mark.timeout(180)
+def test_agent_quick_run_states_its_measured_capacity():
+    rows = agent_load.bench_rows(quick=True)
+    assert all(math.isfinite(row.value) for row in rows)
+    assert _value(rows, "capacity @ 2s: most targets that kept up") in (0, 100)
+    assert not any(row.ceiling for row in rows)  # paced by design: no request-rate ceiling
+
+
+@pytest.mark.timeout(180)
+def test_ingest_batches_carry_failures_and_open_alerts_during_the_run():
+    rows = ingest.run(quick=True)
+    assert all(math.isfinite(row.value) for row in rows)
+    assert _value(rows, "batches of 500 (4 x 500 targets): events/s") > 0
+    assert _value(rows, "batches of 500 (4 x 500 targets): failed checks") > 0
+    assert _value(rows, "batches of 500 (4 x 500 targets): alerts opened during the run") > 0
+
+
+@pytest.mark.timeout(180)
+def test_queries_label_get_alerts_by_alerts_stored_and_post_events_by_both():
+    rows = queries.run(quick=True)
+    assert all(math.isfinite(row.value) for row in rows)
+    assert all(row.metric.endswith("@ 2,000 alerts") for row in rows if row.metric.startswith("GET"))
+    assert all(row.metric.endswith("@ 20,000 events, 2,000 alerts") for row in rows if row.metric.startswith("POST"))
+
+
+def test_queries_seed_gives_every_alert_its_failed_checks_and_recovery(tmp_path):
+    db = tmp_path / "seed.db"
+    counts = queries.seed(db, 20_000, 2_000)
+    assert counts["alerts"] == 2_000
+    assert 0 < counts["OPEN"] < 200 and 0 < counts["ACK"] < counts["OPEN"]
+    with sqlite3.connect(db) as conn:
+        opening = conn.execute("SELECT count(*) FROM alerts a JOIN events e ON e.id = a.event_id "
+                               "WHERE e.is_success = 0 AND e.target_url = a.target_url").fetchone()[0]
+        recovering = conn.execute("SELECT count(*) FROM alerts a JOIN events e ON e.id = a.resolved_event_id "
+                                  "WHERE e.is_success = 1 AND e.target_url = a.target_url").fetchone()[0]
+        resolved = conn.execute("SELECT count(*) FROM alerts WHERE status = 'RESOLVED'").fetchone()[0]
+        runs = conn.execute(
+            "SELECT count(*) FROM alerts a WHERE (SELECT count(*) FROM events e WHERE e.target_url = a.target_url "
+            "AND e.id <= a.event_id AND e.id > a.event_id - 3 * 1000 AND e.is_success = 0) = 3").fetchone()[0]
+    assert opening == 2_000
+    assert recovering == resolved
+    assert runs == 2_000  # the opening check is the third failure in a row
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+@pytest.mark.parametrize("batch, targets", [(1, 50), (20, 40)])
+def test_wrk_and_the_python_generator_send_the_same_event_mix(tmp_path, batch, targets, monkeypatch):
+    class Capture(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            with self.server.lock:
+                self.server.bodies.append(body)
+            self.send_response(201)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = LoopbackServer(Capture)
+    server.bodies, server.lock = [], threading.Lock()
+    server.start()
+    try:
+        for tool in ("wrk", "python"):
+            monkeypatch.setenv("BENCH_NO_WRK", "1" if tool == "python" else "0")
+            server.bodies.clear()
+            result = run_load(f"{server.url.rstrip('/')}/events", 1, 2, tmp_path, "POST",
+                              {"Content-Type": "application/json"}, mix=(batch, targets), run=7)
+            assert result["tool"] == tool
+            events = [e for body in server.bodies for e in (body if isinstance(body, list) else [body])]
+            assert events
+            for e in events:
+                agent = int(e["target_url"].split("-a", 1)[1].split(".", 1)[0])
+                k = int(e["event_uid"].rsplit("-", 1)[1], 16)
+                assert e == event_mix.event(7, agent, targets, k, e["timestamp"])
+                assert e["timestamp"].endswith("Z")
+    finally:
+        server.stop()
+
+
+@pytest.mark.timeout(60)
+def test_peers_quick_run_measures_the_installed_peers_and_skips_the_others():
+    rows = peers.run(quick=True)
+    assert all(math.isfinite(row.value) for row in rows)
+    assert bool(rows) == bool(peers.find(peers.BLACKBOX) or peers.find(peers.ALERTMANAGER))
