@@ -24,6 +24,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def no_targets_file(tmp_path: Path) -> Path:
+    """tmp_path/targets.yaml, written with no targets unless the test wrote its own first."""
+    path = tmp_path / "targets.yaml"
+    if not path.exists():
+        path.write_text("targets: []\n", encoding="utf-8")
+    return path
+
+
 def base_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
     """An environment that never reads the developer's .env and never reaches the internet."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "FLASK_"))}
@@ -36,6 +44,7 @@ def base_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
         "AGENT_LOG_FILE": str(tmp_path / "agent.log"),
         "AGENT_SPOOL_FILE": str(tmp_path / "spool.db"),
         "DATABASE_URL": database_url(tmp_path),
+        "TARGETS_FILE": str(no_targets_file(tmp_path)),  # never the developer's own file
     })
     env.update(overrides)
     return env
