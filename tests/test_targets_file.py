@@ -157,3 +157,16 @@ def test_a_missing_required_file_is_refused_and_a_missing_default_file_is_no_tar
 def test_the_fingerprint_changes_with_the_bytes_only():
     a, b = load("targets: []\n"), load("targets: []\n")
     assert a.fingerprint == b.fingerprint != load("targets: [] # changed\n").fingerprint
+
+
+def test_the_example_file_loads_and_shows_every_key():
+    from pathlib import Path
+
+    from backend.targets_file import COMMON_KEYS, KIND_KEYS
+
+    example = Path(__file__).resolve().parents[1] / "targets.example.yaml"
+    loaded = read_targets_file(example, {"SHOP_TOKEN": "x", "API_PROBE_KEY": "y"}, True, "targets.example.yaml")
+    assert {t["kind"] for t in loaded.targets} == {"http", "tcp", "push"}
+    text = example.read_text(encoding="utf-8")
+    every_key = set(COMMON_KEYS) | {key for keys in KIND_KEYS.values() for key in keys}
+    assert [key for key in sorted(every_key) if f"{key}:" not in text] == []
