@@ -400,7 +400,9 @@ def _check_strings(value: Any, path: tuple, environ: Mapping[str, str]) -> None:
         references = _REFERENCE.findall(value)
         if not references:
             return
-        key = path[1] if path[:1] == ("defaults",) else path[2] if len(path) > 2 else None
+        # The target's (or the defaults') own key this string sits under: defaults.<key>..., targets[i].<key>...
+        key_at = 1 if path[:1] == ("defaults",) else 2
+        key = path[key_at] if len(path) > key_at else None
         if key not in EXPANDED_KEYS:
             raise _Problem(path, "may use ${NAME} only under headers: and body: (a URL or name is shown in "
                            "alerts and logs)")

@@ -172,3 +172,20 @@ def test_no_targets_file_is_an_empty_list(api):
     assert api.get("/targets").get_json()["targets"] == []
     assert api.get("/agent/targets").get_json() == {"refresh_seconds": 60, "targets": []}
     assert api.post("/targets/reload").get_json() == {"targets": 0, "added": 0, "changed": 0, "removed": 0}
+
+
+@with_env(TARGETS_POLL_SECONDS="0.1")
+def test_one_process_at_a_time_watches_the_file(tmp_path, backend_env, app, api, caplog):
+    from tests.support.procs import wait_until
+
+    other = create_app(load_settings(backend_env), notifiers=[])
+    try:
+        caplog.set_level("INFO", logger="backend.target_list")
+        (tmp_path / "targets.yaml").write_text("targets:\n  - url: https://watched.example/\n")
+        wait_until(lambda: names(api) == ["https://watched.example/"], timeout=10, message="the watched change")
+        watchers = [a.extensions["outage"].targets.watcher for a in (app, other)]
+        wait_until(lambda: any(w._holds for w in watchers), timeout=10, message="a lease holder")
+        assert sorted(w._holds for w in watchers) == [False, True]
+        assert caplog.text.count("changed on disk, reloaded") == 1
+    finally:
+        other.extensions["outage"].close()

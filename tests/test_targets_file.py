@@ -132,6 +132,11 @@ def test_the_agent_view_resolves_secrets_and_has_every_key_of_its_kind_the_publi
      "targets can name the default channels: console, telegram, email, webhook, apprise"),
     ("targets:\n  - url: http://a/\n   oops: [" + SECRET + "\n", "targets.yaml:3: is not valid YAML (did not find "
      "expected '-' indicator)"),
+    ("defaults: '${SHOP_TOKEN}'\n", "targets.yaml:1: defaults: may use ${NAME} only under headers: and body: (a URL "
+     "or name is shown in alerts and logs)"),
+    ("defaults:\n  headers: {X: '${SHOP_TOKEN}'}\n  body: '${SHOP_TOKEN}'\n  tags: ['${SHOP_TOKEN}']\n",
+     "targets.yaml:4: defaults.tags[0]: may use ${NAME} only under headers: and body: (a URL or name is shown in "
+     "alerts and logs)"),
     ("", "targets.yaml: is empty; write `targets: []` for no targets"),
     ("- " + SECRET + "\n", "targets.yaml:1: must be a mapping with `targets:` (and optionally `defaults:`)"),
 ], ids=lambda value: value[:40] if isinstance(value, str) else None)
