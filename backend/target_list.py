@@ -203,12 +203,19 @@ class FileWatcher:
             return None
         if state == self._applied:
             return None
-        self._applied = state
         try:
-            return self.targets.reload("changed on disk, reloaded")
+            summary = self.targets.reload("changed on disk, reloaded")
         except TargetsFileError as exc:
             log.error("targets file not reloaded, the running list stays: %s", exc)
-            return None
+            summary = None
+        # Only now: after a database error (raised past here) the next poll tries this version again.
+        self._applied = state
+        return summary
+
+    @property
+    def holds_lease(self) -> bool:
+        """Whether this process is the one watching the file."""
+        return self._holds
 
     def close(self) -> None:
         """Stop polling and give the lease up, so another process takes over at once."""

@@ -184,8 +184,8 @@ def test_one_process_at_a_time_watches_the_file(tmp_path, backend_env, app, api,
         (tmp_path / "targets.yaml").write_text("targets:\n  - url: https://watched.example/\n")
         wait_until(lambda: names(api) == ["https://watched.example/"], timeout=10, message="the watched change")
         watchers = [a.extensions["outage"].targets.watcher for a in (app, other)]
-        wait_until(lambda: any(w._holds for w in watchers), timeout=10, message="a lease holder")
-        assert sorted(w._holds for w in watchers) == [False, True]
+        wait_until(lambda: any(w.holds_lease for w in watchers), timeout=10, message="a lease holder")
+        assert sorted(w.holds_lease for w in watchers) == [False, True]
         assert caplog.text.count("changed on disk, reloaded") == 1
     finally:
         other.extensions["outage"].close()
