@@ -13,6 +13,7 @@ sys.path.insert(0, str(_HERE.parent))
 
 from backend.config import ConfigError, load_settings, read_environment  # noqa: E402
 from backend.factory import create_app, create_served_app  # noqa: E402
+from backend.targets_file import TargetsFileError  # noqa: E402
 from waitress import create_server  # noqa: E402
 
 __all__ = ["create_app", "main"]
@@ -24,13 +25,13 @@ def _stop_on_sigterm(signum, frame):
 
 
 def main() -> int:
-    """Load settings (exit 2 on a bad one), then serve until SIGINT or SIGTERM."""
+    """Load settings and the targets file (exit 2 on a bad one), then serve until SIGINT or SIGTERM."""
     try:
         settings = load_settings(read_environment())
-    except ConfigError as exc:
+        app = create_served_app(settings)
+    except (ConfigError, TargetsFileError) as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    app = create_served_app(settings)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         if settings.debug:  # Flask's development server, with its debugger, only when asked for

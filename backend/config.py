@@ -47,6 +47,14 @@ class Settings:
     retention_days: int = 30
     retention_interval_seconds: float = 3600.0
     workers: int = 2
+    # The targets file (SPEC §8): used when it exists, or required when TARGETS_FILE names it.
+    targets_file: Path = ROOT / "targets.yaml"
+    targets_file_required: bool = False
+    targets_poll_seconds: float = 1.0  # how often one backend process looks for a change of the file
+    agent_refresh_seconds: float = 60.0  # handed to agents with their list (GET /agent/targets)
+    # The environment the settings came from: `${NAME}` in the targets file is resolved from it
+    # when the list is served to agents, and nowhere else.
+    environment: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # The dispatcher renews its lease at half-life, before an attempt, and claims a row for one
@@ -98,6 +106,11 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         retention_days=_int(environ, "RETENTION_DAYS", 30, low=0),
         retention_interval_seconds=_number(environ, "RETENTION_INTERVAL_SECONDS", 3600.0, low=0.1),
         workers=_int(environ, "BACKEND_WORKERS", 2, low=1, high=64),
+        targets_file=_path(environ, "TARGETS_FILE", ROOT / "targets.yaml"),
+        targets_file_required=bool(_text(environ, "TARGETS_FILE")),
+        targets_poll_seconds=_number(environ, "TARGETS_POLL_SECONDS", 1.0, low=0.1),
+        agent_refresh_seconds=_number(environ, "AGENT_REFRESH_SECONDS", 60.0, low=0.1),
+        environment=dict(environ),
     )
 
 

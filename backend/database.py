@@ -41,6 +41,10 @@ events = Table(
     # event can complete a run of failures but never resolves an alert (see rules.decide_late).
     Column("is_late", Integer, nullable=False, server_default=text("0")),
     Column("checked_at", Text, nullable=False),  # `timestamp` to the millisecond (.fff), for ordering checks
+    # The file target's name and the agent's name, when the agent sent them (SPEC §8). No index:
+    # nothing queries by them yet, and every index is paid for on each insert.
+    Column("target", Text, nullable=True),
+    Column("agent", Text, nullable=True),
     Index("ix_events_target_url_checked_at", "target_url", "checked_at"),  # the rules' recount
     Index("uq_events_event_uid", "event_uid", unique=True),
     Index("ix_events_timestamp", "timestamp"),  # retention purge
@@ -112,6 +116,31 @@ deliveries = Table(
     Index("ix_deliveries_channel_status_id", "channel", "status", "id"),
     Index("ix_deliveries_alert_id", "alert_id"),
     sqlite_autoincrement=True,
+)
+
+# The targets file as last loaded (SPEC §8), one row per target, so that every backend process sees
+# the same list. `spec` is the target's settings as JSON with `${NAME}` unresolved: secrets are
+# resolved only when the list is served to agents.
+file_targets = Table(
+    "file_targets", metadata,
+    Column("name", Text, primary_key=True),
+    Column("position", Integer, nullable=False),  # its place in the file
+    Column("kind", String(8), nullable=False),  # http, tcp or push
+    Column("target_url", Text, nullable=True),  # what its events carry; NULL for push targets
+    Column("spec", Text, nullable=False),
+    Column("loaded_at", Text, nullable=False),  # when the target first appeared (deadlines count from it)
+    Column("changed_at", Text, nullable=False),  # when its settings last changed
+    Index("ix_file_targets_position", "position"),
+    Index("ix_file_targets_target_url", "target_url"),
+)
+
+# One row (id 1): which version of the targets file `file_targets` holds. Reloads lock this row,
+# so two processes never apply two versions at once.
+targets_file = Table(
+    "targets_file", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("fingerprint", Text, nullable=True),  # SHA-256 of the file's bytes; "absent" for no file
+    Column("loaded_at", Text, nullable=True),
 )
 
 # Named leases (backend/leases.py): at most one holder at a time across every backend process.

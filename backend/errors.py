@@ -26,6 +26,7 @@ INVALID_REQUEST = "invalid_request"  # the request as a whole: malformed JSON, n
 INVALID_EVENT = "invalid_event"      # this event can never be stored
 UNKNOWN_FIELD = "unknown_field"      # a field this backend does not know (a newer agent)
 CLOCK_SKEW = "clock_skew"            # a timestamp ahead of the backend's clock
+INVALID_TARGETS_FILE = "invalid_targets_file"  # POST /targets/reload: the file was refused, the list stays
 
 
 class ApiError(Exception):

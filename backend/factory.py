@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from flask import Flask
 from sqlalchemy import Engine
 
-from backend.api import alerts, events, health
+from backend.api import alerts, events, health, targets
 from backend.config import Settings
 from backend.database import init_db, make_engine
 from backend.dispatch import Dispatcher, fail_deliveries_of_removed_channels
@@ -18,6 +18,7 @@ from backend.log_setup import configure_logging
 from backend.notifiers import Notifier, enabled_notifiers
 from backend.retention import RetentionPurger
 from backend.service import AlertService
+from backend.target_list import TargetList
 
 log = logging.getLogger("backend")
 
@@ -34,9 +35,11 @@ class AppContext:
     service: AlertService
     dispatcher: Dispatcher
     purger: "RetentionPurger"
+    targets: TargetList
 
     def close(self) -> None:
         """Stop the background threads (finishing attempts in hand) and the database pool."""
+        self.targets.close()
         self.purger.close()
         self.dispatcher.close(timeout=self.settings.notify_timeout_seconds + 5)
         self.engine.dispose()
@@ -50,6 +53,12 @@ def create_app(settings: Settings, notifiers: list[Notifier] | None = None) -> F
     app.json.ensure_ascii = False
     engine = make_engine(settings.database_url)
     init_db(engine)
+    target_list = TargetList(engine, settings)
+    try:  # before any thread starts: an invalid targets file (TargetsFileError) leaves nothing running
+        target_list.load_at_start()
+    except Exception:
+        engine.dispose()
+        raise
     notifiers = enabled_notifiers(settings) if notifiers is None else notifiers
     fail_deliveries_of_removed_channels(engine, [n.channel for n in notifiers])
     dispatcher = Dispatcher(engine, notifiers, retries=settings.notify_retries,
@@ -57,10 +66,11 @@ def create_app(settings: Settings, notifiers: list[Notifier] | None = None) -> F
                             lease_seconds=settings.notify_lease_seconds)
     service = AlertService(engine, settings.failure_threshold, [n.channel for n in notifiers])
     purger = RetentionPurger(engine, settings.retention_days, settings.retention_interval_seconds)
-    app.extensions["outage"] = AppContext(settings, engine, service, dispatcher, purger)
+    app.extensions["outage"] = AppContext(settings, engine, service, dispatcher, purger, target_list)
     register_error_handlers(app)
-    for blueprint in (health.bp, events.bp, alerts.bp):
+    for blueprint in (health.bp, events.bp, alerts.bp, targets.bp):
         app.register_blueprint(blueprint)
+    target_list.start_watching()
     return app
 
 

@@ -8,10 +8,13 @@ import logging
 import sys
 
 from backend.config import ConfigError, load_settings, read_environment
+from backend.target_list import read_file
+from backend.targets_file import TargetsFileError
 
 try:
     _settings = load_settings(read_environment())
-except ConfigError as exc:
+    read_file(_settings)  # each worker loads it again; a bad file stops the start here, with one line
+except (ConfigError, TargetsFileError) as exc:
     print(f"configuration error: {exc}", file=sys.stderr)
     sys.exit(2)
 

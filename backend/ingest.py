@@ -202,4 +202,6 @@ def _event_row(new: EventIn, received_at: str, is_late: bool, checked_at: str) -
         "event_uid": new.event_uid,
         "is_late": 1 if is_late else 0,
         "checked_at": checked_at,
+        "target": new.target,
+        "agent": new.agent,
     }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from backend.errors import CLOCK_SKEW, INVALID_EVENT, INVALID_REQUEST, UNKNOWN_FIELD
+from backend.errors import CLOCK_SKEW, INVALID_EVENT, INVALID_REQUEST, INVALID_TARGETS_FILE, UNKNOWN_FIELD
 from backend.validation import MAX_BATCH, EventIn
 
 _FORMATS = {"target_url": "uri", "timestamp": "date-time", "event_uid": "uuid"}
@@ -21,7 +21,7 @@ def _event_schema() -> dict:
         for variant in prop.get("anyOf", [prop]):
             if variant.get("type") == "string":
                 variant["format"] = fmt
-    schema["properties"]["target_url"]["pattern"] = "^https?://"
+    schema["properties"]["target_url"]["pattern"] = "^(https?|tcp)://"
     return schema
 
 
@@ -43,7 +43,8 @@ ERROR = {
     "properties": {
         "error": {"type": "string"},
         "details": {"type": "object", "properties": {
-            "code": {"type": "string", "enum": [INVALID_REQUEST, INVALID_EVENT, UNKNOWN_FIELD, CLOCK_SKEW]},
+            "code": {"type": "string", "enum": [INVALID_REQUEST, INVALID_EVENT, UNKNOWN_FIELD, CLOCK_SKEW,
+                                                      INVALID_TARGETS_FILE]},
             "field": {"type": "string"}, "index": {"type": "integer", "minimum": 0}}},
     },
 }
@@ -70,6 +71,30 @@ RECORDED = {"type": "object", "required": ["event_id", "alert", "duplicate"],
             "properties": {"event_id": {"type": "integer"},
                            "alert": {"anyOf": [{"$ref": "#/components/schemas/Alert"}, {"type": "null"}]},
                            "duplicate": {"type": "boolean"}}}
+NULLABLE_ALERT = {"anyOf": [{"$ref": "#/components/schemas/Alert"}, {"type": "null"}]}
+# A loaded target as GET /targets shows it; its kind's settings (as written, `${NAME}` unresolved) come too.
+TARGET = {
+    "type": "object",
+    "required": ["name", "kind", "tags", "state", "paused", "failures_in_a_row", "last_check", "alert"],
+    "properties": {
+        "name": {"type": "string"}, "kind": {"type": "string", "enum": ["http", "tcp", "push"]},
+        "url": {"type": "string"}, "host": {"type": "string"}, "port": {"type": "integer"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "state": {"type": "string", "enum": ["UP", "DOWN", "WARNING", "PAUSED", "UNKNOWN"]},
+        "paused": {"type": "boolean"}, "failures_in_a_row": {"type": "integer", "minimum": 0},
+        "last_check": {"type": ["string", "null"]}, "alert": NULLABLE_ALERT,
+    },
+}
+AGENT_TARGET = {
+    "type": "object", "required": ["name", "kind", "interval", "timeout"],
+    "description": "Every key of its kind is present, null when not set (an http target: url, method, headers, "
+                   "body, expect_status, body_contains, body_regex, json_path, json_equals, tls_verify, ca_file; "
+                   "a tcp target: host, port).",
+    "properties": {"name": {"type": "string"}, "kind": {"type": "string", "enum": ["http", "tcp"]},
+                   "interval": {"type": "number"}, "timeout": {"type": "number"}},
+}
+PAGING = [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+          {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}}]
 ALERT_ID = {"name": "alert_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
 
 
@@ -99,9 +124,7 @@ def openapi_document() -> dict:
                 "parameters": [
                     {"name": "status", "in": "query", "schema": {"type": "string",
                                                                  "enum": ["OPEN", "ACK", "RESOLVED"]}},
-                    {"name": "target_url", "in": "query", "schema": {"type": "string"}},
-                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
-                    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}}],
+                    {"name": "target_url", "in": "query", "schema": {"type": "string"}}, *PAGING],
                 "responses": {"200": {"description": "A page of alerts.", **_json({
                     "type": "object", "required": ["alerts"],
                     "properties": {"alerts": {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}},
@@ -122,6 +145,32 @@ def openapi_document() -> dict:
                                                 **_json({"$ref": "#/components/schemas/Alert"})},
                                         "404": _error("No such alert."),
                                         "409": _error("The alert is RESOLVED and cannot change."), **ERRORS}}},
+            "/targets": {"get": {
+                "summary": "The targets of the targets file, in file order, with their state; no secret.",
+                "parameters": PAGING,
+                "responses": {"200": {"description": "A page of targets.", **_json({
+                    "type": "object", "required": ["targets", "limit", "offset", "total"],
+                    "properties": {"targets": {"type": "array", "items": {"$ref": "#/components/schemas/Target"}},
+                                   "limit": {"type": "integer"}, "offset": {"type": "integer"},
+                                   "total": {"type": "integer"}}})},
+                              "400": ERRORS["400"], "401": ERRORS["401"]}}},
+            "/targets/reload": {"post": {
+                "summary": "Re-read the targets file; an invalid one is refused and the running list stays.",
+                "responses": {"200": {"description": "Loaded: how many targets, and what changed.", **_json({
+                    "type": "object", "required": ["targets", "added", "changed", "removed"],
+                    "properties": {k: {"type": "integer", "minimum": 0}
+                                   for k in ("targets", "added", "changed", "removed")}})},
+                              "400": _error("The file is invalid (`details.code` is `invalid_targets_file`); "
+                                            "the sentence names the file, the line and the key."),
+                              "401": ERRORS["401"]}}},
+            "/agent/targets": {"get": {
+                "summary": "What agents check: http and tcp targets with their secrets resolved.",
+                "responses": {"200": {"description": "The list, and how often to ask for it again.", **_json({
+                    "type": "object", "required": ["refresh_seconds", "targets"],
+                    "properties": {"refresh_seconds": {"type": "number"},
+                                   "targets": {"type": "array",
+                                               "items": {"$ref": "#/components/schemas/AgentTarget"}}}})},
+                              "401": ERRORS["401"]}}},
             "/health": {"get": {"summary": "Whether the database answers.", "security": [],
                                 "responses": {"200": {"description": "ok"},
                                               "503": _error("The database does not answer.")}}},
@@ -130,7 +179,7 @@ def openapi_document() -> dict:
             "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
             "schemas": {
                 "Event": _event_schema(), "Alert": ALERT, "Recorded": RECORDED,
-                "Error": ERROR,
+                "Error": ERROR, "Target": TARGET, "AgentTarget": AGENT_TARGET,
             },
         },
     }

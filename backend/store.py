@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from sqlalchemy import Connection, and_, bindparam, delete, exists, func, insert, select, union, update
 from sqlalchemy.exc import IntegrityError
 
-from backend.database import alerts, deliveries, events, leases, notification_logs, targets
+from backend.database import alerts, deliveries, events, file_targets, leases, notification_logs, targets, targets_file
 from backend.rules import ACTIVE_STATUSES, is_failure
 
 # Stored times are UTC text. isoformat, not strftime: strftime("%Y") does not zero-pad years
@@ -287,6 +287,68 @@ def notification_logs_for(conn: Connection, alert_id: int) -> list[dict]:
         select(notification_logs).where(notification_logs.c.alert_id == alert_id).order_by(notification_logs.c.id)
     ).mappings()
     return [dict(row) for row in rows]
+
+
+def lock_targets_file(conn: Connection) -> str | None:
+    """The fingerprint of the targets file the list was loaded from, its row locked for this transaction."""
+    query = select(targets_file.c.fingerprint).where(targets_file.c.id == 1).with_for_update()
+    return conn.execute(query).scalar_one_or_none()
+
+
+def targets_file_fingerprint(conn: Connection) -> str | None:
+    """The fingerprint of the targets file the list was loaded from (None before the first load)."""
+    return conn.execute(select(targets_file.c.fingerprint).where(targets_file.c.id == 1)).scalar_one_or_none()
+
+
+def file_target_rows(conn: Connection) -> dict[str, dict]:
+    """Every loaded file target by name: its position, spec (JSON text) and change time."""
+    rows = conn.execute(select(file_targets.c.name, file_targets.c.position, file_targets.c.spec,
+                               file_targets.c.changed_at))
+    return {row.name: dict(row._mapping) for row in rows}
+
+
+def save_file_targets(conn: Connection, fingerprint: str, now: str, added: list[dict], updated: list[dict],
+                      removed: list[str]) -> None:
+    """Apply one load of the targets file: insert, update and delete targets, then record its fingerprint."""
+    for start in range(0, len(removed), _MAX_PARAMS):
+        conn.execute(delete(file_targets).where(file_targets.c.name.in_(removed[start:start + _MAX_PARAMS])))
+    if updated:
+        conn.execute(update(file_targets).where(file_targets.c.name == bindparam("b_name")).values(
+            position=bindparam("position"), kind=bindparam("kind"), target_url=bindparam("target_url"),
+            spec=bindparam("spec"), changed_at=bindparam("changed_at")),
+            [{"b_name": row["name"], **{k: v for k, v in row.items() if k not in ("name", "loaded_at")}}
+             for row in updated])
+    if added:
+        conn.execute(insert(file_targets), added)
+    conn.execute(update(targets_file).where(targets_file.c.id == 1).values(fingerprint=fingerprint, loaded_at=now))
+
+
+def file_target_specs(conn: Connection, kinds: tuple[str, ...]) -> list[str]:
+    """The specs (JSON text) of the loaded targets of these kinds, in file order."""
+    query = (select(file_targets.c.spec).where(file_targets.c.kind.in_(kinds))
+             .order_by(file_targets.c.position))
+    return list(conn.execute(query).scalars())
+
+
+def count_file_targets(conn: Connection) -> int:
+    """How many targets the loaded file holds."""
+    return conn.execute(select(func.count()).select_from(file_targets)).scalar_one()
+
+
+def list_file_targets(conn: Connection, limit: int, offset: int) -> list[dict]:
+    """A page of file targets in file order, each with its rule state (None before a first result)."""
+    query = (select(file_targets.c.spec, file_targets.c.target_url, targets.c.failures_in_a_row,
+                    targets.c.last_check_at)
+             .select_from(file_targets.outerjoin(targets, targets.c.target_url == file_targets.c.target_url))
+             .order_by(file_targets.c.position).limit(limit).offset(offset))
+    return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def active_alerts_of(conn: Connection, target_urls: list[str]) -> dict[str, dict]:
+    """The OPEN or ACK alert of each of these targets that has one, whole."""
+    query = select(alerts).where(alerts.c.target_url.in_(bindparam("urls", expanding=True)),
+                                 alerts.c.status.in_(ACTIVE_STATUSES))
+    return {row.target_url: dict(row._mapping) for row in _rows_in(conn, query, "urls", target_urls)}
 
 
 def ping(conn: Connection) -> None:

@@ -18,6 +18,24 @@ MAX_BATCH = 1000
 MAX_URL_LENGTH = 2048
 MAX_ERROR_MESSAGE_LENGTH = 2000
 MAX_RESPONSE_TIME_MS = 2**31 - 1  # fits an INTEGER column in every database
+MAX_TARGET_NAME_LENGTH = MAX_URL_LENGTH + 16  # a target's default name is its URL, or tcp://host:port
+MAX_AGENT_NAME_LENGTH = 255  # a host name at most
+
+
+def is_valid_url(value: str, schemes: tuple[str, ...]) -> bool:
+    """Whether `value` is a printable URL of one of `schemes` with a host (tcp: host:port and nothing more)."""
+    try:
+        parts = urlsplit(value)
+        port = parts.port if parts.scheme == "tcp" else None
+    except ValueError:  # an unclosed IPv6 bracket; for tcp, a port that is not a number or out of range
+        return False
+    # isprintable() is False for every control and separator character but the plain space.
+    if (len(value) > MAX_URL_LENGTH or parts.scheme not in schemes or not parts.hostname
+            or " " in value or not value.isprintable()):
+        return False
+    if parts.scheme == "tcp":
+        return bool(port) and not (parts.path or parts.query or parts.fragment or "@" in parts.netloc)
+    return True
 
 
 class EventIn(BaseModel):
@@ -33,6 +51,9 @@ class EventIn(BaseModel):
     error_message: Annotated[StrictStr, Field(max_length=MAX_ERROR_MESSAGE_LENGTH)] | None = None
     # The agent's idempotency key: the same uid is stored once, however often it is sent.
     event_uid: StrictStr | None = None
+    # Which file target this checks (its name), and which agent checked it (AGENT_NAME) (SPEC §8).
+    target: Annotated[StrictStr, Field(min_length=1, max_length=MAX_TARGET_NAME_LENGTH)] | None = None
+    agent: Annotated[StrictStr, Field(min_length=1, max_length=MAX_AGENT_NAME_LENGTH)] | None = None
 
     @property
     def checked_at(self) -> datetime:
@@ -51,18 +72,12 @@ class EventIn(BaseModel):
 
     @field_validator("target_url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        try:
-            parts = urlsplit(value)
-        except ValueError:  # e.g. an unclosed IPv6 bracket
-            raise ValueError("must be an http:// or https:// URL") from None
-        # isprintable() is False for every control and separator character but the plain space.
-        if (len(value) > MAX_URL_LENGTH or parts.scheme not in ("http", "https") or not parts.hostname
-                or " " in value or not value.isprintable()):
-            raise ValueError("must be an http:// or https:// URL")
+    def _target_url(cls, value: str) -> str:
+        if not is_valid_url(value, schemes=("http", "https", "tcp")):
+            raise ValueError("must be an http:// or https:// URL, or tcp://host:port")
         return value
 
-    @field_validator("error_message")
+    @field_validator("error_message", "target", "agent")
     @classmethod
     def _no_nul(cls, value: str | None) -> str | None:
         # No database text type can hold U+0000 (PostgreSQL refuses it outright).

@@ -17,6 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from backend.config import ConfigError, load_settings, read_environment  # noqa: E402
+from backend.target_list import read_file  # noqa: E402
+from backend.targets_file import TargetsFileError  # noqa: E402
 
 DEMO_SITE_PORT = 8099
 DEMO_BACKEND_PORT = 5050
@@ -84,7 +86,8 @@ def main() -> int:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(demo_environment() if args.demo else {})}
     try:
         settings = load_settings(read_environment() | env)
-    except ConfigError as exc:
+        read_file(settings)  # the backend would refuse a bad targets file too, less plainly
+    except (ConfigError, TargetsFileError) as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, _interrupt)

@@ -20,6 +20,7 @@ from backend.config import load_settings
 from backend.factory import create_app
 from backend.notifiers import ConsoleNotifier
 from tests.support.databases import Row, database_url, query
+from tests.support.procs import no_targets_file
 
 __all__ = ["API_KEY", "Api", "Db", "event", "with_env",
            "backend_env", "settings", "console", "app", "client", "api", "db"]
@@ -98,6 +99,7 @@ def backend_env(request, tmp_path) -> dict[str, str]:
         "BACKEND_LOG_FILE": str(tmp_path / "server.log"),
         "FAILURE_THRESHOLD": "3",
         "NOTIFY_BACKOFF_SECONDS": "0.01",
+        "TARGETS_FILE": str(no_targets_file(tmp_path)),  # never the developer's own file
     }
     env.update(getattr(request, "param", {}))
     return env

@@ -11,11 +11,11 @@ from tests.support.servers import FakeTelegram, TargetServer
 
 @pytest.fixture(autouse=True)
 def no_background_thread_outlives_its_test():
-    """A dispatcher or retention thread a test started must be stopped by it (app close, fixture teardown)."""
+    """A dispatcher, retention or targets-watch thread a test started must be stopped by it (app close, fixture teardown)."""
     before = set(threading.enumerate())
     yield
     deadline = time.monotonic() + 5
-    left = [t for t in threading.enumerate() if t not in before and t.name.startswith(("dispatch-", "retention"))]
+    left = [t for t in threading.enumerate() if t not in before and t.name.startswith(("dispatch-", "retention", "targets-watch"))]
     for thread in left:
         thread.join(max(0.0, deadline - time.monotonic()))
     assert [t.name for t in left if t.is_alive()] == [], "background threads left running"

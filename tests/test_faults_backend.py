@@ -18,9 +18,8 @@ from datetime import datetime, timedelta, timezone
 import requests
 
 from tests.support import figures
-from tests.support.databases import query
-from tests.support.procs import (Backend, assert_no_secret_in_any_file, base_env, free_port, run_to_exit, start,
-                                 stop, wait_healthy, wait_until)
+from tests.support.procs import (Backend, Gunicorn, assert_no_secret_in_any_file, base_env, run_to_exit, start, stop,
+                                 wait_healthy, wait_until)
 
 INTERVAL = "0.2"
 CHECK_TIMEOUT = "1"
@@ -232,36 +231,6 @@ class Locker:
 
 
 # -- d. a storm at a multi-worker server --------------------------------------------------------
-
-class Gunicorn:
-    """`gunicorn -c backend/gunicorn_conf.py backend.wsgi:app` on a free port, stopped by PID."""
-
-    def __init__(self, tmp_path, **env: str):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.db_path = tmp_path / "notifications.db"
-        self.log_path = tmp_path / "server.log"
-        self.env = base_env(tmp_path, FLASK_PORT=str(self.port), **env)
-        self.proc = start(["-m", "gunicorn", "-c", "backend/gunicorn_conf.py", "backend.wsgi:app"], self.env,
-                          tmp_path / "gunicorn.out")
-
-    def stop(self) -> int | None:
-        """SIGTERM the master (it stops its workers); SIGKILL the whole group if that takes too long."""
-        try:
-            return stop(self.proc, timeout=30)
-        finally:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)  # only leftovers of this gunicorn's own group
-            except ProcessLookupError:
-                pass
-
-    def post(self, body: dict) -> requests.Response:
-        return requests.post(f"{self.url}/events", json=body, headers={"X-API-Key": self.env["API_KEY"]},
-                             timeout=60)
-
-    def rows(self, sql: str, *params) -> list[tuple]:
-        return query(self.env["DATABASE_URL"], sql, params)
-
 
 def all_at_once(bodies: list[dict], send) -> list[requests.Response | Exception]:
     """Send every body from its own thread, released together; each answer (or error) in order."""

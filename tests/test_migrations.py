@@ -7,7 +7,7 @@ from sqlalchemy import inspect
 
 from backend.config import ConfigError
 from backend.database import init_db, make_engine, metadata
-from backend.migrate import current_revision
+from backend.migrate import alembic_config, current_revision
 from tests.support.databases import database_url, query
 
 
@@ -18,7 +18,7 @@ def test_migrations_build_the_declared_schema_with_no_drift(tmp_path):
         with engine.connect() as conn:
             drift = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
         assert drift == []
-        assert current_revision(engine) == "0001"
+        assert current_revision(engine) == "0002"
     finally:
         engine.dispose()
 
@@ -54,8 +54,41 @@ def test_the_released_revision_is_the_only_head(tmp_path):
     """0001 is released: a schema change must come as a new revision on top of it (migrations/README.md)."""
     from alembic.script import ScriptDirectory
 
-    from backend.migrate import alembic_config
-
     scripts = ScriptDirectory.from_config(alembic_config())
     assert [s.revision for s in scripts.walk_revisions()][-1] == "0001"
     assert len(scripts.get_heads()) == 1
+
+
+def test_upgrading_a_released_0001_database_keeps_its_rows_and_reaches_the_declared_schema(tmp_path):
+    """0002 (the targets file) on a database made and filled by the released 0001 (migrations/README.md)."""
+    from alembic import command
+
+    from backend.database import write_transaction
+
+    url = database_url(tmp_path)
+    engine = make_engine(url)
+    try:
+        with write_transaction(engine) as conn:
+            command.upgrade(alembic_config(conn), "0001")
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO events (target_url, status_code, response_time_ms, timestamp, is_success, "
+                "error_message, received_at, event_uid, is_late, checked_at) VALUES ('https://a.example/', 503, "
+                "12, '2026-01-01 00:00:00', 0, 'HTTP 503', '2026-01-01 00:00:01', NULL, 0, '2026-01-01 00:00:00.000')")
+            conn.exec_driver_sql("INSERT INTO targets (target_url, failures_in_a_row, last_check_at) "
+                                 "VALUES ('https://a.example/', 1, '2026-01-01 00:00:00.000')")
+        assert current_revision(engine) == "0001"
+
+        init_db(engine)
+
+        assert current_revision(engine) == "0002"
+        assert query(url, "SELECT target_url, status_code, target, agent FROM events") == [
+            ("https://a.example/", 503, None, None)]
+        assert query(url, "SELECT failures_in_a_row FROM targets") == [(1,)]
+        assert query(url, "SELECT id, fingerprint FROM targets_file") == [(1, None)]
+        assert query(url, "SELECT COUNT(*) FROM file_targets") == [(0,)]
+        with engine.connect() as conn:
+            drift = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+        assert drift == []
+    finally:
+        engine.dispose()

@@ -24,6 +24,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def no_targets_file(tmp_path: Path) -> Path:
+    """tmp_path/targets.yaml, written with no targets unless the test wrote its own first."""
+    path = tmp_path / "targets.yaml"
+    if not path.exists():
+        path.write_text("targets: []\n", encoding="utf-8")
+    return path
+
+
 def base_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
     """An environment that never reads the developer's .env and never reaches the internet."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "FLASK_"))}
@@ -36,6 +44,7 @@ def base_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
         "AGENT_LOG_FILE": str(tmp_path / "agent.log"),
         "AGENT_SPOOL_FILE": str(tmp_path / "spool.db"),
         "DATABASE_URL": database_url(tmp_path),
+        "TARGETS_FILE": str(no_targets_file(tmp_path)),  # never the developer's own file
     })
     env.update(overrides)
     return env
@@ -138,3 +147,33 @@ class Backend:
 
     def log_text(self) -> str:
         return self.log_path.read_text(encoding="utf-8") if self.log_path.exists() else ""
+
+
+class Gunicorn:
+    """`gunicorn -c backend/gunicorn_conf.py backend.wsgi:app` on a free port, stopped by PID."""
+
+    def __init__(self, tmp_path, **env: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.db_path = tmp_path / "notifications.db"
+        self.log_path = tmp_path / "server.log"
+        self.env = base_env(tmp_path, FLASK_PORT=str(self.port), **env)
+        self.proc = start(["-m", "gunicorn", "-c", "backend/gunicorn_conf.py", "backend.wsgi:app"], self.env,
+                          tmp_path / "gunicorn.out")
+
+    def stop(self) -> int | None:
+        """SIGTERM the master (it stops its workers); SIGKILL the whole group if that takes too long."""
+        try:
+            return stop(self.proc, timeout=30)
+        finally:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # only leftovers of this gunicorn's own group
+            except ProcessLookupError:
+                pass
+
+    def post(self, body: dict) -> requests.Response:
+        return requests.post(f"{self.url}/events", json=body, headers={"X-API-Key": self.env["API_KEY"]},
+                             timeout=60)
+
+    def rows(self, sql: str, *params) -> list[tuple]:
+        return query(self.env["DATABASE_URL"], sql, params)

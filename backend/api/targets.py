@@ -1,0 +1,39 @@
+"""GET /targets, POST /targets/reload and GET /agent/targets: the targets file's list (SPEC §8)."""
+
+from flask import Blueprint, current_app, jsonify, request
+
+from backend.api import require_api_key
+from backend.errors import INVALID_TARGETS_FILE, ApiError
+from backend.targets_file import TargetsFileError
+from backend.validation import parse_query_int
+
+bp = Blueprint("targets", __name__)
+bp.before_request(require_api_key)
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+MAX_OFFSET = 2**63 - 1
+
+
+@bp.get("/targets")
+def list_targets():
+    """The loaded targets in file order with their state, paged by ?limit= and ?offset=; no secret."""
+    limit = parse_query_int(request.args.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    offset = parse_query_int(request.args.get("offset"), "offset", 0, 0, MAX_OFFSET)
+    return jsonify(current_app.extensions["outage"].targets.page(limit, offset))
+
+
+@bp.post("/targets/reload")
+def reload_targets():
+    """Re-read the targets file; an invalid one is refused (400) and the running list stays."""
+    try:
+        summary = current_app.extensions["outage"].targets.reload("reloaded by POST /targets/reload")
+    except TargetsFileError as exc:
+        raise ApiError(400, str(exc), details={"code": INVALID_TARGETS_FILE}) from None
+    return jsonify(summary.as_dict())
+
+
+@bp.get("/agent/targets")
+def agent_targets():
+    """What agents check: http and tcp targets with their secrets resolved, and how often to ask again."""
+    return jsonify(current_app.extensions["outage"].targets.agent_targets())

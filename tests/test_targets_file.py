@@ -1,0 +1,177 @@
+"""The targets file loader (SPEC §8): every key of the example, and one-line errors naming file, line and key."""
+
+import pytest
+
+from backend.targets_file import ABSENT, TargetsFileError, agent_view, parse_targets, public_view, read_targets_file
+
+SECRET = "hunter2-very-secret-value"
+ENV = {"SHOP_TOKEN": SECRET}
+
+EXAMPLE = b"""\
+defaults:
+  interval: 30
+  timeout: 5
+targets:
+  - name: shop
+    url: https://shop.example.com/health
+    method: post
+    headers: {Authorization: "Bearer ${SHOP_TOKEN}"}
+    body: '{"ping": 1}'
+    expect_status: [200, "3XX"]
+    body_contains: "ok"
+    max_response_time_ms: 800
+    tls_expiry_days: 14
+    ca_file: /etc/ssl/private-ca.pem
+    tls_verify: false
+    failure_threshold: 3
+    success_threshold: 2
+    channels: [telegram, console]
+    tags: [prod]
+    public: true
+  - url: http://127.0.0.1:8080/api
+    interval: 0.5
+    json_path: $.items[0].state
+    json_equals: up
+  - url: http://127.0.0.1:8080/page
+    body_regex: "^<html.*ok"
+  - name: db
+    kind: tcp
+    host: 10.0.0.5
+    port: 5432
+  - name: ipv6 db
+    kind: tcp
+    host: "::1"
+    port: 5432
+  - name: nightly-backup
+    kind: push
+    period: 86400
+    grace: 3600
+"""
+
+
+def load(text: str, env=ENV):
+    return parse_targets(text.encode(), env, "targets.yaml")
+
+
+def refusal(text: str, env=ENV) -> str:
+    with pytest.raises(TargetsFileError) as refused:
+        load(text, env)
+    return str(refused.value)
+
+
+def test_every_key_of_the_example_loads_with_defaults_merged_and_secrets_unresolved():
+    loaded = parse_targets(EXAMPLE, ENV, "targets.yaml")
+    by_name = {t["name"]: t for t in loaded.targets}
+    assert list(by_name) == ["shop", "http://127.0.0.1:8080/api", "http://127.0.0.1:8080/page", "db", "ipv6 db",
+                             "nightly-backup"]
+    shop = by_name["shop"]
+    assert shop["method"] == "POST" and shop["expect_status"] == [200, "3xx"]
+    assert shop["headers"] == {"Authorization": "Bearer ${SHOP_TOKEN}"}  # stored unresolved
+    assert (shop["interval"], shop["timeout"], shop["tls_verify"], shop["channels"]) == (30, 5, False,
+                                                                                        ["telegram", "console"])
+    api = by_name["http://127.0.0.1:8080/api"]  # the default name is the url
+    assert (api["interval"], api["json_path"], api["json_equals"], api["method"]) == (0.5, "$.items[0].state",
+                                                                                      "up", "GET")
+    assert by_name["db"]["target_url"] == "tcp://10.0.0.5:5432"
+    assert by_name["ipv6 db"]["target_url"] == "tcp://[::1]:5432"
+    push = by_name["nightly-backup"]
+    assert (push["period"], push["grace"], push["target_url"]) == (86400, 3600, None)
+    assert "interval" not in push  # defaults apply only where a kind takes the key
+    assert SECRET not in repr(loaded)
+
+
+def test_the_agent_view_resolves_secrets_and_has_every_key_of_its_kind_the_public_view_does_not():
+    shop, api, _, db, *_ = parse_targets(EXAMPLE, ENV, "targets.yaml").targets
+    view = agent_view(shop, ENV)
+    assert view["headers"] == {"Authorization": f"Bearer {SECRET}"}
+    assert set(view) == {"name", "kind", "url", "interval", "timeout", "method", "headers", "body", "expect_status",
+                         "body_contains", "body_regex", "json_path", "json_equals", "tls_verify", "ca_file"}
+    assert agent_view(api, ENV)["headers"] is None and agent_view(api, ENV)["body_contains"] is None
+    assert agent_view(db, ENV) == {"name": "db", "kind": "tcp", "host": "10.0.0.5", "port": 5432, "interval": 30,
+                                   "timeout": 5}
+    assert SECRET not in repr(public_view(shop))
+    assert public_view(shop)["headers"] == {"Authorization": "Bearer ${SHOP_TOKEN}"}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("targets:\n  - name: a\n    url: ftp://" + SECRET + "/x\n", "targets.yaml:3: targets[0].url: must be an http(s) URL"),
+    ("targets:\n  - url: http://a/\n  - url: http://b/\n    interval: " + "-1\n",
+     "targets.yaml:4: targets[1].interval: must be more than 0"),
+    ("targets:\n  - name: db\n    kind: tcp\n    host: h\n    port: 1\n    url: http://" + SECRET + "/\n",
+     "targets.yaml:6: targets[0].url: is a key of http targets, not of tcp targets"),
+    ("targets:\n  - url: http://a/\n    period: 60\n",
+     "targets.yaml:3: targets[0].period: is a key of push targets, not of http targets"),
+    ("targets:\n  - url: http://a/\n    paused: true\n", "targets.yaml:3: targets[0].paused: is not a known key"),
+    ("targets:\n  - url: http://a/\n    body_regex: '([" + SECRET + "'\n",
+     "targets.yaml:3: targets[0].body_regex: is not a valid regular expression"),
+    ("targets:\n  - url: http://a/\n    json_path: " + SECRET + "\n    json_equals: 1\n",
+     "targets.yaml:3: targets[0].json_path: must be a simple path from the root such as $.status or "
+     "$.items[0].state"),
+    ("targets:\n  - url: http://a/\n    json_path: $.a\n",
+     "targets.yaml:3: targets[0].json_path: needs json_equals: the value expected there"),
+    ("targets:\n  - url: http://a/\n  - name: http://a/\n    url: http://b/\n",
+     "targets.yaml:3: targets[1].name: gives the same name as targets[0]; names must be unique"),
+    ("targets:\n  - url: http://a/\n    url: http://" + SECRET + "/\n", "targets.yaml:3: targets[0].url: is given twice"),
+    ("targets:\n  - kind: tcp\n    host: h\n    port: '" + SECRET + "'\n",
+     "targets.yaml:4: targets[0].port: must be a whole number"),
+    ("targets:\n  - kind: push\n    name: p\n    period: 60\n", "targets.yaml:2: targets[0].grace: is required"),
+    ("targets:\n  - url: http://a/\n    kind: " + SECRET + "\n", "targets.yaml:3: targets[0].kind: must be http, tcp "
+     "or push"),
+    ("targets:\n  - url: http://a/\n    expect_status: [200, 600]\n",
+     'targets.yaml:3: targets[0].expect_status: must be status codes 100-599 or classes "1xx" to "5xx"'),
+    ("targets:\n  - url: http://a/\n    channels: [" + SECRET + "]\n",
+     "targets.yaml:3: targets[0].channels: names a channel that does not exist; known: console, telegram, email, "
+     "webhook, apprise"),
+    ("targets:\n  - url: http://a/\n    headers:\n      X-Token: ${NOT_SET}\n",
+     "targets.yaml:4: targets[0].headers.X-Token: uses ${NOT_SET}, which is not set in the backend's environment"),
+    ("targets:\n  - url: http://a/?token=${SHOP_TOKEN}\n",
+     "targets.yaml:2: targets[0].url: may use ${NAME} only under headers: and body: (a URL or name is shown in "
+     "alerts and logs)"),
+    ("defaults:\n  url: http://a/\ntargets: []\n", "targets.yaml:2: defaults.url: is set per target, not in defaults"),
+    ("channels:\n  ops: {type: email}\n", "targets.yaml:1: channels: named channels are not supported yet (SPEC §10); "
+     "targets can name the default channels: console, telegram, email, webhook, apprise"),
+    ("targets:\n  - url: http://a/\n   oops: [" + SECRET + "\n", "targets.yaml:3: is not valid YAML (did not find "
+     "expected '-' indicator)"),
+    ("defaults: '${SHOP_TOKEN}'\n", "targets.yaml:1: defaults: may use ${NAME} only under headers: and body: (a URL "
+     "or name is shown in alerts and logs)"),
+    ("defaults:\n  headers: {X: '${SHOP_TOKEN}'}\n  body: '${SHOP_TOKEN}'\n  tags: ['${SHOP_TOKEN}']\n",
+     "targets.yaml:4: defaults.tags[0]: may use ${NAME} only under headers: and body: (a URL or name is shown in "
+     "alerts and logs)"),
+    ("", "targets.yaml: is empty; write `targets: []` for no targets"),
+    ("- " + SECRET + "\n", "targets.yaml:1: must be a mapping with `targets:` (and optionally `defaults:`)"),
+], ids=lambda value: value[:40] if isinstance(value, str) else None)
+def test_a_bad_file_is_one_line_naming_file_line_and_key_never_the_value(text, expected):
+    message = refusal(text)
+    assert message == expected
+    assert SECRET not in message and "\n" not in message
+
+
+def test_a_bad_default_is_named_at_its_own_line_in_defaults():
+    assert refusal("defaults:\n  timeout: 0\ntargets:\n  - url: http://a/\n") == (
+        "targets.yaml:2: defaults.timeout: must be more than 0")
+
+
+def test_a_missing_required_file_is_refused_and_a_missing_default_file_is_no_targets(tmp_path):
+    absent = tmp_path / "targets.yaml"
+    assert read_targets_file(absent, {}, required=False, shown_as="targets.yaml").targets == []
+    assert read_targets_file(absent, {}, required=False, shown_as="targets.yaml").fingerprint == ABSENT
+    with pytest.raises(TargetsFileError, match=r"^x/targets.yaml: no such file \(set by TARGETS_FILE\)$"):
+        read_targets_file(absent, {}, required=True, shown_as="x/targets.yaml")
+
+
+def test_the_fingerprint_changes_with_the_bytes_only():
+    a, b = load("targets: []\n"), load("targets: []\n")
+    assert a.fingerprint == b.fingerprint != load("targets: [] # changed\n").fingerprint
+
+
+def test_the_example_file_loads_and_shows_every_key():
+    from pathlib import Path
+
+    from backend.targets_file import COMMON_KEYS, KIND_KEYS
+
+    example = Path(__file__).resolve().parents[1] / "targets.example.yaml"
+    loaded = read_targets_file(example, {"SHOP_TOKEN": "x", "API_PROBE_KEY": "y"}, True, "targets.example.yaml")
+    assert {t["kind"] for t in loaded.targets} == {"http", "tcp", "push"}
+    text = example.read_text(encoding="utf-8")
+    every_key = set(COMMON_KEYS) | {key for keys in KIND_KEYS.values() for key in keys}
+    assert [key for key in sorted(every_key) if f"{key}:" not in text] == []
