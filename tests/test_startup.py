@@ -21,9 +21,9 @@ ENTRY_POINTS = {
 }
 
 
-def run_entry(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
-    """Run `python <args>` from the repository root to its end; a hung one is killed by PID."""
-    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+def run_entry(args: list[str], env: dict[str, str], timeout: float = 60, cwd=ROOT) -> subprocess.CompletedProcess:
+    """Run `python <args>` (from the repository root) to its end; a hung one is killed by PID."""
+    proc = subprocess.Popen([sys.executable, *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         out, err = proc.communicate(timeout=timeout)
@@ -80,8 +80,9 @@ def test_a_relative_env_file_is_read_from_the_repository_by_backend_and_agent(tm
         env = base_env(tmp_path, ENV_FILE=name)
         for key in ("CHECK_INTERVAL_SECONDS", "FAILURE_THRESHOLD"):
             env.pop(key, None)
-        assert_refused(run_entry(["backend/app.py"], env), "FAILURE_THRESHOLD")
-        assert_refused(run_entry(["agent/agent.py", "--once"], env), "CHECK_INTERVAL_SECONDS")
+        assert_refused(run_entry([str(ROOT / "backend/app.py")], env, cwd=tmp_path), "FAILURE_THRESHOLD")
+        assert_refused(run_entry([str(ROOT / "agent/agent.py"), "--once"], env, cwd=tmp_path),
+                       "CHECK_INTERVAL_SECONDS")
     finally:
         path.unlink()
 
