@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from backend import store
 from backend.database import write_transaction
+from common.logs import plural
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class RetentionPurger:
             if deleted < CHUNK:
                 break
         if total:
-            log.info("retention: purged %d events checked before %s", total, cutoff)
+            log.info("retention: purged %s checked before %s", plural(total, "event"), cutoff)
         return total
 
     def close(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from backend.messages import LANGUAGES, Notice, alert_message, console_block, status_text, telegram_text
@@ -157,3 +159,15 @@ def test_alert_message_prefers_the_error_message_then_the_status():
     assert alert_message(503, "HTTP 503 Service Unavailable") == "Service is down: HTTP 503 Service Unavailable"
     assert alert_message(503, None) == "Service is down: 503 Service Unavailable"
     assert alert_message(None, None) == "Service is down: No response"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_readme_shows_both_telegram_messages_as_sent(language):
+    """README's Telegram section quotes the outage and the recovery message in each language exactly."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    outage = notice(status_code=503, response_time_ms=5000)
+    recovery = Notice(alert_id=1, notice_type=AlertType.RECOVERY, target_url=URL, status_code=200,
+                      response_time_ms=87, error_message=None, occurred_at="2025-01-08 15:32:10")
+    for given in (outage, recovery):
+        block = "\n".join(f"  {line}" if line else "" for line in telegram_text(given, language).splitlines())
+        assert f"  ```\n{block}\n  ```" in readme

@@ -118,3 +118,13 @@ def test_ctrl_c_stops_every_process_quietly(run_script, round_):
 @pytest.mark.parametrize("round_", range(3))
 def test_ctrl_c_stops_the_debug_server_quietly(run_script, round_):
     ctrl_c(run_script(FLASK_DEBUG="true"), processes=2)  # backend/app.py, the agent
+
+
+def test_the_running_line_names_the_gunicorn_master_and_each_worker_names_it_too(run_script):
+    run = run_script(BACKEND_WORKERS="1")
+    run.wait_running()
+    master = int(re.search(r"gunicorn master pid (\d+) with 1 worker \(", run.output()).group(1))
+    wait_until(lambda: f"master pid {master}) serving" in run.output(), 10, message="the worker's start line")
+    [worker] = re.findall(rf"backend \(gunicorn worker pid (\d+), master pid {master}\) serving", run.output())
+    assert int(worker) != master
+    ctrl_c(run, processes=3)  # the master, its one worker, the agent
