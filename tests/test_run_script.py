@@ -52,9 +52,10 @@ class RunScript:
         port = free_port()
         self.port = port
         self.out_path = tmp_path / "run.out"
-        self.env = base_env(tmp_path, FLASK_PORT=str(port), BACKEND_URL=f"http://127.0.0.1:{port}",
-                            TARGET_URL=f"http://127.0.0.1:{port}/health", CHECK_INTERVAL_SECONDS="0.2",
-                            REQUEST_TIMEOUT_SECONDS="1", BACKEND_WORKERS="2", **env)
+        self.env = base_env(tmp_path, **{"FLASK_PORT": str(port), "BACKEND_URL": f"http://127.0.0.1:{port}",
+                                         "TARGET_URL": f"http://127.0.0.1:{port}/health",
+                                         "CHECK_INTERVAL_SECONDS": "0.2", "REQUEST_TIMEOUT_SECONDS": "1",
+                                         "BACKEND_WORKERS": "2", **env})
         self.proc: subprocess.Popen | None = None
         self.pids: set[int] = set()
 
