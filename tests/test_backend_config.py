@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from agent import config as agent_config
 from backend.config import ROOT, ConfigError, Settings, load_settings, read_environment
 from backend.database import make_engine
 from backend.messages import Notice, telegram_text
@@ -178,21 +179,10 @@ def test_a_relative_log_file_resolves_against_the_repository(tmp_path, monkeypat
     assert settings.log_file == ROOT / "logs" / "server.log"
 
 
-def test_an_env_file_that_does_not_exist_is_named(tmp_path, monkeypatch):
-    monkeypatch.setenv("ENV_FILE", str(tmp_path / "typo.env"))
-    with pytest.raises(ConfigError) as caught:
-        read_environment()
-    assert str(caught.value) == f"ENV_FILE: no such file {tmp_path / 'typo.env'}"
-
-
-def test_a_relative_env_file_resolves_against_the_repository_not_the_cwd(tmp_path, monkeypatch):
-    """The same rule as the agent's (both use common.config.read_environment, SPEC §1)."""
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "here.env").write_text("FROM_THE_CWD=1\n")
-    monkeypatch.setenv("ENV_FILE", "here.env")
-    with pytest.raises(ConfigError) as caught:
-        read_environment()
-    assert str(caught.value) == f"ENV_FILE: no such file {ROOT / 'here.env'}"
+def test_backend_and_agent_read_the_environment_by_one_rule():
+    """One ENV_FILE rule for both (SPEC §1: relative to the repository); tests/test_agent_config.py tests it."""
+    assert read_environment is agent_config.read_environment
+    assert ConfigError is agent_config.ConfigError
 
 
 @pytest.mark.parametrize("key, warned", [("x" * 15, True), ("k3y", True), ("x" * 16, False), (KEY, False)])
