@@ -125,7 +125,7 @@ def _url(environ: Mapping[str, str], key: str, default: str) -> str:
     raw = _text(environ, key) or default
     problem = http_url_problem(raw)
     if problem:
-        raise ConfigError(key, f"must be an http:// or https:// URL with a host, {raw!r} {problem}")
+        raise ConfigError(key, f"must be an http(s) URL with a host, {raw!r} {problem}")
     return raw
 
 

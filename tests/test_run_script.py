@@ -116,6 +116,32 @@ def test_ctrl_c_stops_every_process_quietly(run_script, round_):
     ctrl_c(run_script(), processes=4)  # gunicorn's master and 2 workers, the agent
 
 
+@pytest.mark.parametrize("round_", range(5))
+def test_ctrl_c_on_gunicorn_alone_stops_it_quietly(tmp_path, round_):
+    """The README's `gunicorn -c backend/gunicorn_conf.py backend.wsgi:app` in a terminal: Ctrl-C to its group."""
+    port = free_port()
+    env = base_env(tmp_path, FLASK_PORT=str(port), BACKEND_WORKERS="2")
+    out_path = tmp_path / "gunicorn.out"
+    with open(out_path, "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "backend/gunicorn_conf.py", "backend.wsgi:app"],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    pids: set[int] = set()
+    try:
+        wait_until(lambda: out_path.read_text().count(") serving") == 2, 30, message="both workers serving")
+        pids = descendants(proc.pid)
+        assert len(pids) == 2, pids
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+        wait_until(lambda: not any(is_alive(pid) for pid in pids), 10, message="both workers gone")
+        output = out_path.read_text()
+        assert output.count("stopped") == 2 and "Traceback" not in output, output
+    finally:
+        for pid in [*pids, proc.pid]:
+            if is_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
 @pytest.mark.parametrize("round_", range(3))
 def test_ctrl_c_stops_the_debug_server_quietly(run_script, round_):
     ctrl_c(run_script(FLASK_DEBUG="true"), processes=2)  # backend/app.py, the agent

@@ -25,6 +25,7 @@ def free_port() -> int:
 
 
 def _empty_file(path: Path) -> Path:
+    """`path`, created empty: an ENV_FILE that exists (a missing one stops every entry point)."""
     path.touch()
     return path
 
