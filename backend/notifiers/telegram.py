@@ -14,7 +14,7 @@ from telegram import Bot
 from telegram.error import RetryAfter, TelegramError, TimedOut
 from telegram.request import HTTPXRequest
 
-from backend.messages import Notice, telegram_text
+from backend.messages import LANGUAGES, Notice, telegram_text
 from backend.notifiers.base import DeliveryError, Notifier
 
 
@@ -23,7 +23,8 @@ class TelegramNotifier(Notifier):
 
     channel = "TELEGRAM"
 
-    def __init__(self, token: str, chat_id: str, base_url: str, timeout_seconds: float, language: str = "ko"):
+    def __init__(self, token: str, chat_id: str, base_url: str, timeout_seconds: float,
+                 language: str = LANGUAGES[0]):
         self._token = token
         self.language = language  # NOTIFY_LANGUAGE (SPEC §10)
         # httpx logs each request URL at INFO and PTB logs the API URL at DEBUG; both contain the
