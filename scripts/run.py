@@ -20,6 +20,7 @@ for _signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
     signal.signal(_signal, _request_stop)
 
 import argparse  # noqa: E402
+import ctypes  # noqa: E402
 import os  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
@@ -36,6 +37,7 @@ from common.logs import plural  # noqa: E402
 
 DEMO_SITE_PORT = 8099
 DEMO_BACKEND_PORT = 5050
+PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 STOP_TIMEOUT_SECONDS = 30.0  # the backend may be finishing a notification attempt (NOTIFY_TIMEOUT_SECONDS)
 
 
@@ -67,8 +69,19 @@ def check_before_start(settings: Settings) -> None:
 
 
 def start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
-    """Start `args` from the repository root in a process group of its own (out of reach of Ctrl-C)."""
-    return subprocess.Popen(args, cwd=ROOT, env=env, process_group=0)
+    """Start `args` from the repository root in a process group of its own (out of reach of Ctrl-C).
+
+    Out of the terminal's reach, a child must still end with us if we are killed outright: Linux
+    sends it SIGTERM when this process dies (PR_SET_PDEATHSIG), as Ctrl-C on the group once did.
+    """
+    parent = os.getpid()
+
+    def die_with_parent() -> None:  # runs in the child between fork and exec
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # we died before prctl took effect
+            os._exit(1)
+
+    return subprocess.Popen(args, cwd=ROOT, env=env, process_group=0, preexec_fn=die_with_parent)
 
 
 def wait_for_health(url: str, backend: subprocess.Popen, timeout: float = 30.0) -> bool:

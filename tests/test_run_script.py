@@ -77,6 +77,8 @@ class RunScript:
 
     def kill_leftovers(self) -> None:
         """SIGKILL, by PID, whatever this run started and left behind."""
+        if is_alive(self.proc.pid):
+            self.pids |= descendants(self.proc.pid)
         for pid in [*self.pids, self.proc.pid]:
             if is_alive(pid):
                 os.kill(pid, signal.SIGKILL)
@@ -114,6 +116,17 @@ def ctrl_c(run: RunScript, processes: int) -> None:
 @pytest.mark.parametrize("round_", range(20))
 def test_ctrl_c_stops_every_process_quietly(run_script, round_):
     ctrl_c(run_script(), processes=4)  # gunicorn's master and 2 workers, the agent
+
+
+def test_killing_run_py_outright_still_stops_every_child(run_script):
+    """The children sit in groups of their own, out of Ctrl-C's reach: they must not outlive a kill -9."""
+    run = run_script()
+    run.wait_running()
+    run.pids = descendants(run.proc.pid)
+    assert len(run.pids) == 4, run.pids
+    os.kill(run.proc.pid, signal.SIGKILL)
+    run.proc.wait(timeout=10)
+    wait_until(lambda: not any(is_alive(pid) for pid in run.pids), 30, message="every child of run.py gone")
 
 
 @pytest.mark.parametrize("round_", range(5))
