@@ -15,7 +15,6 @@ sys.path.insert(0, str(_HERE.parent))
 import argparse  # noqa: E402
 import datetime as dt  # noqa: E402
 import logging  # noqa: E402
-import logging.handlers  # noqa: E402
 import signal  # noqa: E402
 import sqlite3  # noqa: E402
 import threading  # noqa: E402
@@ -28,15 +27,14 @@ import requests  # noqa: E402
 from agent.checker import EnvOnceSession, check, new_session  # noqa: E402
 from agent.config import (DEFAULT_TARGET_URL, AgentSettings, ConfigError, load_settings,  # noqa: E402
                           read_environment)
+from agent.log_setup import configure_logging  # noqa: E402
 from agent.monotonic_schedule import MonotonicScheduler  # noqa: E402
 from agent.sender import SpoolSender  # noqa: E402
 from agent.spool import Spool, SpoolInUse, SpoolWriter, lock_spool  # noqa: E402
-from agent.words import plural  # noqa: E402
+from common.logs import plural  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-LOG_FORMAT = "[%(asctime)s] [%(levelname)s] %(message)s"
-LOG_DATEFMT = "%Y-%m-%d %H:%M:%S"
 MAX_IDLE_SECONDS = 0.5  # how long the loop may sleep before it looks at the stop flag again
 SENDER_GRACE_SECONDS = 2.0  # on SIGTERM, how long an in-flight POST may take to finish
 MIN_SLOT_SECONDS = 0.05  # the spread schedule's finest step: at most interval / this many slots
@@ -205,26 +203,6 @@ class Agent:
                 return  # the daemon thread still uses the spool: do not close it under it
         self.spool.close()
         self._sender_session.close()
-
-
-def log_file_handler(settings: AgentSettings) -> logging.Handler:
-    """The agent.log handler: rotated at `log_max_bytes`, keeping `log_backups` old files."""
-    settings.log_file.parent.mkdir(parents=True, exist_ok=True)
-    return logging.handlers.RotatingFileHandler(settings.log_file, maxBytes=settings.log_max_bytes,
-                                                backupCount=settings.log_backups, encoding="utf-8")
-
-
-def configure_logging(settings: AgentSettings) -> None:
-    """Log to stdout and the rotated agent.log, one UTC line per fact (SPEC §7)."""
-    formatter = logging.Formatter(LOG_FORMAT, datefmt=LOG_DATEFMT)
-    formatter.converter = time.gmtime
-    handlers = [logging.StreamHandler(sys.stdout), log_file_handler(settings)]
-    root = logging.getLogger()
-    for handler in handlers:
-        handler.setFormatter(formatter)
-        root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    logging.getLogger("urllib3").setLevel(logging.WARNING)
 
 
 def log_start(settings: AgentSettings, environ: Mapping[str, str], once: bool) -> None:

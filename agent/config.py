@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
-from urllib.parse import urlsplit
 
-from dotenv import dotenv_values
+from common.config import ROOT, ConfigError, number, read_environment, repo_path, text, whole_number
+from common.config import http_url_problem as _http_url_problem
 
-ROOT = Path(__file__).resolve().parents[1]
+__all__ = ["ROOT", "AgentSettings", "ConfigError", "load_settings", "read_environment"]
 
 DEFAULT_TARGET_URL = "https://example.com"
 DEFAULT_CHECK_INTERVAL_SECONDS = 30.0
@@ -25,15 +23,6 @@ MAX_BATCH_SIZE = 1000  # the backend takes at most 1000 events per request (SPEC
 DEFAULT_SPOOL_MAX_EVENTS = 100_000
 DEFAULT_LOG_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_LOG_BACKUPS = 5
-
-
-class ConfigError(Exception):
-    """One invalid configuration value; the entry script prints it and exits with status 2."""
-
-    def __init__(self, key: str, problem: str):
-        super().__init__(f"{key}: {problem}")
-        self.key = key
-        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -75,42 +64,6 @@ def load_settings(environ: Mapping[str, str]) -> AgentSettings:
     )
 
 
-def read_environment() -> dict[str, str]:
-    """The process environment over the values of the dotenv file (`ENV_FILE`, else ROOT/.env)."""
-    env_file = Path(os.environ.get("ENV_FILE") or ROOT / ".env").expanduser()
-    if not env_file.is_absolute():
-        env_file = ROOT / env_file  # files resolve against the repository, never the cwd (SPEC §1)
-    values: dict[str, str] = {}
-    if env_file.is_file():
-        values = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
-    values.update(os.environ)  # a real environment variable wins over the file
-    return values
-
-
-def _value(environ: Mapping[str, str], key: str) -> str | None:
-    """The stripped value of `key`, or None when it is unset or blank (blank means "use the default")."""
-    raw = environ.get(key)
-    if raw is None or not raw.strip():
-        return None
-    return raw.strip()
-
-
-def _http_url_problem(url: str) -> str | None:
-    """Why `url` is not a usable http(s) URL with a host, or None when it is."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # raises ValueError for a malformed port
-    except ValueError:
-        return "is malformed"
-    if parts.scheme not in ("http", "https"):
-        return "must start with http:// or https://"
-    if not parts.hostname:
-        return "has no host"
-    if any(ch.isspace() for ch in url):
-        return "contains whitespace"
-    return None
-
-
 def _target_urls(environ: Mapping[str, str]) -> tuple[str, ...]:
     raw = _value(environ, "TARGET_URL")
     if raw is None:
@@ -126,19 +79,6 @@ def _target_urls(environ: Mapping[str, str]) -> tuple[str, ...]:
     if not urls:
         raise ConfigError("TARGET_URL", f"must list at least one http(s) URL, got {raw!r}")
     return tuple(urls)
-
-
-def _positive_number(environ: Mapping[str, str], key: str, default: float) -> float:
-    raw = _value(environ, key)
-    if raw is None:
-        return default
-    try:
-        number = float(raw)
-    except ValueError:
-        number = math.nan
-    if not (math.isfinite(number) and number > 0):
-        raise ConfigError(key, f"must be a number greater than 0, got {raw!r}")
-    return number
 
 
 def _backend_url(environ: Mapping[str, str]) -> str:
@@ -162,24 +102,21 @@ def _api_key(environ: Mapping[str, str]) -> str:
     return key
 
 
-def _path(environ: Mapping[str, str], key: str, default: Path) -> Path:
-    raw = _value(environ, key)
-    if raw is None:
-        return default
-    path = Path(raw).expanduser()
-    return path if path.is_absolute() else ROOT / path  # never against the cwd (SPEC §1)
+# Thin names over the shared parsers (common/config.py), in the words load_settings uses.
+def _value(environ: Mapping[str, str], key: str) -> str | None:
+    """The stripped value of `key`, or None when it is unset or blank (blank means "use the default")."""
+    return text(environ, key) or None
+
+
+def _positive_number(environ: Mapping[str, str], key: str, default: float) -> float:
+    return number(environ, key, default, 0.0, above=True)
 
 
 def _whole_number(environ: Mapping[str, str], key: str, default: int, *, minimum: int,
                   maximum: int | None = None) -> int:
-    raw = _value(environ, key)
-    if raw is None:
-        return default
-    try:
-        number = int(raw)
-    except ValueError:
-        number = None
-    if number is None or number < minimum or (maximum is not None and number > maximum):
-        bounds = f"at least {minimum}" if maximum is None else f"from {minimum} to {maximum}"
-        raise ConfigError(key, f"must be a whole number {bounds}, got {raw!r}")
-    return number
+    return whole_number(environ, key, default, minimum, maximum)
+
+
+def _path(environ: Mapping[str, str], key: str, default: Path) -> Path:
+    raw = text(environ, key)
+    return repo_path(raw) if raw else default  # never against the cwd (SPEC §1)

@@ -17,7 +17,7 @@ from tenacity import (RetryCallState, Retrying, retry_if_result, stop_after_atte
 from agent.checker import describe_error
 from agent.config import AgentSettings
 from agent.spool import Spool, SpooledEvent
-from agent.words import plural
+from common.logs import plural
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from agent.words import plural
+from common.logs import plural
 
 log = logging.getLogger(__name__)
 

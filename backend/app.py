@@ -14,6 +14,7 @@ sys.path.insert(0, str(_HERE.parent))
 from backend.config import ConfigError, load_settings, read_environment  # noqa: E402
 from backend.factory import create_app, create_served_app  # noqa: E402
 from backend.targets_file import TargetsFileError  # noqa: E402
+from backend.startup import check_port_free  # noqa: E402
 from waitress import create_server  # noqa: E402
 
 __all__ = ["create_app", "main"]
@@ -25,13 +26,16 @@ def _stop_on_sigterm(signum, frame):
 
 
 def main() -> int:
-    """Load settings and the targets file (exit 2 on a bad one), then serve until SIGINT or SIGTERM."""
+    """Check settings, port, database and targets file (exit 2 with one line on a bad one), then serve until SIGINT or SIGTERM."""
     try:
         settings = load_settings(read_environment())
+        check_port_free(settings.host, settings.port)
         app = create_served_app(settings)
     except (ConfigError, TargetsFileError) as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C while starting: stop quietly, nothing is serving yet
+        return 130
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         if settings.debug:  # Flask's development server, with its debugger, only when asked for
@@ -42,6 +46,9 @@ def main() -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        # One stop is enough: a second Ctrl-C or SIGTERM must not break off the clean-up with a traceback.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         app.extensions["outage"].close()
         log.info("backend stopped")
     return 0

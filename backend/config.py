@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
-from urllib.parse import urlsplit
 
-from dotenv import dotenv_values
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-ROOT = Path(__file__).resolve().parents[1]
+from backend.messages import LANGUAGES as NOTIFY_LANGUAGES
+from common.config import ROOT, ConfigError, choice, http_url_problem, read_environment, repo_path
+from common.config import boolean as _bool
+from common.config import number as _number
+from common.config import text as _text
+from common.config import whole_number as _int
 
-
-class ConfigError(Exception):
-    """A configuration value is missing or invalid; the message names the key."""
-
-    def __init__(self, key: str, problem: str):
-        super().__init__(f"{key}: {problem}")
-        self.key = key
-        self.problem = problem
+__all__ = ["ROOT", "ConfigError", "Settings", "database_url", "load_settings", "read_environment", "sqlite_file"]
 
 
 LEASE_TIMEOUTS = 3  # NOTIFY_LEASE_SECONDS spans at least this many NOTIFY_TIMEOUT_SECONDS
@@ -56,6 +53,8 @@ class Settings:
     # when the list is served to agents, and nowhere else.
     environment: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
+    notify_language: str = NOTIFY_LANGUAGES[0]
+
     def __post_init__(self) -> None:
         # The dispatcher renews its lease at half-life, before an attempt, and claims a row for one
         # lease length: with three attempt timeouts per lease, an attempt that starts just before
@@ -71,20 +70,13 @@ class Settings:
         return bool(self.telegram_bot_token and self.telegram_chat_id)
 
 
-def read_environment() -> dict[str, str]:
-    """The process environment over the `.env` file (ENV_FILE, default ROOT/.env); entry scripts only."""
-    env_file = Path(os.environ.get("ENV_FILE") or ROOT / ".env")
-    values = {k: v for k, v in dotenv_values(env_file).items() if v is not None} if env_file.is_file() else {}
-    values.update(os.environ)
-    return values
-
-
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """Validate every key the backend reads and return Settings, or raise ConfigError (SPEC §2)."""
     api_key = _text(environ, "API_KEY")
     if not api_key:
         raise ConfigError("API_KEY", "is required; set a long random secret in .env")
     token = _text(environ, "TELEGRAM_BOT_TOKEN")
+    _both_or_neither(environ, "TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID")
     return Settings(
         api_key=api_key,
         database_url=database_url(environ),
@@ -111,65 +103,60 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         targets_poll_seconds=_number(environ, "TARGETS_POLL_SECONDS", 1.0, low=0.1),
         agent_refresh_seconds=_number(environ, "AGENT_REFRESH_SECONDS", 60.0, low=0.1),
         environment=dict(environ),
+        notify_language=choice(environ, "NOTIFY_LANGUAGE", NOTIFY_LANGUAGES),
     )
 
 
 def database_url(environ: Mapping[str, str]) -> str:
-    """DATABASE_URL, or the SQLite file at the repository root (SPEC §2)."""
-    return _text(environ, "DATABASE_URL") or f"sqlite:///{ROOT / 'notifications.db'}"
-
-
-def _text(environ: Mapping[str, str], key: str) -> str:
-    return (environ.get(key) or "").strip()
-
-
-def _int(environ: Mapping[str, str], key: str, default: int, low: int, high: int | None = None) -> int:
-    raw = _text(environ, key)
+    """DATABASE_URL, or the SQLite file at the repository root (SPEC §2); checked without connecting."""
+    raw = _text(environ, "DATABASE_URL")
     if not raw:
-        return default
+        return f"sqlite:///{ROOT / 'notifications.db'}"
     try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(key, f"must be a whole number, got {raw!r}") from None
-    if value < low or (high is not None and value > high):
-        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise ConfigError(key, f"must be {bounds}, got {value}")
-    return value
-
-
-def _number(environ: Mapping[str, str], key: str, default: float, low: float) -> float:
-    raw = _text(environ, key)
-    if not raw:
-        return default
+        url = make_url(raw)
+        dialect = url.get_dialect()
+    except NoSuchModuleError:  # a subclass of ArgumentError: catch it first
+        raise ConfigError("DATABASE_URL", f"unknown scheme {url.drivername + '://'!r}; use sqlite:/// or "
+                                          "postgresql+psycopg://") from None
+    except ArgumentError:
+        raise ConfigError("DATABASE_URL", "is not a database URL; use sqlite:///path/to/file.db or "
+                                          "postgresql+psycopg://user:password@host/name") from None
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError("DATABASE_URL", f"{url.get_backend_name()} is not supported; use SQLite or PostgreSQL")
     try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(key, f"must be a number, got {raw!r}") from None
-    if not value >= low or value == float("inf"):  # also rejects NaN
-        raise ConfigError(key, f"must be a finite number of at least {low}, got {raw!r}")
-    return value
+        dialect.import_dbapi()
+    except ImportError:
+        raise ConfigError("DATABASE_URL", f"its driver {url.get_driver_name()} is not installed; "
+                                          "use postgresql+psycopg://") from None
+    path = sqlite_file(url)
+    if path is not None and not path.parent.is_dir():
+        raise ConfigError("DATABASE_URL", f"folder {path.parent} does not exist; create it or choose another path")
+    return raw
 
 
-def _bool(environ: Mapping[str, str], key: str, default: bool) -> bool:
-    raw = _text(environ, key).lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(key, f"must be true or false, got {raw!r}")
+def sqlite_file(url: URL) -> Path | None:
+    """The file of a SQLite URL, a relative path resolved against the repository (SPEC §1); else None."""
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return repo_path(url.database)
+
+
+def _both_or_neither(environ: Mapping[str, str], first: str, second: str) -> None:
+    """A channel's two keys are set together: one without the other is a mistake, not "off"."""
+    if _text(environ, first) and not _text(environ, second):
+        raise ConfigError(second, f"is required when {first} is set")
+    if _text(environ, second) and not _text(environ, first):
+        raise ConfigError(first, f"is required when {second} is set")
 
 
 def _url(environ: Mapping[str, str], key: str, default: str) -> str:
     raw = _text(environ, key) or default
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(key, f"must be an http:// or https:// URL, got {raw!r}")
+    problem = http_url_problem(raw)
+    if problem:
+        raise ConfigError(key, f"must be an http(s) URL with a host, {raw!r} {problem}")
     return raw
 
 
 def _path(environ: Mapping[str, str], key: str, default: Path) -> Path:
     raw = _text(environ, key)
-    path = Path(raw) if raw else default
-    return path if path.is_absolute() else ROOT / path
+    return repo_path(raw) if raw else default

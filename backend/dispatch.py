@@ -27,6 +27,7 @@ from backend.leases import Lease, holder_is_dead
 from backend.messages import Notice
 from backend.notifiers.base import DeliveryError, Notifier
 from backend.rules import AlertType
+from common.logs import plural
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +169,7 @@ class Dispatcher:
             log_row.update(status="FAILED", response_code=exc.response_code, error_message=exc.reason)
             if retry_count >= self.retries:
                 outbox.update(status="FAILED", finished_at=attempted_at)
-                log.error("%s FAILED after %d attempts: %s", subject, retry_count + 1, exc.reason)
+                log.error("%s FAILED after %s: %s", subject, plural(retry_count + 1, "attempt"), exc.reason)
             else:
                 delay = backoff_seconds(retry_count + 1, self.backoff_base_seconds)
                 if exc.retry_after_seconds:

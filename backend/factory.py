@@ -11,14 +11,15 @@ from sqlalchemy import Engine
 
 from backend.api import alerts, events, health, targets
 from backend.config import Settings
-from backend.database import init_db, make_engine
 from backend.dispatch import Dispatcher, fail_deliveries_of_removed_channels
 from backend.errors import register_error_handlers
 from backend.log_setup import configure_logging
 from backend.notifiers import Notifier, enabled_notifiers
 from backend.retention import RetentionPurger
 from backend.service import AlertService
+from backend.startup import open_database
 from backend.target_list import TargetList
+from common.config import api_key_warning
 
 log = logging.getLogger("backend")
 
@@ -51,8 +52,7 @@ def create_app(settings: Settings, notifiers: list[Notifier] | None = None) -> F
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, JSON_SORT_KEYS=False)
     app.json.sort_keys = False
     app.json.ensure_ascii = False
-    engine = make_engine(settings.database_url)
-    init_db(engine)
+    engine = open_database(settings.database_url)
     target_list = TargetList(engine, settings)
     try:  # before any thread starts: an invalid targets file (TargetsFileError) leaves nothing running
         target_list.load_at_start()
@@ -74,12 +74,19 @@ def create_app(settings: Settings, notifiers: list[Notifier] | None = None) -> F
     return app
 
 
-def create_served_app(settings: Settings) -> Flask:
-    """The app as a server process runs it: logging set up once, the app built, one line saying where."""
+def create_served_app(settings: Settings, process: str | None = None) -> Flask:
+    """The app as a server process runs it: logging set up once, the app built, one line saying where.
+
+    `process` says which process this is (`gunicorn worker pid 12, master pid 11`); default `pid 12`.
+    """
     configure_logging(settings.log_file, settings.log_max_bytes, settings.log_backups)
+    warning = api_key_warning(settings.api_key)
+    if warning:
+        log.warning(warning)
     app = create_app(settings)
     ctx = app.extensions["outage"]
-    log.info("backend (pid %d) serving http://%s:%d (database %s, failure threshold %d, channels: %s)",
-             os.getpid(), settings.host, settings.port, ctx.engine.url.render_as_string(hide_password=True),
-             settings.failure_threshold, ", ".join(n.channel for n in ctx.dispatcher.notifiers))
+    log.info("backend (%s) serving http://%s:%d (database %s, failure threshold %d, channels: %s)",
+             process or f"pid {os.getpid()}", settings.host, settings.port,
+             ctx.engine.url.render_as_string(hide_password=True), settings.failure_threshold,
+             ", ".join(n.channel for n in ctx.dispatcher.notifiers))
     return app

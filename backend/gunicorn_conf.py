@@ -1,22 +1,31 @@
 """gunicorn settings for `make run`: several workers and threads, bound as FLASK_HOST/FLASK_PORT say.
 
 Every worker runs the whole app; the database (BEGIN IMMEDIATE on SQLite, the unique active-alert
-index, the dispatcher leases) keeps them from doubling alerts or notifications.
+index, the dispatcher leases) keeps them from doubling alerts or notifications. The master checks
+the settings, the port and the database before any worker starts, and exits 2 with one line.
 """
 
 import logging
+import signal
 import sys
 
 from backend.config import ConfigError, load_settings, read_environment
+from backend.startup import check_port_free, open_database
 from backend.target_list import read_file
 from backend.targets_file import TargetsFileError
+
+
+def _refuse(exc: ConfigError | TargetsFileError):
+    """One line naming the key, exit status 2, as every entry point does (SPEC §2)."""
+    print(f"configuration error: {exc}", file=sys.stderr)
+    sys.exit(2)
+
 
 try:
     _settings = load_settings(read_environment())
     read_file(_settings)  # each worker loads it again; a bad file stops the start here, with one line
 except (ConfigError, TargetsFileError) as exc:
-    print(f"configuration error: {exc}", file=sys.stderr)
-    sys.exit(2)
+    _refuse(exc)
 
 bind = f"{_settings.host}:{_settings.port}"
 workers = _settings.workers
@@ -28,6 +37,26 @@ timeout = 60
 accesslog = None
 errorlog = "-"
 loglevel = "warning"
+
+
+def on_starting(server):
+    """Before binding (once; not again on a SIGHUP reload): the port is free and the database opens."""
+    try:
+        check_port_free(_settings.host, _settings.port)
+        open_database(_settings.database_url).dispose()  # migrations run once here, not in every worker
+    except ConfigError as exc:
+        _refuse(exc)
+
+
+def post_worker_init(worker):
+    """Let a worker stop only when its master says so, not on the terminal's Ctrl-C as well.
+
+    A terminal sends SIGINT to every process of the foreground group; the master then sends each
+    worker SIGQUIT too. gthread's quit handler shuts its thread pool down under a lock that is not
+    reentrant, so a second signal landing inside the first handler deadlocked the worker for good
+    (the master gave up after graceful_timeout and left it running).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def worker_exit(server, worker):

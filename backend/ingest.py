@@ -19,6 +19,7 @@ from backend.messages import alert_message
 from backend.rules import (ACTIVE_STATUSES, Action, AlertStatus, AlertType, TargetState, decide, decide_late,
                            failures_in_a_row, is_failure, next_state)
 from backend.validation import EventIn
+from common.logs import plural
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ class Batch:
                     first_seen[new.event_uid] = index
                 fresh.append(index)
         if stored:
-            log.info("%d event(s) were already stored (same event_uid): not stored again", len(stored))
+            log.info("%s already stored (same event_uid): not stored again", plural(len(stored), "event"))
         return fresh
 
     def _judge(self, index: int, new: EventIn) -> None:
@@ -143,8 +144,8 @@ class Batch:
             store.recent_failures(self.conn, row["target_url"], self.threshold + 1))
         target.changed = True
         action = decide_late(target.has_active_alert, failed, target.failures_in_a_row, self.threshold)
-        log.info("check of %s at %s arrived after a newer one: %d failure(s) in a row in check-time order%s",
-                 row["target_url"], row["timestamp"], target.failures_in_a_row,
+        log.info("check of %s at %s arrived after a newer one: %s in a row in check-time order%s",
+                 row["target_url"], row["timestamp"], plural(target.failures_in_a_row, "failure"),
                  "; it completes an outage" if action is Action.OPEN_ALERT else "")
         if action is Action.OPEN_ALERT:
             target.has_active_alert = True

@@ -6,14 +6,17 @@ from pathlib import Path
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from backend.config import database_url, read_environment  # noqa: E402
-from backend.database import init_db, make_engine  # noqa: E402
+from backend.config import ConfigError, database_url, read_environment  # noqa: E402
+from backend.startup import open_database  # noqa: E402
 
 
 def main() -> int:
-    """Create the schema in DATABASE_URL and say where it is."""
-    engine = make_engine(database_url(read_environment()))
-    init_db(engine)
+    """Bring the schema in DATABASE_URL up to date and say where it is; exit 2 with one line if it cannot."""
+    try:
+        engine = open_database(database_url(read_environment()))
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
     print(f"database ready: {engine.url.render_as_string(hide_password=True)}")
     engine.dispose()
     return 0

@@ -52,13 +52,34 @@ def console_block(notice: Notice) -> str:
     return "\n".join(lines)
 
 
-def telegram_text(notice: Notice) -> str:
-    """The plain-text Telegram message of SPEC §6 (Korean, as the spec gives it)."""
-    heading = "🚨 서비스 장애 알림" if notice.notice_type is AlertType.ERROR else "✅ 서비스 복구 알림"
-    lines = [heading, "", f"URL: {notice.target_url}",
-             f"상태: {status_text(notice.status_code, notice.error_message)}"]
+@dataclass(frozen=True)
+class Wording:
+    """The words of a chat message in one language: the two headings, the labels, the time labels."""
+
+    outage: str
+    recovery: str
+    status: str
+    response_time: str
+    occurred_at: str
+    recovered_at: str
+
+
+# NOTIFY_LANGUAGE (SPEC §10): `ko` is the original design's Telegram text (SPEC §6), `en` the same in English.
+WORDING = {
+    "ko": Wording("🚨 서비스 장애 알림", "✅ 서비스 복구 알림", "상태", "응답시간", "발생시각", "복구시각"),
+    "en": Wording("🚨 Service outage alert", "✅ Service recovery alert", "Status", "Response time",
+                  "Occurred at", "Recovered at"),
+}
+LANGUAGES = tuple(WORDING)  # the first is the default
+
+
+def telegram_text(notice: Notice, language: str = LANGUAGES[0]) -> str:
+    """The plain-text Telegram message of SPEC §6, in `language` (ko: exactly the spec's text)."""
+    words = WORDING[language]
+    is_error = notice.notice_type is AlertType.ERROR
+    lines = [words.outage if is_error else words.recovery, "", f"URL: {notice.target_url}",
+             f"{words.status}: {status_text(notice.status_code, notice.error_message)}"]
     if notice.response_time_ms is not None:
-        lines.append(f"응답시간: {notice.response_time_ms}ms")
-    label = "발생시각" if notice.notice_type is AlertType.ERROR else "복구시각"
-    lines.append(f"{label}: {notice.occurred_at}")
+        lines.append(f"{words.response_time}: {notice.response_time_ms}ms")
+    lines.append(f"{words.occurred_at if is_error else words.recovered_at}: {notice.occurred_at}")
     return "\n".join(lines)

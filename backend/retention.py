@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from backend import store
 from backend.database import write_transaction
 from backend.leases import Lease
+from common.logs import plural
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,8 @@ class RetentionPurger:
         deliveries = self._in_chunks(store.purge_deliveries, cutoff)
         total = self._in_chunks(store.purge_events, cutoff)
         if total or deliveries:
-            log.info("retention: purged %d events checked and %d deliveries finished before %s",
-                     total, deliveries, cutoff)
+            log.info("retention: purged %s checked and %s finished before %s",
+                     plural(total, "event"), plural(deliveries, "delivery", "deliveries"), cutoff)
         return total
 
     def _in_chunks(self, purge, cutoff: str) -> int:

@@ -128,10 +128,22 @@ def test_the_environment_wins_over_the_dotenv_file(tmp_path, monkeypatch):
     assert environ["BACKEND_URL"] == "http://file:1"
 
 
-def test_a_missing_dotenv_file_is_fine(tmp_path, monkeypatch):
+def test_an_env_file_that_does_not_exist_is_named_not_taken_as_empty(tmp_path, monkeypatch):
     monkeypatch.setenv("ENV_FILE", str(tmp_path / "absent.env"))
-    monkeypatch.setenv("SOME_VAR_FOR_THE_TEST", "x")
-    assert read_environment()["SOME_VAR_FOR_THE_TEST"] == "x"
+    with pytest.raises(ConfigError) as caught:
+        read_environment()
+    assert str(caught.value) == f"ENV_FILE: no such file {tmp_path / 'absent.env'}"
+
+
+def test_a_relative_env_file_is_read_from_the_repository_whatever_the_cwd(tmp_path, monkeypatch):
+    name = f"tests/.env-agent-config-{os.getpid()}"
+    (ROOT / name).write_text("ONLY_IN_THE_REPO_FILE=1\n")
+    try:
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv("ENV_FILE", name)
+        assert read_environment()["ONLY_IN_THE_REPO_FILE"] == "1"
+    finally:
+        (ROOT / name).unlink()
 
 
 def test_read_environment_does_not_change_os_environ(tmp_path, monkeypatch):

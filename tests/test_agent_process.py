@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from agent.agent import log_file_handler
+from agent.log_setup import log_file_handler
 from agent.config import load_settings
 from tests.support.procs import ROOT, free_port, run_to_exit, start, stop, wait_until
 from tests.support.procs import base_env as _base_env

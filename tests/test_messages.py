@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from backend.messages import Notice, alert_message, console_block, status_text, telegram_text
+from backend.messages import LANGUAGES, Notice, alert_message, console_block, status_text, telegram_text
 from backend.rules import AlertType
 
 URL = "https://example.com"
@@ -90,6 +92,51 @@ def test_console_block_is_exactly_the_spec_block(given, expected_console, _):
 @pytest.mark.parametrize("given, _, expected_telegram", SCENARIOS.values(), ids=SCENARIOS.keys())
 def test_telegram_text_is_exactly_the_spec_message(given, _, expected_telegram):
     assert telegram_text(given) == expected_telegram
+    assert telegram_text(given, "ko") == expected_telegram  # NOTIFY_LANGUAGE=ko is the default
+
+
+ENGLISH = {
+    "outage with a status and a response time": (
+        notice(),
+        "🚨 Service outage alert\n"
+        "\n"
+        "URL: https://example.com\n"
+        "Status: 503 Service Unavailable\n"
+        "Response time: 5000ms\n"
+        "Occurred at: 2025-01-08 15:30:45",
+    ),
+    "timeout, response time unknown": (
+        notice(status_code=None, response_time_ms=None, error_message="Request timed out after 5000ms"),
+        "🚨 Service outage alert\n"
+        "\n"
+        "URL: https://example.com\n"
+        "Status: Timeout\n"
+        "Occurred at: 2025-01-08 15:30:45",
+    ),
+    "recovery": (
+        notice(AlertType.RECOVERY, status_code=200, response_time_ms=87),
+        "✅ Service recovery alert\n"
+        "\n"
+        "URL: https://example.com\n"
+        "Status: 200 OK\n"
+        "Response time: 87ms\n"
+        "Recovered at: 2025-01-08 15:30:45",
+    ),
+}
+
+
+@pytest.mark.parametrize("given, expected", ENGLISH.values(), ids=ENGLISH.keys())
+def test_telegram_text_in_english_is_the_same_message_in_english(given, expected):
+    assert telegram_text(given, "en") == expected
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_language_keeps_the_shape_of_the_spec_message(language):
+    """Same lines in the same order: heading, blank, URL, status, response time, time."""
+    for given, _, korean in SCENARIOS.values():
+        text = telegram_text(given, language)
+        assert len(text.splitlines()) == len(korean.splitlines())
+        assert text.splitlines()[2] == korean.splitlines()[2]  # the URL line is the same in every language
 
 
 @pytest.mark.parametrize("status_code, error_message, expected", [
@@ -112,3 +159,15 @@ def test_alert_message_prefers_the_error_message_then_the_status():
     assert alert_message(503, "HTTP 503 Service Unavailable") == "Service is down: HTTP 503 Service Unavailable"
     assert alert_message(503, None) == "Service is down: 503 Service Unavailable"
     assert alert_message(None, None) == "Service is down: No response"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_readme_shows_both_telegram_messages_as_sent(language):
+    """README's Telegram section quotes the outage and the recovery message in each language exactly."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    outage = notice(status_code=503, response_time_ms=5000)
+    recovery = Notice(alert_id=1, notice_type=AlertType.RECOVERY, target_url=URL, status_code=200,
+                      response_time_ms=87, error_message=None, occurred_at="2025-01-08 15:32:10")
+    for given in (outage, recovery):
+        block = "\n".join(f"  {line}" if line else "" for line in telegram_text(given, language).splitlines())
+        assert f"  ```\n{block}\n  ```" in readme

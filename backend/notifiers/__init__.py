@@ -15,5 +15,6 @@ def enabled_notifiers(settings: Settings) -> list[Notifier]:
     notifiers: list[Notifier] = [ConsoleNotifier(settings.log_file)]
     if settings.telegram_enabled:
         notifiers.append(TelegramNotifier(settings.telegram_bot_token, settings.telegram_chat_id,
-                                          settings.telegram_api_base_url, settings.notify_timeout_seconds))
+                                          settings.telegram_api_base_url, settings.notify_timeout_seconds,
+                                          settings.notify_language))
     return notifiers

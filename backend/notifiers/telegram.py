@@ -14,7 +14,7 @@ from telegram import Bot
 from telegram.error import RetryAfter, TelegramError, TimedOut
 from telegram.request import HTTPXRequest
 
-from backend.messages import Notice, telegram_text
+from backend.messages import LANGUAGES, Notice, telegram_text
 from backend.notifiers.base import DeliveryError, Notifier
 
 
@@ -23,8 +23,10 @@ class TelegramNotifier(Notifier):
 
     channel = "TELEGRAM"
 
-    def __init__(self, token: str, chat_id: str, base_url: str, timeout_seconds: float):
+    def __init__(self, token: str, chat_id: str, base_url: str, timeout_seconds: float,
+                 language: str = LANGUAGES[0]):
         self._token = token
+        self.language = language  # NOTIFY_LANGUAGE (SPEC §10)
         # httpx logs each request URL at INFO and PTB logs the API URL at DEBUG; both contain the
         # token, so keep them quiet whatever logging set-up serves this app (waitress, gunicorn…).
         for name in ("httpx", "httpcore", "telegram"):
@@ -34,11 +36,11 @@ class TelegramNotifier(Notifier):
         self.timeout_seconds = timeout_seconds
 
     def __repr__(self) -> str:  # never show the token
-        return f"TelegramNotifier(chat_id={self.chat_id!r}, base_url={self.base_url!r})"
+        return f"TelegramNotifier(chat_id={self.chat_id!r}, base_url={self.base_url!r}, language={self.language!r})"
 
     def send(self, notice: Notice) -> str | None:
         """Send one message and return Telegram's message_id; raise DeliveryError on failure."""
-        return asyncio.run(self._send(telegram_text(notice)))
+        return asyncio.run(self._send(telegram_text(notice, self.language)))
 
     async def _send(self, text: str) -> str:
         timeout = self.timeout_seconds

@@ -32,11 +32,17 @@ def no_targets_file(tmp_path: Path) -> Path:
     return path
 
 
+def _empty_file(path: Path) -> Path:
+    """`path`, created empty: an ENV_FILE that exists (a missing one stops every entry point)."""
+    path.touch()
+    return path
+
+
 def base_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
     """An environment that never reads the developer's .env and never reaches the internet."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "FLASK_"))}
     env.update({
-        "ENV_FILE": str(tmp_path / "no.env"),
+        "ENV_FILE": str(_empty_file(tmp_path / "empty.env")),
         "PYTHONUNBUFFERED": "1",
         "API_KEY": "test-key-0123456789",
         "TARGET_URL": "http://127.0.0.1:9/",

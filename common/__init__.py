@@ -1,0 +1,1 @@
+"""What the agent and the backend share without depending on each other: config parsing and log set-up."""
