@@ -147,7 +147,7 @@ class Agent:
         self._sender_thread = threading.Thread(target=self.sender.run, args=(self._wake_sender,),
                                                name="sender", daemon=True)
         self._sender_thread.start()
-        scheduler = self._scheduler = self.spread_schedule()
+        scheduler = self.spread_schedule()
         while not self.stop.is_set():
             scheduler.run_pending()
             idle = scheduler.idle_seconds
@@ -156,7 +156,7 @@ class Agent:
 
     def spread_schedule(self, clock: Callable[[], float] = time.monotonic) -> MonotonicScheduler:
         """A scheduler on `clock` (a monotonic one, so a step of the wall clock moves no check) for `self.specs`."""
-        scheduler = MonotonicScheduler(clock)
+        scheduler = self._scheduler = MonotonicScheduler(clock)
         self._add_slot_jobs(scheduler, self.specs)
         return scheduler
 
