@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-log = logging.getLogger("agent.checker")  # the logger name the per-check lines have always had
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
