@@ -16,9 +16,9 @@ import argparse  # noqa: E402
 import datetime as dt  # noqa: E402
 import logging  # noqa: E402
 import logging.handlers  # noqa: E402
+import os  # noqa: E402
 import signal  # noqa: E402
 import sqlite3  # noqa: E402
-import os  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 from typing import Callable, Mapping, Sequence  # noqa: E402

@@ -188,6 +188,8 @@ class CheckEngine:
         try:
             prepare, _ = _KINDS[spec.kind]
             prepare(handle, transfer, self._context)
+            for option, value in self._context.extra_options.items():
+                handle.setopt(option, value)
         except (KeyError, ValueError, TypeError, pycurl.error) as exc:  # a setting libcurl cannot take
             self._recycle(handle, spec)
             self._deliver(CheckResult(spec.target_url, transfer.timestamp, False, None, None,

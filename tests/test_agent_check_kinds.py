@@ -30,6 +30,8 @@ class _Site(BaseHTTPRequestHandler):
         try:
             self.send_response(server.status)
             self.send_header("Content-Type", server.content_type)
+            if server.location:
+                self.send_header("Location", server.location)
             if server.repeat:  # a huge body: `body` once, then `repeat` bytes of filler
                 self.send_header("Content-Length", str(len(server.body) + server.repeat))
                 self.end_headers()
@@ -57,6 +59,7 @@ class Site(LoopbackServer):
         super().__init__(_Site)
         self.status, self.body, self.content_type = 200, b"", "text/plain"
         self.repeat = self.bytes_sent = 0
+        self.location = ""
         self.requests: list[tuple[str, dict, bytes]] = []
 
 
@@ -99,6 +102,15 @@ def test_tls_verify_false_accepts_the_certificate_and_still_reads_its_expiry(tls
     result = checker.check(CheckSpec("tls", url=tls_site.url, tls_verify=False))
     assert (result.is_success, result.status_code) == (True, 200)
     assert result.cert_expires_at == tls_site.leaf.not_after
+
+
+def test_a_redirect_from_http_to_https_is_verified_too_and_carries_the_expiry(site, tls_site, checker):
+    site.status, site.location = 301, tls_site.url
+    result = checker.check(CheckSpec("moved", url=site.url, ca_file=str(tls_site.ca.cert)))
+    assert (result.is_success, result.status_code) == (True, 200)
+    assert result.cert_expires_at == tls_site.leaf.not_after
+    unverified = checker.check(CheckSpec("moved", url=site.url))
+    assert unverified.error_message.startswith("TLS error: certificate verify failed: ")
 
 
 def test_an_unreadable_ca_file_fails_the_check_and_says_why(tls_site, checker, tmp_path):

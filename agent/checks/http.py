@@ -25,7 +25,7 @@ class CurlContext:
 
     ca_bundles: CaBundles
     proxies: Mapping[str, str] = field(default_factory=dict)  # urllib.request.getproxies() shape
-    extra_options: Mapping[int, Any] = field(default_factory=dict)
+    extra_options: Mapping[int, Any] = field(default_factory=dict)  # set last, over the kind's own
 
     def proxy_for(self, url: str) -> str:
         """The proxy for `url`'s scheme, or "" (no proxy: libcurl then ignores its own env lookup)."""
@@ -44,12 +44,12 @@ def prepare(handle: pycurl.Curl, transfer: Transfer, context: CurlContext) -> No
     handle.setopt(pycurl.MAXREDIRS, MAX_REDIRECTS)
     handle.setopt(pycurl.REDIR_PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
     handle.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_2TLS)
-    if url[:6].lower() == "https:":
-        handle.setopt(pycurl.CAINFO, context.ca_bundles.cainfo(spec.ca_file))
-        if not spec.tls_verify:
-            handle.setopt(pycurl.SSL_VERIFYPEER, 0)
-            handle.setopt(pycurl.SSL_VERIFYHOST, 0)
-        handle.setopt(pycurl.OPT_CERTINFO, 1)
+    # Set for http URLs too: a redirect may lead to https.
+    handle.setopt(pycurl.CAINFO, context.ca_bundles.cainfo(spec.ca_file))
+    if not spec.tls_verify:
+        handle.setopt(pycurl.SSL_VERIFYPEER, 0)
+        handle.setopt(pycurl.SSL_VERIFYHOST, 0)
+    handle.setopt(pycurl.OPT_CERTINFO, 1)
     header_lines = [f"{name}: {value}" for name, value in spec.headers]
     if _method_and_body(handle, spec):
         header_lines.append("Expect:")  # no 100-continue round trip before the body
@@ -67,9 +67,7 @@ def finish(transfer: Transfer, code: int, message: str) -> CheckResult:
     """The result of a transfer libcurl ended with `code` (0: done), judged by the spec's conditions."""
     spec, handle = transfer.spec, transfer.handle
     timings = phase_times(handle)
-    expires = None
-    if (spec.url or "")[:6].lower() == "https:":
-        expires = expiry_from_certinfo(handle.getinfo(pycurl.INFO_CERTINFO))
+    expires = expiry_from_certinfo(handle.getinfo(pycurl.INFO_CERTINFO))  # https, when the handshake got that far
     status = handle.getinfo(pycurl.RESPONSE_CODE) or None
     if code == 0 or (code == pycurl.E_WRITE_ERROR and transfer.stopped):
         elapsed_ms = round(handle.getinfo(pycurl.TOTAL_TIME_T) / 1000)
@@ -112,7 +110,7 @@ def phase_times(handle: pycurl.Curl) -> dict:
 
 
 def common_options(handle: pycurl.Curl, spec: CheckSpec, context: CurlContext) -> None:
-    """The options every kind sets: the deadline, a fresh connection, no signals, the context's extras."""
+    """The options every kind sets: the deadline, a fresh connection, no signals, the proxy exceptions."""
     timeout_ms = max(1, round(spec.timeout_seconds * 1000))
     handle.setopt(pycurl.NOSIGNAL, 1)
     handle.setopt(pycurl.TIMEOUT_MS, timeout_ms)  # one deadline over the whole transfer, proxies included
@@ -123,8 +121,6 @@ def common_options(handle: pycurl.Curl, spec: CheckSpec, context: CurlContext) -
     noproxy = context.proxies.get("no")
     if noproxy:
         handle.setopt(pycurl.NOPROXY, noproxy)
-    for option, value in context.extra_options.items():
-        handle.setopt(option, value)
 
 
 def _method_and_body(handle: pycurl.Curl, spec: CheckSpec) -> bool:
