@@ -84,6 +84,7 @@ class CheckEngine:
         self._unfinished = 0
         self._is_wake_pending = False
         self._is_stopping = False
+        self._is_closed = False
         self._thread: threading.Thread | None = None
         _allow_open_files(max_in_flight * FDS_PER_CHECK + 100)
 
@@ -103,7 +104,7 @@ class CheckEngine:
             self._unfinished += len(self._pending) - before
             if not self._is_wake_pending:
                 self._is_wake_pending = True
-                os.write(self._wake_write, b"\0")
+                self._wake()
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until every submitted check has delivered its result; False when `timeout` ran out first."""
@@ -113,17 +114,20 @@ class CheckEngine:
     def close(self, timeout: float) -> bool:
         """Start no more checks, let those in flight end (by their own deadline), stop; False if still busy."""
         with self._lock:
+            if self._is_closed:
+                return True
             self._is_stopping = True
             self._unfinished -= len(self._pending)
             self._pending.clear()
             if self._unfinished == 0:
                 self._idle.notify_all()
-            os.write(self._wake_write, b"\0")
+            self._wake()
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
             if thread.is_alive():
                 return False
+        self._is_closed = True
         for handle in list(self._transfers):
             self._multi.remove_handle(handle)
             handle.close()
@@ -135,6 +139,12 @@ class CheckEngine:
         os.close(self._wake_write)
         self._context.ca_bundles.close()
         return True
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_write, b"\0")
+        except BlockingIOError:
+            pass  # the pipe is full of wake-ups already: the loop will wake
 
     # --- the event-loop thread ----------------------------------------------------------------
 

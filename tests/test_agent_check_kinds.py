@@ -243,3 +243,10 @@ def test_a_refused_port_is_refused_for_tcp_and_http_alike(checker):
     results = checker.check_all([CheckSpec("a", kind="tcp", host="127.0.0.1", port=port),
                                  CheckSpec("b", url=f"http://127.0.0.1:{port}/")])
     assert {r.error_message for r in results} == {"Connection failed: connection refused"}
+
+
+def test_closing_an_engine_twice_is_harmless(site):
+    twice = Checker()
+    assert twice.check(site.url).is_success
+    twice.close()
+    twice.close()
