@@ -213,12 +213,12 @@ def test_a_name_that_does_not_resolve_is_a_dns_failure(tmp_path):
     """A real DNS failure without a real DNS server: libcurl asks a DNS-over-HTTPS resolver on
     127.0.0.1 (CURLOPT_DOH_URL), which answers NXDOMAIN, and asks nothing else."""
     resolver = NxdomainResolver(issue(tmp_path, "resolver", days=1)).start()
-    checker = Checker(extra_options=resolver.curl_options)
+    via_resolver = Checker(extra_options=resolver.curl_options)
     try:
         started = time.monotonic()
-        result = checker.check("http://no-such-host.invalid/", 1.0)
+        result = via_resolver.check("http://no-such-host.invalid/", 1.0)
     finally:
-        checker.close()
+        via_resolver.close()
         resolver.stop()
     assert time.monotonic() - started < 5
     assert resolver.questions >= 1  # the name was asked of our resolver, and so of no other
