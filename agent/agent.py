@@ -15,16 +15,17 @@ sys.path.insert(0, str(_HERE.parent))
 import argparse  # noqa: E402
 import datetime as dt  # noqa: E402
 import logging  # noqa: E402
+import os  # noqa: E402
 import signal  # noqa: E402
 import sqlite3  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
-from concurrent.futures import Future, ThreadPoolExecutor  # noqa: E402
-from typing import Callable, Mapping  # noqa: E402
+from typing import Callable, Mapping, Sequence  # noqa: E402
 
-import requests  # noqa: E402
-
-from agent.checker import EnvOnceSession, check, new_session  # noqa: E402
+from agent.check_result import CheckResult, log_result  # noqa: E402
+from agent.check_spec import CheckSpec, spec_for_url  # noqa: E402
+from agent.engine import CheckEngine, curl_context  # noqa: E402
+from agent.http_session import EnvOnceSession  # noqa: E402
 from agent.config import (DEFAULT_TARGET_URL, AgentSettings, ConfigError, load_settings,  # noqa: E402
                           read_environment)
 from agent.log_setup import configure_logging  # noqa: E402
@@ -70,66 +71,55 @@ def spread_offsets(n_targets: int, interval: float, min_slot: float = MIN_SLOT_S
     return [slot * interval / count for slot in slots]
 
 
+def specs_from_settings(settings: AgentSettings) -> list[CheckSpec]:
+    """TARGET_URL's URLs as http specs with the defaults, so their events are exactly as before (SPEC §7)."""
+    return [spec_for_url(url, settings.check_interval_seconds, settings.request_timeout_seconds)
+            for url in settings.target_urls]
+
+
 class Agent:
     """Checks targets into the spool; one sender thread drains the spool to the backend.
 
-    A check never waits for sending or for the disk: a job is one check plus handing its result
-    to the spool writer, which commits within milliseconds (group commit, see agent/spool.py), so
-    a backend that is down delays no check, and a crash of the backend loses no result.
+    The schedule's slot jobs hand their specs to the check engine (one libcurl event loop, see
+    agent/engine.py), which hands each result to the spool writer; the writer commits within
+    milliseconds (group commit, see agent/spool.py). So a check never waits for sending or for the
+    disk, a backend that is down delays no check, and a crash of the backend loses no result.
     """
 
-    def __init__(self, settings: AgentSettings, stop: threading.Event, spool: Spool):
+    def __init__(self, settings: AgentSettings, stop: threading.Event, spool: Spool,
+                 environ: Mapping[str, str] | None = None):
         self.settings = settings
         self.stop = stop
         self.spool = spool
-        self._local = threading.local()
-        self._executor = ThreadPoolExecutor(max_workers=settings.max_workers,
-                                            thread_name_prefix="check")
-        self._running: dict[str, Future] = {}
+        self.specs: list[CheckSpec] = specs_from_settings(settings)
         self._wake_sender = threading.Event()
         self._sender_session = EnvOnceSession()
         self.sender = SpoolSender(spool, settings, self._sender_session, stop_event=stop)
         self._sender_thread: threading.Thread | None = None
         self.writer = SpoolWriter(spool, on_commit=self._wake_sender.set)
+        context = curl_context(os.environ if environ is None else environ)
+        self.engine = CheckEngine(self.spool_result, context, max_in_flight=settings.max_workers).start()
+        self._scheduler: MonotonicScheduler | None = None
 
-    def _session(self) -> requests.Session:
-        # requests.Session is not documented as thread-safe, so each worker thread keeps its own.
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = new_session()
-        return session
+    def spool_result(self, result: CheckResult) -> None:
+        """Log one check's line and hand its event to the spool writer (on the engine's thread)."""
+        log_result(result)
+        self.writer.put(result.to_event())
 
-    def check_and_spool(self, url: str) -> None:
-        """Check one target and write the result to the spool, for the sender to deliver."""
-        try:
-            result = check(self._session(), url, self.settings.request_timeout_seconds)
-            self.writer.put(result.to_event())
-        except Exception:  # a job boundary: one broken check must not end the agent
-            log.exception("job for %s failed unexpectedly", url)
-
-    def submit_all(self, urls: list[str]) -> None:
-        """One slot of the spread schedule: start a check of each of `urls`."""
-        for url in urls:
-            self.submit(url)
-
-    def submit(self, url: str) -> None:
-        """Start a check of `url` unless its previous one is still running (a hanging target)."""
-        previous = self._running.get(url)
-        if previous is not None and not previous.done():
-            log.warning("check %s skipped: its previous check is still in progress", url)
-            return
-        self._running[url] = self._executor.submit(self.check_and_spool, url)
+    def submit_all(self, specs: Sequence[CheckSpec]) -> None:
+        """One slot of the spread schedule: start a check of each of `specs` (one still running is skipped)."""
+        self.engine.submit(specs)
 
     def run_once(self) -> int:
         """Check every target concurrently, then drain the whole spool; 0 when it ends empty (SPEC §7)."""
-        futures = [self._executor.submit(self.check_and_spool, url) for url in self.settings.target_urls]
-        for future in futures:
-            future.result()
+        self.engine.submit(self.specs)
+        if not self.engine.wait_idle(self._longest_timeout() + ONCE_COMMIT_LIMIT_SECONDS):
+            log.error("round done: checks still running past their timeout")
         if not self.writer.flush(timeout=ONCE_COMMIT_LIMIT_SECONDS):
             log.error("round done: %s not written to the spool %s within %gs (a full disk?)",
                       plural(len(self.writer), "result"), self.spool.path, ONCE_COMMIT_LIMIT_SECONDS)
         if len(self.spool):
-            log.info("round done: %s, sending %s", plural(len(futures), "check"),
+            log.info("round done: %s, sending %s", plural(len(self.specs), "check"),
                      plural(len(self.spool), "spooled result"))
         deadline = time.monotonic() + ONCE_SEND_LIMIT_SECONDS
         is_empty = self.sender.drain(deadline)
@@ -163,35 +153,55 @@ class Agent:
         return 0
 
     def spread_schedule(self, clock: Callable[[], float] = time.monotonic) -> MonotonicScheduler:
-        """One `schedule` job per slot of the spread (see `spread_slots`), each due every interval.
+        """A scheduler on `clock` (a monotonic one, so a step of the wall clock moves no check) for `self.specs`."""
+        scheduler = self._scheduler = MonotonicScheduler(clock)
+        self._add_slot_jobs(scheduler, self.specs)
+        return scheduler
+
+    def replace_specs(self, specs: Sequence[CheckSpec]) -> None:
+        """Check `specs` from now on instead: new targets start, removed ones stop, changed ones change.
+
+        Call it on the schedule's thread (a job of its own, say): the slots are laid out afresh,
+        and a check in flight finishes with its old settings.
+        """
+        self.specs = list(specs)
+        if self._scheduler is not None:
+            self._scheduler.clear()
+            self._add_slot_jobs(self._scheduler, self.specs)
+
+    def _add_slot_jobs(self, scheduler: MonotonicScheduler, specs: Sequence[CheckSpec]) -> None:
+        """One `schedule` job per slot of the spread (see `spread_slots`), per interval, each due every interval.
 
         Slot s runs first at now + s x interval / slots; `schedule` then runs it one interval after
-        each run. The jobs run on `clock`, a monotonic one, so a step of the wall clock moves no
-        check. One job per slot rather than per target: `run_pending` looks at every job each time
-        it is called, which at 10,000 targets costs about 10 ms a call.
+        each run. One job per slot rather than per target: `run_pending` looks at every job each
+        time it is called, which at 10,000 targets costs about 10 ms a call.
         """
-        urls = self.settings.target_urls
-        interval = self.settings.check_interval_seconds
-        groups: dict[int, list[str]] = {}
-        for url, slot in zip(urls, spread_slots(len(urls), interval)):
-            groups.setdefault(slot, []).append(url)
-        step = interval / len(groups)
-        scheduler = MonotonicScheduler(clock)
-        start, wall_start = clock(), time.time()
-        for slot, group in groups.items():
-            job = scheduler.every(interval).seconds.do(self.submit_all, group)
-            # schedule has no start offset; its next_run is public.
-            job.next_run = scheduler.at(start + slot * step)
-        log.info("schedule: %s in %s %.0fms apart, every %gs, from %s", plural(len(urls), "target"),
-                 plural(len(groups), "slot"), step * 1000, interval,
-                 dt.datetime.fromtimestamp(wall_start, dt.timezone.utc).isoformat(timespec="milliseconds"))
-        return scheduler
+        by_interval: dict[float, list[CheckSpec]] = {}
+        for spec in specs:
+            by_interval.setdefault(spec.interval_seconds, []).append(spec)
+        start, wall_start = scheduler.clock(), time.time()
+        for interval, group in by_interval.items():
+            slots: dict[int, list[CheckSpec]] = {}
+            for spec, slot in zip(group, spread_slots(len(group), interval)):
+                slots.setdefault(slot, []).append(spec)
+            step = interval / len(slots)
+            for slot, members in slots.items():
+                job = scheduler.every(interval).seconds.do(self.submit_all, members)
+                # schedule has no start offset; its next_run is public.
+                job.next_run = scheduler.at(start + slot * step)
+            log.info("schedule: %s in %s %.0fms apart, every %gs, from %s", plural(len(group), "target"),
+                     plural(len(slots), "slot"), step * 1000, interval,
+                     dt.datetime.fromtimestamp(wall_start, dt.timezone.utc).isoformat(timespec="milliseconds"))
+
+    def _longest_timeout(self) -> float:
+        return max((spec.timeout_seconds for spec in self.specs), default=0.0)
 
     def shutdown(self) -> None:
         """Stop checking, commit every result, give an in-flight POST a bounded moment, leave the rest spooled."""
         self.stop.set()
         self._wake_sender.set()
-        self._executor.shutdown(wait=True, cancel_futures=True)  # checks end by their deadline
+        if not self.engine.close(self._longest_timeout() + 1):  # checks end by their own deadline
+            log.warning("check engine still busy at shutdown, leaving it")
         self.writer.close()  # every result checked so far is committed before the process exits
         sender = self._sender_thread
         if sender is not None:

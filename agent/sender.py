@@ -14,7 +14,7 @@ import requests
 from tenacity import (RetryCallState, Retrying, retry_if_result, stop_after_attempt,
                       stop_when_event_set, wait_exponential_jitter)
 
-from agent.checker import describe_error
+from agent.http_session import describe_error
 from agent.config import AgentSettings
 from agent.spool import Spool, SpooledEvent
 from common.logs import plural

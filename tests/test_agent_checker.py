@@ -1,7 +1,8 @@
-"""One check against real local servers: success, HTTP failure, redirects, timeout, refused port (SPEC §7)."""
+"""One TARGET_URL check on the libcurl engine against real local servers: the events of SPEC §7, unchanged."""
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler
 
@@ -9,20 +10,15 @@ import uuid
 
 import pytest
 
-from agent.checker import CheckResult, check, new_session
+from agent.check_result import CheckResult
+from tests.support.checks import Checker, checker  # noqa: F401  (a fixture)
 from tests.support.procs import free_port
 from tests.support.servers import LoopbackServer
 
 
-@pytest.fixture
-def session():
-    with new_session() as s:
-        yield s
-
-
-def test_200_is_a_successful_check_with_a_response_time(target, session):
+def test_200_is_a_successful_check_with_a_response_time(target, checker):
     before = datetime.now(timezone.utc)
-    result = check(session, target.url, 5)
+    result = checker.check(target.url, 5)
     assert result.is_success is True
     assert result.status_code == 200
     assert isinstance(result.response_time_ms, int) and 0 <= result.response_time_ms < 5000
@@ -32,9 +28,9 @@ def test_200_is_a_successful_check_with_a_response_time(target, session):
     assert before - timedelta(seconds=1) <= result.timestamp <= datetime.now(timezone.utc)
 
 
-def test_503_is_a_failed_check_with_its_reason(target, session):
+def test_503_is_a_failed_check_with_its_reason(target, checker):
     target.set_status(503)
-    result = check(session, target.url, 5)
+    result = checker.check(target.url, 5)
     assert result.is_success is False
     assert result.status_code == 503
     assert result.response_time_ms is not None
@@ -61,33 +57,33 @@ def redirect():
     server.stop()
 
 
-def test_a_redirect_is_followed_to_its_answer(target, redirect, session):
+def test_a_redirect_is_followed_to_its_answer(target, redirect, checker):
     target.set_status(404)
     redirect.location = target.url
-    result = check(session, redirect.url, 5)
+    result = checker.check(redirect.url, 5)
     assert (result.is_success, result.status_code) == (False, 404)
     assert result.error_message == "HTTP 404 Not Found"
     assert target.hits == 1
 
 
-def test_a_redirect_loop_is_too_many_redirects(redirect, session):
-    result = check(session, redirect.url, 5)
+def test_a_redirect_loop_is_too_many_redirects(redirect, checker):
+    result = checker.check(redirect.url, 5)
     assert (result.is_success, result.status_code, result.response_time_ms) == (False, None, None)
     assert result.error_message == "Too many redirects"
 
 
-def test_a_hanging_target_times_out_with_the_configured_timeout(target, session):
+def test_a_hanging_target_times_out_with_the_configured_timeout(target, checker):
     target.hang()
-    result = check(session, target.url, 0.3)
+    result = checker.check(target.url, 0.3)
     assert result.is_success is False
     assert result.status_code is None
     assert result.error_message == "Request timed out after 300ms"
     assert 250 <= result.response_time_ms < 3000
 
 
-def test_a_closed_port_is_a_failed_connection(session):
+def test_a_closed_port_is_a_failed_connection(checker):
     url = f"http://127.0.0.1:{free_port()}/"
-    result = check(session, url, 2)
+    result = checker.check(url, 2)
     assert result.is_success is False
     assert (result.status_code, result.response_time_ms) == (None, None)
     assert result.error_message == "Connection failed: connection refused"
@@ -108,8 +104,8 @@ def test_the_event_is_the_post_events_body():
     }
 
 
-def test_every_check_gets_its_own_uuid4_event_uid(target, session):
-    first, second = check(session, target.url, 5), check(session, target.url, 5)
+def test_every_check_gets_its_own_uuid4_event_uid(target, checker):
+    first, second = checker.check(target.url, 5), checker.check(target.url, 5)
     assert first.event_uid != second.event_uid
     assert uuid.UUID(first.event_uid).version == 4
     assert first.to_event()["event_uid"] == first.event_uid == first.to_event()["event_uid"]
@@ -121,11 +117,15 @@ def test_the_event_timestamp_is_utc_whatever_zone_it_was_taken_in():
     assert result.to_event()["timestamp"] == "2025-01-08T15:30:45.000Z"
 
 
-def test_a_proxy_from_the_environment_is_still_used_when_its_answer_is_cached(target, monkeypatch):
+def test_a_proxy_from_the_environment_is_used(target, monkeypatch):
     for name in ("NO_PROXY", "no_proxy", "http_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTP_PROXY", target.url)  # the target answers the proxied GET itself
-    with new_session() as s:
-        first, second = check(s, "http://outage-agent-test.invalid/", 2), check(s, "http://outage-agent-test.invalid/", 2)
+    proxied = Checker(dict(os.environ))  # the engine reads the environment once, when it starts
+    try:
+        first = proxied.check("http://outage-agent-test.invalid/", 2)
+        second = proxied.check("http://outage-agent-test.invalid/", 2)
+    finally:
+        proxied.close()
     assert (first.status_code, second.status_code) == (200, 200)
     assert target.hits == 2

@@ -23,7 +23,7 @@ def test_defaults_follow_the_spec():
     assert s.backend_url == "http://localhost:5000"
     assert s.api_key == API_KEY
     assert s.log_file == ROOT / "agent" / "agent.log"
-    assert s.max_workers == 32
+    assert s.max_workers == 500
     assert s.spool_file == ROOT / "agent" / "spool.db"
     assert (s.batch_size, s.spool_max_events) == (500, 100_000)
     assert (s.log_max_bytes, s.log_backups) == (10 * 1024 * 1024, 5)

@@ -1,4 +1,4 @@
-"""Hostile targets on real local servers: each check ends promptly with a clear reason (SPEC §7)."""
+"""Hostile targets on real local servers: each check on the libcurl engine ends promptly with a clear reason (SPEC §7)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from agent.checker import check, new_session
+from tests.support.checks import Checker, checker  # noqa: F401  (a fixture)
+from tests.support.doh import NxdomainResolver
 from tests.support.procs import base_env, start, stop, wait_until
 from tests.support.servers import LoopbackServer
 from tests.support.fake_backend import FakeBackend
+from tests.support.tls import issue
 
 
 class _HostileHandler(BaseHTTPRequestHandler):
@@ -112,36 +114,30 @@ def self_signed(tmp_path_factory):
     return context
 
 
-@pytest.fixture
-def session():
-    with new_session() as s:
-        yield s
-
-
-def timed_check(session, url, timeout):
+def timed_check(checker, url, timeout):
     began = time.monotonic()
-    result = check(session, url, timeout)
+    result = checker.check(url, timeout)
     return result, time.monotonic() - began
 
 
-def test_a_huge_body_is_not_downloaded(hostile, session):
+def test_a_huge_body_is_not_downloaded(hostile, checker):
     server = hostile("huge")
-    result, took = timed_check(session, server.url, 2)
+    result, took = timed_check(checker, server.url, 2)
     assert (result.is_success, result.status_code) == (True, 200)
     assert took < 2
     assert server.bytes_sent < 50 * (1 << 20)  # what socket buffers hold, far from 1 GB
 
 
-def test_a_body_dripping_forever_does_not_hold_the_check(hostile, session):
+def test_a_body_dripping_forever_does_not_hold_the_check(hostile, checker):
     server = hostile("drip_body")
-    result, took = timed_check(session, server.url, 2)
+    result, took = timed_check(checker, server.url, 2)
     assert (result.is_success, result.status_code) == (True, 200)
     assert took < 1.5
 
 
-def test_headers_dripping_past_the_timeout_hit_the_wall_clock_deadline(hostile, session):
+def test_headers_dripping_past_the_timeout_hit_the_wall_clock_deadline(hostile, checker):
     server = hostile("drip_headers")
-    result, took = timed_check(session, server.url, 1)
+    result, took = timed_check(checker, server.url, 1)
     assert result.is_success is False
     assert result.status_code is None
     assert result.error_message == "Request timed out after 1000ms"
@@ -149,24 +145,36 @@ def test_headers_dripping_past_the_timeout_hit_the_wall_clock_deadline(hostile, 
     assert 900 <= result.response_time_ms < 2500
 
 
-def test_the_session_still_works_after_a_deadline_cut_a_connection(hostile, session):
+def test_the_engine_still_works_after_a_deadline_cut_a_connection(hostile, checker):
     dripping, healthy = hostile("drip_headers"), hostile("ok")
-    assert check(session, dripping.url, 0.5).error_message == "Request timed out after 500ms"
-    assert check(session, healthy.url, 2).is_success is True
-    assert check(session, dripping.url, 0.5).error_message == "Request timed out after 500ms"
+    assert checker.check(dripping.url, 0.5).error_message == "Request timed out after 500ms"
+    assert checker.check(healthy.url, 2).is_success is True
+    assert checker.check(dripping.url, 0.5).error_message == "Request timed out after 500ms"
 
 
-def test_a_self_signed_certificate_is_a_tls_error(hostile, session, self_signed):
+def test_a_hostile_target_delays_no_healthy_check_running_beside_it(hostile, checker):
+    """One engine thread runs every check: a dripping target must not hold the healthy one."""
+    from agent.check_spec import spec_for_url
+    dripping, healthy = hostile("drip_headers"), hostile("ok")
+    began = time.monotonic()
+    results = checker.check_all([spec_for_url(dripping.url, 30, 1.5), spec_for_url(healthy.url, 30, 1.5)])
+    assert [r.target_url for r in results] == [healthy.url, dripping.url]  # the healthy one first
+    assert results[0].is_success and results[0].response_time_ms < 1000
+    assert results[1].error_message == "Request timed out after 1500ms"
+    assert time.monotonic() - began < 3
+
+
+def test_a_self_signed_certificate_is_a_tls_error(hostile, checker, self_signed):
     server = hostile("ok", tls=self_signed)
-    result, took = timed_check(session, server.url, 2)
+    result, took = timed_check(checker, server.url, 2)
     assert (result.is_success, result.status_code) == (False, None)
     assert result.error_message.startswith("TLS error: ")
     assert "certificate verify failed" in result.error_message
     assert took < 2
 
 
-def test_a_redirect_loop_is_too_many_redirects(hostile, session):
-    result, took = timed_check(session, hostile("redirect_loop").url, 2)
+def test_a_redirect_loop_is_too_many_redirects(hostile, checker):
+    result, took = timed_check(checker, hostile("redirect_loop").url, 2)
     assert (result.is_success, result.error_message) == (False, "Too many redirects")
     assert took < 2
 
@@ -201,21 +209,18 @@ def test_hostile_targets_never_stall_the_loop_for_a_healthy_one(hostile, self_si
         backend.stop()
 
 
-def test_a_name_that_does_not_resolve_is_a_dns_failure(monkeypatch):
-    """The one fault here that cannot run for real: a DNS lookup would leave the machine, so the
-    resolver itself is replaced by one that answers as glibc does for an unknown name."""
-    import socket
-
-    def unknown_name(host, *args, **kwargs):
-        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-
-    monkeypatch.setattr(socket, "getaddrinfo", unknown_name)
-    session = new_session()
+def test_a_name_that_does_not_resolve_is_a_dns_failure(tmp_path):
+    """A real DNS failure without a real DNS server: libcurl asks a DNS-over-HTTPS resolver on
+    127.0.0.1 (CURLOPT_DOH_URL), which answers NXDOMAIN, and asks nothing else."""
+    resolver = NxdomainResolver(issue(tmp_path, "resolver", days=1)).start()
+    via_resolver = Checker(extra_options=resolver.curl_options)
     try:
         started = time.monotonic()
-        result = check(session, "http://no-such-host.invalid/", 1.0)
+        result = via_resolver.check("http://no-such-host.invalid/", 1.0)
     finally:
-        session.close()
+        via_resolver.close()
+        resolver.stop()
     assert time.monotonic() - started < 5
+    assert resolver.questions >= 1  # the name was asked of our resolver, and so of no other
     assert (result.is_success, result.status_code, result.response_time_ms) == (False, None, None)
     assert result.error_message == "DNS lookup failed for no-such-host.invalid"

@@ -194,3 +194,27 @@ def test_the_first_checks_of_ten_targets_are_spread_over_the_interval_not_simult
     assert times[-1] - times[0] >= 0.8 * (n - 1) * interval / n
     assert min(gaps) >= 0.1, gaps
     assert "schedule: 10 targets in 10 slots 200ms apart, every 2s, from " in (tmp_path / "agent.log").read_text()
+
+
+def test_a_new_list_of_specs_replaces_the_slot_jobs_each_interval_spread_on_its_own(tmp_path):
+    """How a pulled targets list will take effect live: removed targets stop, new ones start."""
+    from agent.check_spec import CheckSpec
+    settings = load_settings({"API_KEY": API_KEY, "TARGET_URL": "http://127.0.0.1:9/a,http://127.0.0.1:9/b",
+                              "CHECK_INTERVAL_SECONDS": "2", "AGENT_SPOOL_FILE": str(tmp_path / "spool.db")})
+    agent = Agent(settings, threading.Event(), Spool(settings.spool_file, settings.spool_max_events))
+    try:
+        start = 1000.0
+        scheduler = agent.spread_schedule(lambda: start)
+        assert len(scheduler.jobs) == 2
+        specs = [CheckSpec(f"fast{i}", url=f"http://127.0.0.1:9/f{i}", interval_seconds=1.0) for i in range(4)]
+        specs.append(CheckSpec("db", kind="tcp", host="127.0.0.1", port=9, interval_seconds=30.0))
+        agent.replace_specs(specs)
+        by_interval = Counter(job.interval for job in scheduler.jobs)
+        assert by_interval == {1.0: 4, 30.0: 1}
+        fast_due = sorted((job.next_run - scheduler.at(start)).total_seconds()
+                          for job in scheduler.jobs if job.interval == 1.0)
+        assert fast_due == pytest.approx([0.0, 0.25, 0.5, 0.75], abs=1e-3)
+        checked = sorted(spec.name for job in scheduler.jobs for spec in job.job_func.args[0])
+        assert checked == sorted(spec.name for spec in specs)
+    finally:
+        agent.shutdown()

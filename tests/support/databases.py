@@ -22,7 +22,8 @@ IS_POSTGRES = bool(TEST_POSTGRES_URL)
 # False while one of them runs, and then any query of the database fails the test, so a module
 # cannot be listed here by mistake.
 DATABASE_FREE_MODULES = frozenset({
-    "test_agent_checker", "test_agent_config", "test_agent_hostile", "test_agent_process",
+    "test_agent_check_conditions", "test_agent_check_kinds", "test_agent_checker", "test_agent_config",
+    "test_agent_hostile", "test_agent_process",
     "test_agent_schedule", "test_agent_sender", "test_agent_spool", "test_backend_config",
     "test_bench_smoke", "test_messages", "test_rules", "test_targets_file",
 })

@@ -1,0 +1,70 @@
+"""One measured check and its event for `POST /events` (SPEC §4, §7, §9)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    target_url: str
+    timestamp: datetime  # aware UTC, when the check started
+    is_success: bool
+    status_code: int | None
+    response_time_ms: int | None
+    error_message: str | None
+    # The idempotency key, made once per check: a retried send repeats it, so the backend can
+    # store the event once however often it arrives.
+    event_uid: str = field(default_factory=lambda: str(uuid.uuid4()))
+    # Measured by libcurl when known, from the start of the (last) request, in ms (SPEC §9). Not in
+    # the event yet: a backend refuses fields it does not know.
+    dns_ms: float | None = None
+    connect_ms: float | None = None
+    tls_ms: float | None = None
+    first_byte_ms: float | None = None
+    cert_expires_at: datetime | None = None  # https: the server certificate's notAfter, aware UTC
+
+    def to_event(self) -> dict:
+        """One element of the `POST /events` array for this result (SPEC §4), with its event_uid."""
+        timestamp = self.timestamp.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+        return {
+            "target_url": self.target_url,
+            "timestamp": timestamp.replace("+00:00", "Z"),
+            "is_success": self.is_success,
+            "status_code": self.status_code,
+            "response_time_ms": self.response_time_ms,
+            "error_message": self.error_message,
+            "event_uid": self.event_uid,
+        }
+
+
+def log_result(result: CheckResult) -> None:
+    """The per-check line (SPEC §7): `check <url> -> 200 in 12ms`, then the phase times when known."""
+    if result.is_success:
+        if result.status_code is None:  # a tcp check: no status, the connection is the answer
+            log.info("check %s -> connected in %sms%s", result.target_url, result.response_time_ms,
+                     _details(result))
+        else:
+            log.info("check %s -> %s in %sms%s", result.target_url, result.status_code,
+                     result.response_time_ms, _details(result))
+    elif result.status_code is not None:
+        log.warning("check %s -> failed: %s in %sms%s", result.target_url, result.error_message,
+                    result.response_time_ms, _details(result))
+    else:
+        log.warning("check %s -> failed: %s", result.target_url, result.error_message)
+
+
+def _details(result: CheckResult) -> str:
+    # Only what was measured: a plain http target on a fast network shows "(dns 0.0, connect 0.1, ...)".
+    parts = [f"{label} {value:.1f}" for label, value in (
+        ("dns", result.dns_ms), ("connect", result.connect_ms), ("tls", result.tls_ms),
+        ("first byte", result.first_byte_ms)) if value is not None]
+    text = f" ({', '.join(parts)} ms)" if parts else ""
+    if result.cert_expires_at is not None:
+        text += f", certificate expires {result.cert_expires_at:%Y-%m-%d %H:%M} UTC"
+    return text
