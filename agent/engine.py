@@ -284,14 +284,3 @@ def _allow_open_files(count: int) -> None:
         except (ValueError, OSError):
             pass
 
-
-def run_checks(specs: Iterable[CheckSpec], context: CurlContext, timeout: float = 60.0) -> list[CheckResult]:
-    """Check each of `specs` once, concurrently, and return the results in completion order (tests, tools)."""
-    results: list[CheckResult] = []
-    engine = CheckEngine(results.append, context).start()
-    try:
-        engine.submit(specs)
-        engine.wait_idle(timeout)
-    finally:
-        engine.close(timeout)
-    return results
