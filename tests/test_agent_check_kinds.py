@@ -11,9 +11,12 @@ import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler
 
+import pycurl
 import pytest
 
+from agent import engine as engine_module
 from agent.check_spec import CheckSpec
+from agent.checks import http
 from tests.support.checks import Checker, checker  # noqa: F401  (a fixture)
 from tests.support.procs import free_port
 from tests.support.servers import LoopbackServer
@@ -308,6 +311,44 @@ def test_a_closed_engine_refuses_no_call_and_checks_nothing_more(site):
     # Taken, it would count as unfinished for good: the loop that would finish it has ended.
     assert engine_checker.engine.wait_idle(0) is True
     assert (len(engine_checker.results), len(site.requests)) == (1, 1)
+
+
+def test_a_check_that_cannot_be_set_up_fails_alone_and_the_rest_of_its_batch_runs(site, checker, monkeypatch):
+    def prepare(handle, transfer, context):
+        if transfer.spec.name == "bad":
+            raise RuntimeError("a bug in a check kind")
+        http.prepare(handle, transfer, context)
+
+    monkeypatch.setitem(engine_module._KINDS, "http", (prepare, http.finish))
+    specs = [CheckSpec(name, url=f"{site.url}{name}", timeout_seconds=2) for name in ("a", "bad", "b")]
+    results = {r.target_url: r for r in checker.check_all(specs)}
+    assert [results[s.url].is_success for s in specs] == [True, False, True]
+    assert results[f"{site.url}bad"].error_message == "Request failed: the check could not be started (RuntimeError)"
+    assert checker.engine.wait_idle(0) and checker.check(specs[1]).is_success is False  # still counting right
+
+
+class _RefusingMulti:
+    """A CurlMulti whose add_handle fails once (as it may, out of memory), else the real one."""
+
+    def __init__(self, multi: pycurl.CurlMulti):
+        self._multi, self.refused = multi, 0
+
+    def add_handle(self, handle):
+        if not self.refused:
+            self.refused += 1
+            raise pycurl.error(pycurl.E_MULTI_OUT_OF_MEMORY, "out of memory")
+        return self._multi.add_handle(handle)
+
+    def __getattr__(self, name):
+        return getattr(self._multi, name)
+
+
+def test_a_check_libcurl_will_not_take_fails_with_a_result_and_the_engine_carries_on(site, checker):
+    checker.engine._multi = _RefusingMulti(checker.engine._multi)
+    refused = checker.check(CheckSpec("first", url=site.url, timeout_seconds=2))
+    assert (refused.is_success, refused.error_message) == (False, "Request failed: out of memory")
+    assert checker.check(CheckSpec("first", url=site.url)).is_success  # not "still in progress"
+    assert checker.engine.wait_idle(0)
 
 
 def test_a_refused_port_is_refused_for_tcp_and_http_alike(checker):
