@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     install_signal_handlers(stop)
     log_start(settings, environ, args.once)
-    agent = Agent(settings, stop, spool)
+    agent = Agent(settings, stop, spool, environ)  # .env's CA bundle and proxies count for the checks too
     try:
         status = agent.run_once() if args.once else agent.run_forever()
     finally:
