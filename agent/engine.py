@@ -196,6 +196,7 @@ class CheckEngine:
             return
         timestamp = datetime.now(timezone.utc)
         handle: pycurl.Curl | None = None
+        transfer: Transfer | None = None
         try:
             handle = self._spare.pop() if self._spare else pycurl.Curl()
             transfer = Transfer(spec, handle)
@@ -207,6 +208,8 @@ class CheckEngine:
         except Exception as exc:  # whatever it is, this spec gets a failed result and the batch goes on
             if handle is not None:
                 self._recycle(handle, spec)
+            if transfer is not None:
+                self._release(transfer)
             self._deliver(CheckResult(spec.target_url, timestamp, False, None, None, _start_problem(spec, exc)))
             return
         self._transfers[handle] = transfer
@@ -234,6 +237,7 @@ class CheckEngine:
             result = CheckResult(spec.target_url, transfer.timestamp, False, None, None,
                                  clip(f"Request failed: libcurl error {code}"))
         self._recycle(handle, spec)
+        self._release(transfer)
         self._deliver(result)
 
     def _deliver(self, result: CheckResult) -> None:
@@ -248,6 +252,10 @@ class CheckEngine:
             self._unfinished -= 1
             if self._unfinished == 0:
                 self._idle.notify_all()
+
+    def _release(self, transfer: Transfer) -> None:
+        if transfer.cainfo is not None:
+            self._context.ca_bundles.release(transfer.cainfo)
 
     def _recycle(self, handle: pycurl.Curl, spec: CheckSpec) -> None:
         # A tcp check's connection belongs to its handle (CONNECT_ONLY): closing the handle closes it.

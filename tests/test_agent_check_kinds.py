@@ -6,6 +6,7 @@ import logging
 import socket
 import time
 from datetime import timedelta
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler
 
 import pycurl
@@ -14,6 +15,7 @@ import pytest
 from agent import engine as engine_module
 from agent.check_spec import CheckSpec
 from agent.checks import http
+from agent.checks.tls import CaBundles
 from tests.support.checks import Checker, checker  # noqa: F401  (a fixture)
 from tests.support.connect_proxy import ConnectProxy
 from tests.support.procs import free_port
@@ -133,6 +135,33 @@ def test_a_redirect_from_http_to_https_is_verified_too_and_carries_the_expiry(si
     assert result.cert_expires_at == tls_site.leaf.not_after
     unverified = checker.check(CheckSpec("moved", url=site.url))
     assert unverified.error_message.startswith("TLS error: certificate verify failed: ")
+
+
+def test_a_changed_ca_file_leaves_one_combined_bundle_behind_not_one_per_version(tls_site, checker, tmp_path):
+    ca_file = tmp_path / "trusted.pem"
+    ca_file.write_bytes(tls_site.ca.cert.read_bytes())
+    spec = CheckSpec("tls", url=tls_site.url, ca_file=str(ca_file))
+    for version in range(3):
+        ca_file.write_bytes(tls_site.ca.cert.read_bytes() + b"\n" * version)  # a new size: a new version
+        assert checker.check(spec).is_success
+    combined = checker.context.ca_bundles.cainfo(str(ca_file))
+    assert sorted(p.name for p in Path(combined).parent.iterdir()) == [Path(combined).name]
+
+
+def test_a_superseded_bundle_stays_while_a_check_still_holds_it(tmp_path):
+    (tmp_path / "default.pem").write_bytes(b"default\n")
+    ca_file = tmp_path / "extra.pem"
+    ca_file.write_bytes(b"one\n")
+    bundles = CaBundles(str(tmp_path / "default.pem"))
+    try:
+        held = bundles.cainfo(str(ca_file))
+        ca_file.write_bytes(b"two, longer\n")
+        newer = bundles.cainfo(str(ca_file))
+        assert newer != held and Path(held).read_bytes() == b"default\n\none\n\n"  # its check may yet read it
+        bundles.release(held)
+        assert not Path(held).exists() and Path(newer).read_bytes() == b"default\n\ntwo, longer\n\n"
+    finally:
+        bundles.close()
 
 
 def test_an_unreadable_ca_file_fails_the_check_and_says_why(tls_site, checker, tmp_path):

@@ -49,7 +49,8 @@ def prepare(handle: pycurl.Curl, transfer: Transfer, context: CurlContext) -> No
     handle.setopt(pycurl.REDIR_PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
     handle.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_2TLS)
     # Set for http URLs too: a redirect may lead to https.
-    handle.setopt(pycurl.CAINFO, context.ca_bundles.cainfo(spec.ca_file))
+    transfer.cainfo = context.ca_bundles.cainfo(spec.ca_file)
+    handle.setopt(pycurl.CAINFO, transfer.cainfo)
     if not spec.tls_verify:
         handle.setopt(pycurl.SSL_VERIFYPEER, 0)
         handle.setopt(pycurl.SSL_VERIFYHOST, 0)
