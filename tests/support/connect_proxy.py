@@ -4,54 +4,36 @@ from __future__ import annotations
 
 import select
 import socket
-import socketserver
-import threading
+
+from tests.support.servers import LoopbackServer, QuietHandler
 
 
-class _Tunnel(socketserver.StreamRequestHandler):
+class _Tunnel(QuietHandler):
+    protocol_version = "HTTP/1.1"
     timeout = 5  # a client that connects and says nothing does not hold a thread for good
 
-    def handle(self):
+    def do_CONNECT(self):
         proxy: ConnectProxy = self.server  # type: ignore[assignment]
-        request = self.rfile.readline(65536).decode("latin-1").split()
-        while self.rfile.readline(65536) not in (b"\r\n", b"\n", b""):
-            pass  # the request's headers
-        if len(request) != 3 or request[0] != "CONNECT":
-            self.wfile.write(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
-            return
-        proxy.connects.append(request[1])
-        host, _, port = request[1].rpartition(":")
+        proxy.connects.append(self.path)
+        host, _, port = self.path.rpartition(":")
         with socket.create_connection((host, int(port)), timeout=5) as upstream:
-            self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            self.send_response(200, "Connection established")
+            self.end_headers()
             ends = {self.connection: upstream, upstream: self.connection}
-            while not proxy.stopping.is_set():
+            while not proxy.release.is_set():  # stop() sets it
                 ready, _, _ = select.select(list(ends), [], [], 0.1)
                 for sock in ready:
                     data = sock.recv(65536)
                     if not data:
+                        self.close_connection = True
                         return
                     ends[sock].sendall(data)
 
 
-class ConnectProxy(socketserver.ThreadingTCPServer):
-    """An https proxy on 127.0.0.1: answers CONNECT with 200 and pipes the bytes both ways."""
-
-    daemon_threads = True
-    block_on_close = False
+class ConnectProxy(LoopbackServer):
+    """Answers CONNECT with 200 and pipes the bytes both ways; `url` is what https_proxy takes."""
 
     def __init__(self):
-        super().__init__(("127.0.0.1", 0), _Tunnel)
-        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+        super().__init__(_Tunnel)
+        self.url = self.url.rstrip("/")
         self.connects: list[str] = []
-        self.stopping = threading.Event()
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def start(self) -> "ConnectProxy":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.shutdown()
-        self.server_close()
-        self._thread.join(timeout=5)
