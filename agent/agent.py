@@ -161,19 +161,36 @@ class Agent:
     def replace_specs(self, specs: Sequence[CheckSpec]) -> None:
         """Check `specs` from now on instead: new targets start, removed ones stop, changed ones change.
 
-        Call it on the schedule's thread (a job of its own, say): the slots are laid out afresh,
-        and a check in flight finishes with its old settings.
+        Targets are matched by spec name. One unchanged, or changed but for its interval, keeps its
+        slot and so its rhythm (laying every slot out afresh would check early slots at once and
+        put late ones off, and a refresh more often than an interval would starve them). New ones,
+        and those whose interval changed, get slots of their own spread from now. Call it on the
+        schedule's thread (a job of its own, say); a check in flight finishes with its old settings.
         """
         self.specs = list(specs)
-        if self._scheduler is not None:
-            self._scheduler.clear()
-            self._add_slot_jobs(self._scheduler, self.specs)
+        scheduler = self._scheduler
+        if scheduler is None:
+            return
+        wanted = {spec.name: spec for spec in self.specs}
+        kept: set[str] = set()
+        for job in list(scheduler.jobs):
+            members = job.job_func.args[0]  # the list the slot job submits: changed in place
+            staying = []
+            for old in members:
+                new = wanted.get(old.name)
+                if new is not None and new.interval_seconds == old.interval_seconds and old.name not in kept:
+                    kept.add(old.name)
+                    staying.append(new)
+            members[:] = staying
+            if not staying:
+                scheduler.cancel_job(job)
+        self._add_slot_jobs(scheduler, [spec for spec in self.specs if spec.name not in kept])
 
     def _add_slot_jobs(self, scheduler: MonotonicScheduler, specs: Sequence[CheckSpec]) -> None:
         """One `schedule` job per slot of the spread (see `spread_slots`), per interval, each due every interval.
 
-        Slot s runs first at now + s x interval / slots; `schedule` then runs it one interval after
-        each run. One job per slot rather than per target: `run_pending` looks at every job each
+        Slot s runs first at now + s x interval / slots, then every interval after that (see
+        MonotonicJob). One job per slot rather than per target: `run_pending` looks at every job each
         time it is called, which at 10,000 targets costs about 10 ms a call.
         """
         by_interval: dict[float, list[CheckSpec]] = {}
@@ -282,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     install_signal_handlers(stop)
     log_start(settings, environ, args.once)
-    agent = Agent(settings, stop, spool)
+    agent = Agent(settings, stop, spool, environ)  # .env's CA bundle and proxies count for the checks too
     try:
         status = agent.run_once() if args.once else agent.run_forever()
     finally:

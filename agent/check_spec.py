@@ -8,8 +8,6 @@ from typing import Any, Mapping
 
 KINDS = ("http", "tcp")
 _STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
-_HTTP_KEYS = ("url", "method", "headers", "body", "expect_status", "body_contains", "body_regex",
-              "json_path", "json_equals", "tls_verify", "ca_file")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import selectors
 import threading
 import time
 from collections import deque
+from datetime import datetime, timezone
 from typing import Callable, Iterable, Mapping
 
 import pycurl
@@ -193,21 +194,26 @@ class CheckEngine:
             log.warning("check %s skipped: its previous check is still in progress", spec.target_url)
             self._finished_one()
             return
-        handle = self._spare.pop() if self._spare else pycurl.Curl()
-        transfer = Transfer(spec, handle)
+        timestamp = datetime.now(timezone.utc)
+        handle: pycurl.Curl | None = None
+        transfer: Transfer | None = None
         try:
+            handle = self._spare.pop() if self._spare else pycurl.Curl()
+            transfer = Transfer(spec, handle)
             prepare, _ = _KINDS[spec.kind]
             prepare(handle, transfer, self._context)
             for option, value in self._context.extra_options.items():
                 handle.setopt(option, value)
-        except (KeyError, ValueError, TypeError, pycurl.error) as exc:  # a setting libcurl cannot take
-            self._recycle(handle, spec)
-            self._deliver(CheckResult(spec.target_url, transfer.timestamp, False, None, None,
-                                      clip(f"Request failed: {exc}")))
+            self._multi.add_handle(handle)  # libcurl sets a 0 ms timer: the next turn starts it
+        except Exception as exc:  # whatever it is, this spec gets a failed result and the batch goes on
+            if handle is not None:
+                self._recycle(handle, spec)
+            if transfer is not None:
+                self._release(transfer)
+            self._deliver(CheckResult(spec.target_url, timestamp, False, None, None, _start_problem(spec, exc)))
             return
         self._transfers[handle] = transfer
         self._running_names.add(spec.name)
-        self._multi.add_handle(handle)  # libcurl sets a 0 ms timer: the next turn starts it
 
     def _collect(self) -> None:
         while True:
@@ -231,6 +237,7 @@ class CheckEngine:
             result = CheckResult(spec.target_url, transfer.timestamp, False, None, None,
                                  clip(f"Request failed: libcurl error {code}"))
         self._recycle(handle, spec)
+        self._release(transfer)
         self._deliver(result)
 
     def _deliver(self, result: CheckResult) -> None:
@@ -245,6 +252,10 @@ class CheckEngine:
             self._unfinished -= 1
             if self._unfinished == 0:
                 self._idle.notify_all()
+
+    def _release(self, transfer: Transfer) -> None:
+        if transfer.cainfo is not None:
+            self._context.ca_bundles.release(transfer.cainfo)
 
     def _recycle(self, handle: pycurl.Curl, spec: CheckSpec) -> None:
         # A tcp check's connection belongs to its handle (CONNECT_ONLY): closing the handle closes it.
@@ -274,6 +285,16 @@ class CheckEngine:
         self._timer_at = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000
 
 
+def _start_problem(spec: CheckSpec, exc: Exception) -> str:
+    """The error message of a check that could not be started: a setting libcurl refused, or a bug."""
+    if isinstance(exc, pycurl.error) and len(exc.args) == 2:
+        return clip(f"Request failed: {exc.args[1]}")
+    if isinstance(exc, (KeyError, ValueError, TypeError)):  # a setting libcurl cannot take
+        return clip(f"Request failed: {exc}")
+    log.error("check %s could not be started", spec.target_url, exc_info=exc)
+    return f"Request failed: the check could not be started ({type(exc).__name__})"
+
+
 def _allow_open_files(count: int) -> None:
     """Raise the soft limit on open files towards `count` (within the hard limit): each check holds a socket."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -283,15 +304,3 @@ def _allow_open_files(count: int) -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
         except (ValueError, OSError):
             pass
-
-
-def run_checks(specs: Iterable[CheckSpec], context: CurlContext, timeout: float = 60.0) -> list[CheckResult]:
-    """Check each of `specs` once, concurrently, and return the results in completion order (tests, tools)."""
-    results: list[CheckResult] = []
-    engine = CheckEngine(results.append, context).start()
-    try:
-        engine.submit(specs)
-        engine.wait_idle(timeout)
-    finally:
-        engine.close(timeout)
-    return results

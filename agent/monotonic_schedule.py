@@ -48,7 +48,7 @@ class MonotonicScheduler(schedule.Scheduler):
 
 
 class MonotonicJob(schedule.Job):
-    """A job that runs every interval; `at()`, `until()` and weekdays are wall-clock ideas it refuses."""
+    """A job due every interval after its first planned run; `at()`, `until()` and weekdays it refuses (wall clock)."""
 
     scheduler: MonotonicScheduler
 
@@ -74,4 +74,10 @@ class MonotonicJob(schedule.Job):
             if not self.latest >= self.interval:
                 raise schedule.ScheduleError("`latest` is greater than `interval`")
             interval = random.randint(self.interval, self.latest)
-        self.next_run = self.scheduler.now() + dt.timedelta(**{self.unit: interval})
+        step, now = dt.timedelta(**{self.unit: interval}), self.scheduler.now()
+        if self.next_run is None:  # the first run: one interval from now
+            self.next_run = now + step
+            return
+        # From the planned time, not the run's: a late run does not push every later one back.
+        # More than an interval behind, the missed runs are skipped, not caught up in a burst.
+        self.next_run += ((now - self.next_run) // step + 1) * step

@@ -8,14 +8,17 @@ import pytest
 from tests.support import databases
 from tests.support.servers import FakeTelegram, TargetServer
 
+# The threads the backend and the agent start by these names; each must end with its owner's close.
+_BACKGROUND_THREADS = ("dispatch-", "retention", "targets-watch", "check-engine", "spool-writer", "sender")
+
 
 @pytest.fixture(autouse=True)
 def no_background_thread_outlives_its_test():
-    """A dispatcher, retention or targets-watch thread a test started must be stopped by it (app close, fixture teardown)."""
+    """A background thread a test started (backend or agent) must be stopped by it (close, fixture teardown)."""
     before = set(threading.enumerate())
     yield
     deadline = time.monotonic() + 5
-    left = [t for t in threading.enumerate() if t not in before and t.name.startswith(("dispatch-", "retention", "targets-watch"))]
+    left = [t for t in threading.enumerate() if t not in before and t.name.startswith(_BACKGROUND_THREADS)]
     for thread in left:
         thread.join(max(0.0, deadline - time.monotonic()))
     assert [t.name for t in left if t.is_alive()] == [], "background threads left running"

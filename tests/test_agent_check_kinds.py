@@ -6,12 +6,18 @@ import logging
 import socket
 import time
 from datetime import timedelta
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler
 
+import pycurl
 import pytest
 
+from agent import engine as engine_module
 from agent.check_spec import CheckSpec
+from agent.checks import http
+from agent.checks.tls import CaBundles
 from tests.support.checks import Checker, checker  # noqa: F401  (a fixture)
+from tests.support.connect_proxy import ConnectProxy
 from tests.support.procs import free_port
 from tests.support.servers import LoopbackServer
 from tests.support.tls import issue, serve_tls
@@ -71,6 +77,13 @@ def site():
 
 
 @pytest.fixture
+def proxy():
+    server = ConnectProxy().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def tls_site(tmp_path):
     """An https site whose certificate, issued by a CA made here, expires in 3 days."""
     ca = issue(tmp_path, "ca", days=30, is_ca=True)
@@ -104,6 +117,17 @@ def test_tls_verify_false_accepts_the_certificate_and_still_reads_its_expiry(tls
     assert result.cert_expires_at == tls_site.leaf.not_after
 
 
+def test_an_https_target_through_a_connect_proxy_gets_the_sites_answer(tls_site, proxy):
+    checker = Checker({"https_proxy": proxy.url})
+    try:
+        result = checker.check(CheckSpec("tls", url=tls_site.url, ca_file=str(tls_site.ca.cert)))
+    finally:
+        checker.close()
+    assert (result.is_success, result.status_code, result.error_message) == (True, 200, None)
+    assert result.cert_expires_at == tls_site.leaf.not_after
+    assert proxy.connects == [tls_site.url[len("https://"):].rstrip("/")]
+
+
 def test_a_redirect_from_http_to_https_is_verified_too_and_carries_the_expiry(site, tls_site, checker):
     site.status, site.location = 301, tls_site.url
     result = checker.check(CheckSpec("moved", url=site.url, ca_file=str(tls_site.ca.cert)))
@@ -111,6 +135,33 @@ def test_a_redirect_from_http_to_https_is_verified_too_and_carries_the_expiry(si
     assert result.cert_expires_at == tls_site.leaf.not_after
     unverified = checker.check(CheckSpec("moved", url=site.url))
     assert unverified.error_message.startswith("TLS error: certificate verify failed: ")
+
+
+def test_a_changed_ca_file_leaves_one_combined_bundle_behind_not_one_per_version(tls_site, checker, tmp_path):
+    ca_file = tmp_path / "trusted.pem"
+    ca_file.write_bytes(tls_site.ca.cert.read_bytes())
+    spec = CheckSpec("tls", url=tls_site.url, ca_file=str(ca_file))
+    for version in range(3):
+        ca_file.write_bytes(tls_site.ca.cert.read_bytes() + b"\n" * version)  # a new size: a new version
+        assert checker.check(spec).is_success
+    combined = checker.context.ca_bundles.cainfo(str(ca_file))
+    assert sorted(p.name for p in Path(combined).parent.iterdir()) == [Path(combined).name]
+
+
+def test_a_superseded_bundle_stays_while_a_check_still_holds_it(tmp_path):
+    (tmp_path / "default.pem").write_bytes(b"default\n")
+    ca_file = tmp_path / "extra.pem"
+    ca_file.write_bytes(b"one\n")
+    bundles = CaBundles(str(tmp_path / "default.pem"))
+    try:
+        held = bundles.cainfo(str(ca_file))
+        ca_file.write_bytes(b"two, longer\n")
+        newer = bundles.cainfo(str(ca_file))
+        assert newer != held and Path(held).read_bytes() == b"default\n\none\n\n"  # its check may yet read it
+        bundles.release(held)
+        assert not Path(held).exists() and Path(newer).read_bytes() == b"default\n\ntwo, longer\n\n"
+    finally:
+        bundles.close()
 
 
 def test_an_unreadable_ca_file_fails_the_check_and_says_why(tls_site, checker, tmp_path):
@@ -232,10 +283,52 @@ def test_many_checks_run_at_once_on_the_one_engine_thread(site, checker):
 
 def test_a_closed_engine_refuses_no_call_and_checks_nothing_more(site):
     engine_checker = Checker()
-    assert engine_checker.check(site.url).is_success
-    engine_checker.close()
+    try:
+        assert engine_checker.check(site.url).is_success
+    finally:
+        engine_checker.close()
     engine_checker.engine.submit([CheckSpec("late", url=site.url)])  # ignored, not an error
-    assert len(site.requests) == 1
+    # Taken, it would count as unfinished for good: the loop that would finish it has ended.
+    assert engine_checker.engine.wait_idle(0) is True
+    assert (len(engine_checker.results), len(site.requests)) == (1, 1)
+
+
+def test_a_check_that_cannot_be_set_up_fails_alone_and_the_rest_of_its_batch_runs(site, checker, monkeypatch):
+    def prepare(handle, transfer, context):
+        if transfer.spec.name == "bad":
+            raise RuntimeError("a bug in a check kind")
+        http.prepare(handle, transfer, context)
+
+    monkeypatch.setitem(engine_module._KINDS, "http", (prepare, http.finish))
+    specs = [CheckSpec(name, url=f"{site.url}{name}", timeout_seconds=2) for name in ("a", "bad", "b")]
+    results = {r.target_url: r for r in checker.check_all(specs)}
+    assert [results[s.url].is_success for s in specs] == [True, False, True]
+    assert results[f"{site.url}bad"].error_message == "Request failed: the check could not be started (RuntimeError)"
+    assert checker.engine.wait_idle(0) and checker.check(specs[1]).is_success is False  # still counting right
+
+
+class _RefusingMulti:
+    """A CurlMulti whose add_handle fails once (as it may, out of memory), else the real one."""
+
+    def __init__(self, multi: pycurl.CurlMulti):
+        self._multi, self.refused = multi, 0
+
+    def add_handle(self, handle):
+        if not self.refused:
+            self.refused += 1
+            raise pycurl.error(pycurl.E_MULTI_OUT_OF_MEMORY, "out of memory")
+        return self._multi.add_handle(handle)
+
+    def __getattr__(self, name):
+        return getattr(self._multi, name)
+
+
+def test_a_check_libcurl_will_not_take_fails_with_a_result_and_the_engine_carries_on(site, checker):
+    checker.engine._multi = _RefusingMulti(checker.engine._multi)
+    refused = checker.check(CheckSpec("first", url=site.url, timeout_seconds=2))
+    assert (refused.is_success, refused.error_message) == (False, "Request failed: out of memory")
+    assert checker.check(CheckSpec("first", url=site.url)).is_success  # not "still in progress"
+    assert checker.engine.wait_idle(0)
 
 
 def test_a_refused_port_is_refused_for_tcp_and_http_alike(checker):
@@ -247,6 +340,8 @@ def test_a_refused_port_is_refused_for_tcp_and_http_alike(checker):
 
 def test_closing_an_engine_twice_is_harmless(site):
     twice = Checker()
-    assert twice.check(site.url).is_success
-    twice.close()
+    try:
+        assert twice.check(site.url).is_success
+    finally:
+        twice.close()
     twice.close()

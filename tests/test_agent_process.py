@@ -15,7 +15,9 @@ from agent.log_setup import log_file_handler
 from agent.config import load_settings
 from tests.support.procs import ROOT, free_port, run_to_exit, start, stop, wait_until
 from tests.support.procs import base_env as _base_env
+from tests.support.connect_proxy import ConnectProxy
 from tests.support.servers import TargetServer
+from tests.support.tls import issue, serve_tls
 from tests.support.fake_backend import FakeBackend, backend, refusal  # noqa: F401
 
 API_KEY = "test-key-0123456789"
@@ -89,6 +91,25 @@ def test_once_delivers_the_event_exits_0_and_logs_one_line_per_fact(target, back
     assert lines[-1].endswith("[INFO] agent stopped")
     assert API_KEY not in text
     assert API_KEY not in (tmp_path / "agent.out").read_text()
+
+
+def test_a_ca_bundle_and_an_https_proxy_set_only_in_the_env_file_reach_the_checks(backend, agents, tmp_path):
+    ca = issue(tmp_path, "ca", days=30, is_ca=True)
+    site = serve_tls(TargetServer(), issue(tmp_path, "site", days=3, issuer=ca)).start()
+    proxy = ConnectProxy().start()
+    try:
+        env_file = tmp_path / "agent.env"
+        env_file.write_text(f"CURL_CA_BUNDLE={ca.cert}\nhttps_proxy={proxy.url}\n", encoding="utf-8")
+        env = {k: v for k, v in base_env(tmp_path, TARGET_URL=site.url, BACKEND_URL=backend.url).items()
+               if k not in ("CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE") and not k.lower().endswith("_proxy")}
+        proc = agents.start({**env, "ENV_FILE": str(env_file)}, "--once")
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proxy.stop()
+        site.stop()
+    [body] = backend.received()[0]["body"]
+    assert (body["is_success"], body["status_code"], body["error_message"]) == (True, 200, None)
+    assert proxy.connects == [site.url[len("https://"):].rstrip("/")]
 
 
 def test_once_runs_from_inside_the_agent_folder_too(target, backend, tmp_path):

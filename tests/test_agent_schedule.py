@@ -100,6 +100,18 @@ def test_monotonic_jobs_fall_due_by_the_injected_clock_and_repeat_every_interval
     assert scheduler.idle_seconds == pytest.approx(0.5)
 
 
+def test_a_late_run_does_not_move_the_next_one_and_one_far_behind_skips_to_its_next_planned_time():
+    clock, runs = FakeClock(10.0), []
+    scheduler = MonotonicScheduler(clock)
+    job = scheduler.every(1).seconds.do(lambda: runs.append(clock()))
+    job.next_run = scheduler.at(10.0)
+    for reading in (10.3, 11.05, 12.9, 15.5, 16.0):
+        clock.reading = reading
+        scheduler.run_pending()
+    assert runs == [10.3, 11.05, 12.9, 15.5, 16.0]  # one run each time: no catching up in a burst
+    assert job.next_run == scheduler.at(17.0)  # still on 10.0 + k seconds after 0.3 s, 0.9 s, 2.5 s late
+
+
 def test_monotonic_jobs_refuse_wall_clock_ideas():
     scheduler = MonotonicScheduler(FakeClock())
     with pytest.raises(schedule.ScheduleValueError):
@@ -194,6 +206,50 @@ def test_the_first_checks_of_ten_targets_are_spread_over_the_interval_not_simult
     assert times[-1] - times[0] >= 0.8 * (n - 1) * interval / n
     assert min(gaps) >= 0.1, gaps
     assert "schedule: 10 targets in 10 slots 200ms apart, every 2s, from " in (tmp_path / "agent.log").read_text()
+
+
+@pytest.fixture
+def four_targets(tmp_path):
+    """An agent with targets a..d every 2 s (slots 0.5 s apart), whose slot jobs record instead of checking."""
+    settings = load_settings({"API_KEY": API_KEY, "TARGET_URL": ",".join(f"http://127.0.0.1:9/{n}" for n in "abcd"),
+                              "CHECK_INTERVAL_SECONDS": "2", "AGENT_SPOOL_FILE": str(tmp_path / "spool.db")})
+    agent = Agent(settings, threading.Event(), Spool(settings.spool_file, settings.spool_max_events))
+    agent.submitted = []
+    agent.submit_all = lambda specs: agent.submitted.extend(spec.url[-1] for spec in specs)
+    yield agent
+    agent.shutdown()
+
+
+def due_by_name(scheduler) -> dict[str, float]:
+    return {spec.url[-1]: (job.next_run - scheduler.at(0)).total_seconds()
+            for job in scheduler.jobs for spec in job.job_func.args[0]}
+
+
+def test_a_new_list_keeps_unchanged_targets_in_their_slots_and_gives_new_ones_their_own(four_targets):
+    from agent.check_spec import CheckSpec
+    clock = FakeClock(1000.0)
+    scheduler = four_targets.spread_schedule(clock)
+    clock.reading = 1000.7
+    scheduler.run_pending()
+    before = due_by_name(scheduler)
+    assert before == pytest.approx({"a": 1002.0, "b": 1002.5, "c": 1001.0, "d": 1001.5})
+    a, b, c, d = four_targets.specs
+    slow_b = CheckSpec(b.name, url=b.url, interval_seconds=2.0, timeout_seconds=1.0)
+    e = CheckSpec("e", url="http://127.0.0.1:9/e", interval_seconds=2.0)
+    four_targets.replace_specs([a, slow_b, d, e])
+    assert due_by_name(scheduler) == pytest.approx({"a": 1002.0, "b": 1002.5, "d": 1001.5, "e": 1000.7})
+    assert [spec for job in scheduler.jobs for spec in job.job_func.args[0] if spec.name == b.name] == [slow_b]
+    assert len(scheduler.jobs) == 4  # c's slot went with it
+
+
+def test_a_list_refreshed_more_often_than_the_interval_still_checks_every_target(four_targets):
+    clock = FakeClock(1000.0)
+    scheduler = four_targets.spread_schedule(clock)
+    for _ in range(8):  # two intervals, a refresh of the same list every quarter interval
+        scheduler.run_pending()
+        clock.reading += 0.5
+        four_targets.replace_specs(list(four_targets.specs))
+    assert Counter(four_targets.submitted) == {"a": 2, "b": 2, "c": 2, "d": 2}
 
 
 def test_a_new_list_of_specs_replaces_the_slot_jobs_each_interval_spread_on_its_own(tmp_path):

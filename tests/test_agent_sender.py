@@ -9,7 +9,7 @@ import pytest
 
 from agent.config import load_settings
 from agent.sender import MAX_JITTER_SECONDS, backoff_delays, blocked_delays, send_batch, should_retry
-from tests.support.fake_backend import FakeBackend, backend, session  # noqa: F401
+from tests.support.fake_backend import backend, session  # noqa: F401  (fixtures)
 from tests.support.procs import free_port
 
 API_KEY = "test-key-0123456789"

@@ -9,7 +9,6 @@ import time
 import uuid
 
 import pytest
-import requests
 
 from agent.sender import Progress, SpoolSender, blocked_delays
 from agent.spool import Spool

@@ -15,6 +15,9 @@ from agent.checks.curl_errors import describe_curl_error
 from agent.checks.tls import CaBundles, expiry_from_certinfo
 from agent.checks.transfer import Transfer
 
+# CURLOPT_SUPPRESS_CONNECT_HEADERS (libcurl 7.54), which pycurl 7.49 has no name for: without it the
+# proxy's "200 Connection established" reaches the header callback as if it were the site's answer.
+SUPPRESS_CONNECT_HEADERS = 265
 MAX_REDIRECTS = 30  # what requests allowed, so a redirect chain passes or fails as before
 USER_AGENT = f"outage-agent {pycurl.version.split()[0]}"
 
@@ -40,12 +43,14 @@ def prepare(handle: pycurl.Curl, transfer: Transfer, context: CurlContext) -> No
     handle.setopt(pycurl.URL, url)
     common_options(handle, spec, context)
     handle.setopt(pycurl.PROXY, context.proxy_for(url))
+    handle.setopt(SUPPRESS_CONNECT_HEADERS, 1)
     handle.setopt(pycurl.FOLLOWLOCATION, 1)
     handle.setopt(pycurl.MAXREDIRS, MAX_REDIRECTS)
     handle.setopt(pycurl.REDIR_PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
     handle.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_2TLS)
     # Set for http URLs too: a redirect may lead to https.
-    handle.setopt(pycurl.CAINFO, context.ca_bundles.cainfo(spec.ca_file))
+    transfer.cainfo = context.ca_bundles.cainfo(spec.ca_file)
+    handle.setopt(pycurl.CAINFO, transfer.cainfo)
     if not spec.tls_verify:
         handle.setopt(pycurl.SSL_VERIFYPEER, 0)
         handle.setopt(pycurl.SSL_VERIFYHOST, 0)
@@ -118,9 +123,8 @@ def common_options(handle: pycurl.Curl, spec: CheckSpec, context: CurlContext) -
     # A new connection per check: each one measures DNS, connect and TLS, and sees a new certificate.
     handle.setopt(pycurl.FORBID_REUSE, 1)
     handle.setopt(pycurl.USERAGENT, USER_AGENT)
-    noproxy = context.proxies.get("no")
-    if noproxy:
-        handle.setopt(pycurl.NOPROXY, noproxy)
+    # Always set: unset, libcurl would read no_proxy from the process environment, not from `environ`.
+    handle.setopt(pycurl.NOPROXY, context.proxies.get("no") or "")
 
 
 def _method_and_body(handle: pycurl.Curl, spec: CheckSpec) -> bool:

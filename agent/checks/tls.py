@@ -6,6 +6,7 @@ import hashlib
 import os
 import tempfile
 import threading
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Mapping
@@ -37,46 +38,74 @@ class CaBundles:
     libcurl takes one CAINFO file, so "trust this CA too" is a combined file, written once per
     distinct ca_file (and again when it changes on disk) into a private temporary folder. CAPATH
     was the other way; it needs OpenSSL's subject-hash file names (`openssl rehash`) and turns
-    libcurl's CA-store cache off for every transfer that sets it.
+    libcurl's CA-store cache off for every transfer that sets it. A combined file a change
+    superseded is deleted once no check uses it: libcurl reads it only at the TLS handshake.
     """
 
     def __init__(self, default_bundle: str):
         self.default_bundle = default_bundle
-        self._combined: dict[tuple, str] = {}
+        self._current: dict[str, tuple[tuple, str]] = {}  # ca_file -> (its stat, its combined file)
+        self._users: Counter[str] = Counter()  # combined file -> checks that hold it (cainfo, not yet release)
+        self._superseded: set[str] = set()
         self._folder: tempfile.TemporaryDirectory | None = None
         self._lock = threading.Lock()
 
     def cainfo(self, ca_file: str | None) -> str:
-        """The CAINFO path for a target with this `ca_file`; ValueError when it cannot be read."""
+        """The CAINFO path for a target with this `ca_file`, held until `release`; ValueError when it cannot be read."""
         if ca_file is None:
             return self.default_bundle
-        try:
-            stat = os.stat(ca_file)
-            key = (ca_file, stat.st_mtime_ns, stat.st_size)
-            path = self._combined.get(key)
-            if path is None:
-                path = self._combined[key] = self._write(ca_file)
-        except OSError as exc:
-            raise ValueError(f"ca_file {ca_file} cannot be read: {exc.strerror or exc}") from None
-        return path
+        with self._lock:
+            try:
+                stat = os.stat(ca_file)
+                key = (stat.st_mtime_ns, stat.st_size)
+                current = self._current.get(ca_file)
+                if current is None or current[0] != key:
+                    path = self._write(ca_file)
+                    self._superseded.discard(path)  # changed back to content seen before
+                    if current is not None and current[1] != path:
+                        self._superseded.add(current[1])
+                        self._delete_if_unused(current[1])
+                    current = self._current[ca_file] = (key, path)
+            except OSError as exc:
+                raise ValueError(f"ca_file {ca_file} cannot be read: {exc.strerror or exc}") from None
+            self._users[current[1]] += 1
+            return current[1]
+
+    def release(self, path: str) -> None:
+        """A check is done with `path` (a `cainfo` answer); a superseded combined file goes with its last user."""
+        with self._lock:
+            if self._users[path] > 0:
+                self._users[path] -= 1
+            self._delete_if_unused(path)
 
     def close(self) -> None:
         """Remove the combined bundles."""
         with self._lock:
-            self._combined.clear()
+            self._current.clear()
+            self._users.clear()
+            self._superseded.clear()
             if self._folder is not None:
                 self._folder.cleanup()
                 self._folder = None
 
+    def _delete_if_unused(self, path: str) -> None:
+        if self._users[path] <= 0:
+            del self._users[path]
+            if path in self._superseded:
+                self._superseded.discard(path)
+                Path(path).unlink(missing_ok=True)
+
     def _write(self, ca_file: str) -> str:
-        with self._lock:
-            if self._folder is None:
-                self._folder = tempfile.TemporaryDirectory(prefix="agent-ca-")
-            extra = Path(ca_file).read_bytes()
-            name = hashlib.sha256(ca_file.encode() + extra).hexdigest()[:16] + ".pem"
-            path = Path(self._folder.name) / name
-            path.write_bytes(Path(self.default_bundle).read_bytes() + b"\n" + extra + b"\n")
-            return str(path)
+        if self._folder is None:
+            self._folder = tempfile.TemporaryDirectory(prefix="agent-ca-")
+        extra = Path(ca_file).read_bytes()
+        name = hashlib.sha256(ca_file.encode() + extra).hexdigest()[:16] + ".pem"
+        path = Path(self._folder.name) / name
+        # Written aside, then renamed: a check that still reads this same name sees a whole file.
+        partial = path.with_suffix(".tmp")
+        partial.write_bytes(Path(self.default_bundle).read_bytes() + b"\n" + extra + b"\n")
+        os.replace(partial, path)
+        return str(path)
 
 
 def expiry_from_certinfo(certinfo: list) -> datetime | None:

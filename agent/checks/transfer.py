@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
 
 import pycurl
@@ -16,14 +15,14 @@ _END_OF_HEADERS = (b"\r\n", b"\n")
 class Transfer:
     """The state of one check between its start and libcurl's verdict (callbacks run on the engine thread)."""
 
-    __slots__ = ("spec", "handle", "timestamp", "started", "stop_at_headers", "stopped", "status_line",
+    __slots__ = ("spec", "handle", "timestamp", "cainfo", "stop_at_headers", "stopped", "status_line",
                  "has_location", "body", "body_bytes")
 
     def __init__(self, spec: CheckSpec, handle: pycurl.Curl):
         self.spec = spec
         self.handle = handle
         self.timestamp = datetime.now(timezone.utc)
-        self.started = time.monotonic()
+        self.cainfo: str | None = None  # the CA bundle held from CaBundles, released when the check ends
         self.stop_at_headers = False
         self.stopped = False  # we ended the transfer on purpose (headers in, or the body cap reached)
         self.status_line = b""

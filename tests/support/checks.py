@@ -17,8 +17,8 @@ class Checker:
 
     def __init__(self, environ: Mapping[str, str] | None = None, extra_options: Mapping[int, Any] | None = None):
         self.results: list[CheckResult] = []
-        context = curl_context(os.environ if environ is None else environ, extra_options)
-        self.engine = CheckEngine(self.results.append, context).start()
+        self.context = curl_context(os.environ if environ is None else environ, extra_options)
+        self.engine = CheckEngine(self.results.append, self.context).start()
 
     def check(self, spec: CheckSpec | str, timeout_seconds: float = 5.0) -> CheckResult:
         if isinstance(spec, str):
