@@ -14,6 +14,7 @@ from sqlalchemy.pool import NullPool
 
 from backend.config import ConfigError
 from backend.database import init_db, make_engine
+from common.proc_stat import PARENT, stat_fields
 
 CONNECT_TIMEOUT_SECONDS = 10  # an unreachable PostgreSQL host says so at start instead of hanging
 
@@ -123,6 +124,6 @@ def _pids_holding(inodes: set[str]) -> set[int]:
 
 def _parent(pid: int) -> int | None:
     try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        return int(stat_fields(pid)[PARENT])
     except (OSError, IndexError, ValueError):
         return None
