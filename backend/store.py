@@ -206,8 +206,10 @@ def acquire_lease(conn: Connection, name: str, holder: str, now: str, expires_at
         return True
     if current.holder != holder and current.expires_at >= now and not is_dead(current.holder):
         return False
-    # Conditional on the holder we saw, so two takers can never both win.
-    taken = conn.execute(update(leases).where(leases.c.name == name, leases.c.holder == current.holder)
+    # Conditional on the row we saw, holder and expiry, so two takers can never both win, nor a
+    # taker and a late renewal by the holder (on PostgreSQL both UPDATEs would match the holder).
+    taken = conn.execute(update(leases).where(leases.c.name == name, leases.c.holder == current.holder,
+                                              leases.c.expires_at == current.expires_at)
                          .values(holder=holder, expires_at=expires_at))
     return taken.rowcount == 1
 
