@@ -38,14 +38,15 @@ def open_database(database_url: str) -> Engine:
     except (SQLAlchemyError, OSError) as exc:
         if engine is not None:
             engine.dispose()
-        reason = _first_line(getattr(exc, "orig", None) or exc)
+        reason = first_line(getattr(exc, "orig", None) or exc)
         if url.password:  # a driver message could quote the URL; the password never leaves
             reason = reason.replace(str(url.password), "***")
         where = url.render_as_string(hide_password=True)
         raise ConfigError("DATABASE_URL", f"cannot open {where}: {reason}") from None
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """An error's first non-blank line, or its type's name."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__
 

@@ -22,6 +22,7 @@ from backend.config import ROOT, Settings
 from backend.database import DatabaseBusyError, write_transaction
 from backend.errors import ApiError
 from backend.leases import Lease
+from backend.startup import first_line
 from backend.targets_file import (LoadedFile, TargetsFileError, agent_view, dumps_spec, public_view,
                                   read_targets_file)
 
@@ -233,9 +234,10 @@ class FileWatcher:
             self.poll_once()
         except Exception as exc:  # a database outage: try again at the next poll
             if not self._failing:
+                # A database error is its driver's one line; anything else is a bug: its traceback, once.
                 is_database = isinstance(exc, (SQLAlchemyError, DatabaseBusyError))
                 log.error("targets file watch failed, trying again every %g s: %s", self.poll_seconds,
-                          _first_line(exc), exc_info=not is_database)  # a bug's traceback, once
+                          first_line(getattr(exc, "orig", None) or exc), exc_info=not is_database)
                 self._failing = True
             return
         if self._failing:
@@ -246,8 +248,3 @@ class FileWatcher:
         while not self._stopping.wait(self.poll_seconds):
             self.poll()
 
-
-def _first_line(exc: BaseException) -> str:
-    """The first line of an error (a driver's own message when SQLAlchemy wraps one), or its type."""
-    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
