@@ -6,8 +6,9 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from common.expect_status import parse_expect_status
+
 KINDS = ("http", "tcp")
-_STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 
 
 @dataclass(frozen=True)
@@ -104,11 +105,7 @@ def _seconds(entry: Mapping[str, Any], name: str, key: str, default: float) -> f
 
 
 def _expect_status(value: Any, name: str) -> tuple[int | str, ...] | None:
-    if value is None:
-        return None
-    items = value if isinstance(value, list) else [value]
-    for item in items:
-        is_code = isinstance(item, int) and not isinstance(item, bool) and 100 <= item <= 599
-        if not (is_code or item in _STATUS_CLASSES):
-            raise ValueError(f"target {name!r}: expect_status items must be codes 100-599 or 1xx..5xx")
-    return tuple(items)
+    try:
+        return parse_expect_status(value)
+    except ValueError as problem:
+        raise ValueError(f"target {name!r}: expect_status {problem}") from None

@@ -25,7 +25,7 @@ LEASE_TIMEOUTS = 3  # NOTIFY_LEASE_SECONDS spans at least this many NOTIFY_TIMEO
 @dataclass(frozen=True)
 class Settings:
     api_key: str = field(repr=False)
-    database_url: str
+    database_url: str = field(repr=False)  # may carry the database password
     host: str = "127.0.0.1"
     port: int = 5000
     debug: bool = False

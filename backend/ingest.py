@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 from backend import store
 from backend.messages import alert_message
 from backend.rules import (ACTIVE_STATUSES, Action, AlertStatus, AlertType, TargetState, decide, decide_late,
-                           failures_in_a_row, is_failure, next_state)
+                           failures_in_a_row, is_agent_verdict, is_failure, next_state)
 from backend.validation import EventIn
 from common.logs import plural
 
@@ -110,7 +110,7 @@ class Batch:
         """Decide what one event means; in-order events wait in `pending` for one multi-row insert."""
         target = self.targets[new.target_url]
         checked_at = store.check_time_text(new.checked_at)
-        failed = is_failure(new.is_success, new.status_code)
+        failed = is_failure(new.is_success, new.status_code, is_agent_verdict(new.target, new.target_url))
         if target.last_check_at is not None and checked_at < target.last_check_at:
             self._flush()  # the recount below must see every earlier event of this batch
             self._record_late(index, target, _event_row(new, self.received_at, True, checked_at), failed)

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from backend import store
 from backend.database import write_transaction
+from common.proc_stat import START_TIME, stat_fields
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +34,12 @@ def _pid_namespace() -> str:
 def _start_time(pid: int) -> str | None:
     """When process `pid` started, in clock ticks since boot (/proc/<pid>/stat field 22); None if gone."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            text = stat.read().decode("ascii", "replace")
+        fields = stat_fields(pid)
     except (FileNotFoundError, ProcessLookupError):
         return None
     except OSError:  # /proc hidden from us (hidepid): we cannot tell
         return "?"
-    # The command name (field 2) may hold spaces and parentheses: count fields after the last ")".
-    fields = text.rpartition(")")[2].split()
-    return fields[19] if len(fields) > 19 else "?"
+    return fields[START_TIME] if len(fields) > START_TIME else "?"
 
 
 def holder_id() -> str:

@@ -40,8 +40,19 @@ class TargetState:
     has_active_alert: bool   # an OPEN or ACK alert exists for the target
 
 
-def is_failure(is_success: bool, status_code: int | None) -> bool:
-    """A check fails when it says so, got no status, or got an HTTP error status (SPEC §5)."""
+def is_agent_verdict(target: str | None, target_url: str) -> bool:
+    """Whether the agent's `is_success` is the verdict: an event of a file target, or a tcp check (SPEC §9)."""
+    # Only agents working from the targets file send `target`; a tcp check has no status to judge.
+    return target is not None or target_url.startswith("tcp://")
+
+
+def is_failure(is_success: bool, status_code: int | None, agent_verdict: bool) -> bool:
+    """Whether a check failed: its `is_success` alone when the agent judged it (SPEC §9), else SPEC §5's rule.
+
+    §5: a check fails when it says so, got no status, or got an HTTP error status.
+    """
+    if agent_verdict:
+        return not is_success
     return (not is_success) or status_code is None or status_code >= 400
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from sqlalchemy.pool import NullPool
 
 from backend.config import ConfigError
 from backend.database import init_db, make_engine
+from common.proc_stat import PARENT, stat_fields
 
 CONNECT_TIMEOUT_SECONDS = 10  # an unreachable PostgreSQL host says so at start instead of hanging
 
@@ -36,14 +38,15 @@ def open_database(database_url: str) -> Engine:
     except (SQLAlchemyError, OSError) as exc:
         if engine is not None:
             engine.dispose()
-        reason = _first_line(getattr(exc, "orig", None) or exc)
+        reason = first_line(getattr(exc, "orig", None) or exc)
         if url.password:  # a driver message could quote the URL; the password never leaves
             reason = reason.replace(str(url.password), "***")
         where = url.render_as_string(hide_password=True)
         raise ConfigError("DATABASE_URL", f"cannot open {where}: {reason}") from None
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """An error's first non-blank line, or its type's name."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__
 
@@ -70,7 +73,7 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def port_holder(port: int) -> str:
-    """`pid 123 (its command line)` of the process listening on TCP `port`, from /proc; else "another program"."""
+    """`pid 123 (its program)` of the process listening on TCP `port`, from /proc; else "another program"."""
     inodes = _listening_inodes(port)
     pids = _pids_holding(inodes) if inodes else set()
     # gunicorn's master and workers share one listening socket: name the master, the parent of the rest.
@@ -79,11 +82,38 @@ def port_holder(port: int) -> str:
         return "another program"
     pid = masters[0]
     try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
     except OSError:
-        command = ""
+        argv = []
+    command = program(argv)
     command = command if len(command) <= 120 else command[:117] + "..."
     return f"pid {pid} ({command})" if command else f"pid {pid}"
+
+
+_INTERPRETER = re.compile(r"(python|pypy|node|ruby|perl|php|bash|sh|dash)[0-9.]*")
+_OPTION_WITH_VALUE = ("-W", "-X")  # an interpreter option whose value is the next argument
+
+
+def program(argv: list[str]) -> str:
+    """The executable's name and, for an interpreter, its script or `-m module`: never any other argument.
+
+    A command line may carry a secret (`--password ...`); the program is what the user needs to find it.
+    """
+    if not argv or not argv[0]:
+        return ""
+    name = os.path.basename(argv[0])
+    if not _INTERPRETER.fullmatch(name):
+        return name
+    rest = iter(argv[1:])
+    for argument in rest:
+        if argument in ("-m", "-c"):
+            module = next(rest, "") if argument == "-m" else ""
+            return f"{name} {argument} {module}".rstrip()
+        if argument in _OPTION_WITH_VALUE:
+            next(rest, None)
+        elif not argument.startswith("-"):
+            return f"{name} {argument}"
+    return name
 
 
 def _listening_inodes(port: int) -> set[str]:
@@ -123,6 +153,6 @@ def _pids_holding(inodes: set[str]) -> set[int]:
 
 def _parent(pid: int) -> int | None:
     try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        return int(stat_fields(pid)[PARENT])
     except (OSError, IndexError, ValueError):
         return None

@@ -8,7 +8,7 @@ from sqlalchemy import Connection, and_, bindparam, delete, exists, func, insert
 from sqlalchemy.exc import IntegrityError
 
 from backend.database import alerts, deliveries, events, file_targets, leases, notification_logs, targets, targets_file
-from backend.rules import ACTIVE_STATUSES, is_failure
+from backend.rules import ACTIVE_STATUSES, is_agent_verdict, is_failure
 
 # Stored times are UTC text. isoformat, not strftime: strftime("%Y") does not zero-pad years
 # before 1000 on glibc, and every form here must keep a fixed width so that text order is time order.
@@ -206,8 +206,10 @@ def acquire_lease(conn: Connection, name: str, holder: str, now: str, expires_at
         return True
     if current.holder != holder and current.expires_at >= now and not is_dead(current.holder):
         return False
-    # Conditional on the holder we saw, so two takers can never both win.
-    taken = conn.execute(update(leases).where(leases.c.name == name, leases.c.holder == current.holder)
+    # Conditional on the row we saw, holder and expiry, so two takers can never both win, nor a
+    # taker and a late renewal by the holder (on PostgreSQL both UPDATEs would match the holder).
+    taken = conn.execute(update(leases).where(leases.c.name == name, leases.c.holder == current.holder,
+                                              leases.c.expires_at == current.expires_at)
                          .values(holder=holder, expires_at=expires_at))
     return taken.rowcount == 1
 
@@ -238,12 +240,12 @@ def purge_events(conn: Connection, older_than: str, limit: int) -> int:
 def recent_failures(conn: Connection, target_url: str, limit: int) -> list[bool]:
     """Whether each of the target's newest `limit` checks failed, newest first, in check-time order."""
     rows = conn.execute(
-        select(events.c.is_success, events.c.status_code)
+        select(events.c.is_success, events.c.status_code, events.c.target)
         .where(events.c.target_url == target_url)
         .order_by(events.c.checked_at.desc(), events.c.id.desc())
         .limit(limit)
     )
-    return [is_failure(bool(r.is_success), r.status_code) for r in rows]
+    return [is_failure(bool(r.is_success), r.status_code, is_agent_verdict(r.target, target_url)) for r in rows]
 
 
 def insert_alert(conn: Connection, row: dict) -> int:

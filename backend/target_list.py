@@ -15,12 +15,14 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from backend import store
 from backend.config import ROOT, Settings
-from backend.database import write_transaction
+from backend.database import DatabaseBusyError, write_transaction
 from backend.errors import ApiError
 from backend.leases import Lease
+from backend.startup import first_line
 from backend.targets_file import (LoadedFile, TargetsFileError, agent_view, dumps_spec, public_view,
                                   read_targets_file)
 
@@ -185,6 +187,7 @@ class FileWatcher:
         self._applied = seen   # the state last read (loaded or refused): nothing to do until it changes
         self._renew_at = 0.0
         self._holds = False
+        self._failing = False  # the last poll failed: said once at ERROR, until a poll works again
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="targets-watch")
         self._thread.start()
@@ -225,9 +228,23 @@ class FileWatcher:
         if self._holds:
             self.lease.release()
 
+    def poll(self) -> None:
+        """poll_once for the thread: a failure is one ERROR line and its end one INFO line, not a line per poll."""
+        try:
+            self.poll_once()
+        except Exception as exc:  # a database outage: try again at the next poll
+            if not self._failing:
+                # A database error is its driver's one line; anything else is a bug: its traceback, once.
+                is_database = isinstance(exc, (SQLAlchemyError, DatabaseBusyError))
+                log.error("targets file watch failed, trying again every %g s: %s", self.poll_seconds,
+                          first_line(getattr(exc, "orig", None) or exc), exc_info=not is_database)
+                self._failing = True
+            return
+        if self._failing:
+            log.info("targets file watch works again")
+            self._failing = False
+
     def _run(self) -> None:
         while not self._stopping.wait(self.poll_seconds):
-            try:
-                self.poll_once()
-            except Exception:  # a database hiccup: try again at the next poll
-                log.exception("targets file watch failed")
+            self.poll()
+

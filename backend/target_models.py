@@ -10,11 +10,11 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from backend.validation import MAX_TARGET_NAME_LENGTH, is_valid_url
+from common.expect_status import parse_expect_status
 
 # The channels a target may name until named channels (SPEC §10) arrive.
 DEFAULT_CHANNELS = ("console", "telegram", "email", "webhook", "apprise")
 _JSON_PATH = re.compile(r"\$(\.[A-Za-z_][A-Za-z0-9_-]*|\[[0-9]+\])*")
-_STATUS_CLASS = re.compile(r"[1-5]xx")
 _METHOD = re.compile(r"[A-Z]{1,20}")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _HOST_NAME = re.compile(r"(?=.{1,253}\.?$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
@@ -82,16 +82,8 @@ class TargetSettings(BaseModel):
     @field_validator("expect_status")
     @classmethod
     def _expect_status(cls, value) -> list[int | str] | None:
-        if value is None:
-            return None
-        items = value if isinstance(value, list) else [value]
-        if not items:
-            raise ValueError("must list at least one status, such as [200, \"3xx\"]")
-        for item in items:
-            is_code = isinstance(item, int) and not isinstance(item, bool) and 100 <= item <= 599
-            if not is_code and not (isinstance(item, str) and _STATUS_CLASS.fullmatch(item.lower())):
-                raise ValueError("must be status codes 100-599 or classes \"1xx\" to \"5xx\"")
-        return [item.lower() if isinstance(item, str) else item for item in items]
+        parsed = parse_expect_status(value)
+        return list(parsed) if parsed is not None else None
 
     @field_validator("body_regex")
     @classmethod

@@ -44,6 +44,9 @@ ABSENT = "absent"  # the fingerprint of a default targets file that does not exi
 
 _REFERENCE = re.compile(r"\$\{([^}]*)\}")
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# The backend's own secrets: a `${NAME}` would serve them to agents and send them to sites.
+BACKEND_SECRETS = frozenset({"API_KEY", "TELEGRAM_BOT_TOKEN", "DATABASE_URL", "SMTP_PASSWORD", "WEBHOOK_SECRET",
+                             "SECRET_KEY", "DASHBOARD_PASSWORD", "METRICS_TOKEN"})
 _SAFE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
@@ -269,6 +272,9 @@ def _check_strings(value: Any, path: tuple, environ: Mapping[str, str]) -> None:
         for name in references:
             if not _VARIABLE.fullmatch(name):
                 raise _Problem(path, "has a ${...} that is not an environment variable name")
+            if name in BACKEND_SECRETS:
+                raise _Problem(path, f"uses ${{{name}}}, a secret of the backend itself; give the target's "
+                               "secret a variable of its own")
             if name not in environ:
                 raise _Problem(path, f"uses ${{{name}}}, which is not set in the backend's environment")
             if key == "headers" and any(c in environ[name] for c in "\r\n\x00"):

@@ -35,6 +35,7 @@ from bench.common import (API_KEY, GUNICORN_BACKEND, Gunicorn, Row, answers, bas
                           percentile, print_table, start_python, stop, wait_until)
 
 from agent.agent import spread_offsets  # noqa: E402  (bench.common put the repository on sys.path)
+from common.proc_stat import STIME, THREADS, UTIME, stat_fields  # noqa: E402
 
 ROUNDS = 3
 CAPACITY_STEPS = (1000, 2000, 4000, 8000, 16000)
@@ -43,10 +44,10 @@ _SCHEDULE_LINE = re.compile(r"schedule: (\d+) targets in \d+ slots .* from (\S+)
 
 def proc_usage(pid: int) -> tuple[float, float]:
     """(CPU seconds used so far, peak RSS in MB) of a live process, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    cpu_s = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-    log(f"  agent CPU so far: user {int(fields[11]) / os.sysconf('SC_CLK_TCK'):.2f}s, "
-        f"system {int(fields[12]) / os.sysconf('SC_CLK_TCK'):.2f}s, threads {fields[17]}")
+    fields, tick = stat_fields(pid), os.sysconf("SC_CLK_TCK")
+    cpu_s = (int(fields[UTIME]) + int(fields[STIME])) / tick
+    log(f"  agent CPU so far: user {int(fields[UTIME]) / tick:.2f}s, "
+        f"system {int(fields[STIME]) / tick:.2f}s, threads {fields[THREADS]}")
     status = Path(f"/proc/{pid}/status").read_text()
     hwm_kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
     return cpu_s, hwm_kb / 1024

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from common.proc_stat import STIME, UTIME, stat_fields  # noqa: E402
 from tests.support.procs import base_env as _test_env  # noqa: E402
 from tests.support.procs import free_port, stop, wait_healthy, wait_until  # noqa: E402,F401
 
@@ -104,8 +105,8 @@ def answers(url: str) -> bool:
 
 def cpu_seconds(pid: int) -> float:
     """utime + stime of a live process so far, from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    fields = stat_fields(pid)
+    return (int(fields[UTIME]) + int(fields[STIME])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_python(args: list[str], env: dict[str, str], log_path: Path, pipe: bool = False) -> subprocess.Popen:

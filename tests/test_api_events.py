@@ -322,6 +322,43 @@ def test_a_null_status_with_is_success_true_counts_as_a_failure(api, db):
     assert answer["alert"] is not None
 
 
+TCP = "tcp://db.example:5432"
+
+
+def test_tcp_successes_open_nothing_and_tcp_failures_open_an_alert_at_the_threshold(api, db):
+    """SPEC §9: a tcp check has no status; the agent's is_success is the verdict."""
+    for _ in range(4):
+        assert api.send(event(TCP, ok=True, status_code=None))["alert"] is None
+    assert db.count("alerts") == 0
+    refused = event(TCP, ok=False, status_code=None, error_message="Connection refused")
+    assert api.send(refused)["alert"] is None
+    assert api.send(refused)["alert"] is None
+    assert api.send(refused)["alert"]["status"] == "OPEN"
+    assert api.send(event(TCP, ok=True, status_code=None))["alert"]["status"] == "RESOLVED"
+
+
+def test_a_file_target_event_judged_a_success_by_the_agent_is_one_even_with_a_404(api, db):
+    """An http file target whose expect_status lists 404: is_success true is the verdict (SPEC §9)."""
+    for _ in range(3):
+        assert api.send(event(ok=True, status=404, target="gone-page"))["alert"] is None
+    assert db.count("alerts") == 0
+    assert [tuple(r) for r in db.rows("SELECT failures_in_a_row FROM targets")] == [(0,)]
+    for _ in range(3):
+        answer = api.send(event(ok=False, status=200, target="gone-page", error_message="HTTP 200, expected 404"))
+    assert answer["alert"]["status"] == "OPEN"
+
+
+def test_a_late_tcp_success_takes_its_place_as_a_success(api, db):
+    """The recount of a late event judges stored events the same way (store.recent_failures)."""
+    refused = {"ok": False, "status_code": None, "error_message": "Connection refused"}
+    api.send(event(TCP, timestamp="2025-01-08T15:30:50Z", **refused))
+    api.send(event(TCP, timestamp="2025-01-08T15:30:55Z", **refused))
+    # Late, between the two: the run of failures counted back from the newest check is 1, not 3.
+    assert api.send(event(TCP, timestamp="2025-01-08T15:30:52Z", ok=True, status_code=None))["alert"] is None
+    assert api.send(event(TCP, timestamp="2025-01-08T15:31:00Z", **refused))["alert"] is None
+    assert api.send(event(TCP, timestamp="2025-01-08T15:31:05Z", **refused))["alert"]["status"] == "OPEN"
+
+
 def test_a_batch_applies_the_rules_event_by_event(api, db):
     answer = api.send(*[event(ok=False)] * 5, event(ok=True), event(ok=True))
     alerts = [item["alert"] for item in answer["events"]]

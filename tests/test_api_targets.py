@@ -189,3 +189,27 @@ def test_one_process_at_a_time_watches_the_file(tmp_path, backend_env, app, api,
         assert caplog.text.count("changed on disk, reloaded") == 1
     finally:
         other.extensions["outage"].close()
+
+
+@with_env(TARGETS_POLL_SECONDS="3600")  # the watcher's own thread stays asleep: the test polls
+def test_a_database_outage_is_one_error_line_and_its_end_one_info_line(app, caplog, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    watcher = app.extensions["outage"].targets.watcher
+    take, calls = watcher.lease.take, []
+
+    def database_down_three_times() -> float:
+        calls.append(1)
+        if len(calls) <= 3:
+            raise OperationalError("SELECT", {}, ConnectionRefusedError("connection refused"))
+        return take()
+
+    monkeypatch.setattr(watcher.lease, "take", database_down_three_times)
+    caplog.set_level("INFO", logger="backend.target_list")
+    for _ in range(5):
+        watcher._renew_at = 0.0  # every poll takes (or renews) the lease
+        watcher.poll()
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "backend.target_list"]
+    assert lines == [("ERROR", "targets file watch failed, trying again every 3600 s: connection refused"),
+                     ("INFO", "targets file watch works again")]
+    assert not any(r.exc_info for r in caplog.records)  # no traceback

@@ -142,10 +142,13 @@ def test_a_good_database_url_is_kept_as_given(tmp_path, url):
 
 
 def test_secrets_never_appear_in_the_settings_repr():
-    settings = load_settings({"API_KEY": KEY, "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_CHAT_ID": "42"})
+    password = "db-pw-SECRET-31337"
+    settings = load_settings({"API_KEY": KEY, "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_CHAT_ID": "42",
+                              "DATABASE_URL": f"postgresql+psycopg://outage:{password}@127.0.0.1:5432/outage"})
     for shown in (repr(settings), str(settings)):
         assert KEY not in shown
         assert TOKEN not in shown
+        assert password not in shown  # DATABASE_URL may carry the database's password
     assert "42" in repr(settings)  # the chat id is not a secret
 
 

@@ -19,10 +19,10 @@ def failure(url: str, moment: datetime) -> dict:
 
 
 def test_storms_at_two_instances_open_exactly_one_alert_per_outage(tmp_path):
+    (tmp_path / "a").mkdir()  # before Backend(), which writes its env file there
+    (tmp_path / "b").mkdir()
     first = Backend(tmp_path / "a", FAILURE_THRESHOLD="3")
     second = Backend(tmp_path / "b", FAILURE_THRESHOLD="3", DATABASE_URL=first.env["DATABASE_URL"])
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
     try:
         first.start()
         second.start()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from backend.rules import (Action, AlertStatus, TargetState, can_transition, decide, decide_late,
-                           failures_in_a_row, is_failure, next_state)
+                           failures_in_a_row, is_agent_verdict, is_failure, next_state)
 
 OPEN, NOTHING, RESOLVE = Action.OPEN_ALERT, Action.NOTHING, Action.RESOLVE_ALERT
 
@@ -50,7 +50,30 @@ def test_decide_follows_the_alert_rules(failures_in_a_row, has_active_alert, fai
     (False, 503, True),
 ])
 def test_is_failure_reads_is_success_and_the_status_code(is_success, status_code, expected):
-    assert is_failure(is_success, status_code) is expected
+    assert is_failure(is_success, status_code, agent_verdict=False) is expected
+
+
+@pytest.mark.parametrize("is_success, status_code, expected", [
+    (True, None, False),   # a tcp connection made: no status, a success
+    (False, None, True),   # refused or timed out
+    (True, 404, False),    # an http target whose expect_status lists 404
+    (True, 503, False),
+    (False, 200, True),    # a body condition failed
+])
+def test_is_failure_takes_the_agents_verdict_alone_when_it_judged_the_check(is_success, status_code, expected):
+    """SPEC §9: for a file target (or a tcp check) the agent's is_success is the verdict."""
+    assert is_failure(is_success, status_code, agent_verdict=True) is expected
+
+
+@pytest.mark.parametrize("target, target_url, expected", [
+    ("shop", "https://shop.example/health", True),   # an agent working from the targets file
+    (None, "tcp://db.example:5432", True),
+    ("db", "tcp://db.example:5432", True),
+    (None, "https://t.example/", False),             # TARGET_URL, or an agent from before the file
+    (None, "http://tcp.example/tcp://x", False),
+])
+def test_the_agent_judges_file_targets_and_tcp_checks(target, target_url, expected):
+    assert is_agent_verdict(target, target_url) is expected
 
 
 S = AlertStatus
@@ -104,6 +127,28 @@ def test_timeline_opens_once_dedups_resolves_and_opens_again():
         (PASS, NOTHING, TargetState(0, False)),
     ]
     for number, (failed, expected_action, expected_state) in enumerate(steps, start=1):
+        action = decide(state, failed, threshold)
+        assert action is expected_action, f"step {number}"
+        state = next_state(state, failed, action)
+        assert state == expected_state, f"step {number}"
+
+
+def test_timeline_of_a_tcp_target_judged_by_the_agent():
+    """Connections made (no status) are successes; refused ones open the alert at the threshold."""
+    threshold, state = 2, TargetState(0, False)
+    verdict = is_agent_verdict(None, "tcp://db.example:5432")
+    steps = [  # (is_success, status_code, action, state after)
+        (True, None, NOTHING, TargetState(0, False)),
+        (True, None, NOTHING, TargetState(0, False)),
+        (False, None, NOTHING, TargetState(1, False)),
+        (True, None, NOTHING, TargetState(0, False)),   # a success resets the count
+        (False, None, NOTHING, TargetState(1, False)),
+        (False, None, OPEN, TargetState(2, True)),
+        (False, None, NOTHING, TargetState(3, True)),
+        (True, None, RESOLVE, TargetState(0, False)),
+    ]
+    for number, (is_success, status_code, expected_action, expected_state) in enumerate(steps, start=1):
+        failed = is_failure(is_success, status_code, verdict)
         action = decide(state, failed, threshold)
         assert action is expected_action, f"step {number}"
         state = next_state(state, failed, action)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from common.proc_stat import PARENT, STATE, stat_fields
 from tests.support.procs import ROOT, base_env, free_port, wait_until
 
 RUNNING = re.compile(r"^running: .*Ctrl-C stops both", re.M)
@@ -24,10 +24,9 @@ def descendants(pid: int) -> set[int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat_fields(entry.name)[PARENT])
             except OSError:
                 continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
     found, frontier = set(), {pid}
     while frontier:
         children = {child for child, parent in parents.items() if parent in frontier}
@@ -39,10 +38,9 @@ def descendants(pid: int) -> set[int]:
 def is_alive(pid: int) -> bool:
     """True while `pid` exists and is not a zombie waiting to be reaped."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat_fields(pid)[STATE] != "Z"
     except OSError:
         return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 class RunScript:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 
 import pytest
 
+from backend.startup import port_holder, program
 from tests.support.procs import ROOT, Backend, base_env, free_port, stop, wait_until
 from tests.support.servers import TargetServer
 
@@ -105,6 +107,50 @@ def test_a_port_held_by_another_program_is_named_with_its_pid(tmp_path, entry):
         assert "pytest" in line or sys.executable in line  # this process's command line
     finally:
         server.stop()
+
+
+HOLD_PORT = """
+import socket, sys, time
+sock = socket.socket()
+sock.bind(("127.0.0.1", int(sys.argv[1])))
+sock.listen()
+time.sleep(60)
+"""
+
+
+def test_a_port_holder_is_named_by_its_program_never_its_other_arguments(tmp_path):
+    """A command line may carry a secret: the message shows the executable and its script only."""
+    script = tmp_path / "holder.py"
+    script.write_text(HOLD_PORT)
+    port = free_port()
+    holder = subprocess.Popen([sys.executable, "-u", str(script), str(port), "--token", "tok-SECRET-77"])
+    try:
+        wait_until(lambda: _listening(port), timeout=20, message=f"the holder listening on {port}")
+        assert port_holder(port) == f"pid {holder.pid} ({os.path.basename(sys.executable)} {script})"
+    finally:
+        stop(holder)
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("argv, shown", [
+    (["/usr/bin/python3", "backend/app.py", "--password", "x"], "python3 backend/app.py"),
+    (["/v/bin/python", "-u", "-W", "ignore", "-m", "pytest", "-k", "secret"], "python -m pytest"),
+    (["python3.12", "-c", "print('secret')"], "python3.12 -c"),
+    (["/usr/sbin/nginx", "-g", "daemon off; secret"], "nginx"),
+    (["/opt/server", "--api-key=secret"], "server"),
+    (["gunicorn: master [backend.wsgi:app]"], "gunicorn: master [backend.wsgi:app]"),
+    (["node"], "node"),
+    ([], ""),
+], ids=repr)
+def test_the_program_is_the_executable_and_its_script(argv, shown):
+    assert program(argv) == shown
 
 
 def test_run_refuses_a_port_where_another_backend_answers_health(tmp_path):

@@ -146,6 +146,19 @@ def test_a_bad_file_is_one_line_naming_file_line_and_key_never_the_value(text, e
     assert SECRET not in message and "\n" not in message
 
 
+@pytest.mark.parametrize("name", ["API_KEY", "TELEGRAM_BOT_TOKEN", "DATABASE_URL", "SMTP_PASSWORD", "WEBHOOK_SECRET",
+                                  "SECRET_KEY", "DASHBOARD_PASSWORD", "METRICS_TOKEN"])
+@pytest.mark.parametrize("where", ["headers:\n      X-Token: 'Bearer ${%s}'", "body: '{\"k\": \"${%s}\"}'"])
+def test_a_reference_to_a_secret_of_the_backend_is_refused_naming_the_variable(name, where):
+    """They are set in the backend's environment, so they would be served to agents and sent to sites."""
+    text = "targets:\n  - url: http://a/\n    " + where % name + "\n"
+    message = refusal(text, {**ENV, name: SECRET})
+    line, key = (4, "headers.X-Token") if where.startswith("headers") else (3, "body")
+    assert message == (f"targets.yaml:{line}: targets[0].{key}: uses ${{{name}}}, a secret of the backend itself; "
+                       "give the target's secret a variable of its own")
+    assert SECRET not in message
+
+
 def test_a_bad_default_is_named_at_its_own_line_in_defaults():
     assert refusal("defaults:\n  timeout: 0\ntargets:\n  - url: http://a/\n") == (
         "targets.yaml:2: defaults.timeout: must be more than 0")

@@ -17,10 +17,14 @@ from tests.support.procs import stop
 
 pytestmark = pytest.mark.skipif(IS_POSTGRES, reason="the write gate is SQLite's; PostgreSQL locks rows")
 
+# Never waits for the lock (LOCK_NB): it says "busy" and ends, so reading its answer is bounded.
 HOLD_LOCK = """
 import fcntl, os, sys, time
 fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
-fcntl.flock(fd, fcntl.LOCK_EX)
+try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+except BlockingIOError:
+    sys.exit("busy: another process holds " + sys.argv[1])
 print("locked", flush=True)
 time.sleep(60)
 """
@@ -54,8 +58,12 @@ def test_many_engines_made_used_and_dropped_keep_no_descriptor_open(tmp_path):
 def test_a_disposed_engine_writes_again_through_a_new_gate(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'gate.db'}")
     write_once(engine)
+    first = database._gates[engine]
     engine.dispose()
+    assert engine not in database._gates and first._fd == -1  # closed at once
     write_once(engine)
+    second = database._gates[engine]
+    assert second is not first and second._fd >= 0
     engine.dispose()
 
 
@@ -63,13 +71,17 @@ def test_a_disposed_engine_writes_again_through_a_new_gate(tmp_path):
 def lock_holder(settings):
     """Another process holding the write gate's lock file of the test database."""
     path = settings.database_url.removeprefix("sqlite:///") + ".lock"
-    proc = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, path], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
     try:
-        assert proc.stdout.readline().strip() == "locked"
+        if proc.stdout.readline().strip() != "locked":  # bounded: the helper never waits for the lock
+            proc.wait(timeout=10)
+            pytest.fail(f"the lock helper did not take the lock: {proc.stderr.read().strip()}")
         yield proc
     finally:
         stop(proc)
         proc.stdout.close()
+        proc.stderr.close()
 
 
 def test_a_writer_waits_a_bounded_time_then_gets_a_clear_error(app, lock_holder, monkeypatch):
