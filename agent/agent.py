@@ -26,12 +26,12 @@ from agent.check_result import CheckResult, log_result  # noqa: E402
 from agent.check_spec import CheckSpec, spec_for_url  # noqa: E402
 from agent.engine import CheckEngine, curl_context  # noqa: E402
 from agent.http_session import EnvOnceSession  # noqa: E402
-from agent.config import (DEFAULT_TARGET_URL, AgentSettings, ConfigError, load_settings,  # noqa: E402
-                          read_environment)
+from agent.config import AgentSettings, ConfigError, load_settings, read_environment  # noqa: E402
 from agent.log_setup import configure_logging  # noqa: E402
 from agent.monotonic_schedule import MonotonicScheduler  # noqa: E402
 from agent.sender import SpoolSender  # noqa: E402
 from agent.spool import Spool, SpoolInUse, SpoolWriter, lock_spool  # noqa: E402
+from agent.target_source import TargetSource  # noqa: E402
 from common.logs import plural  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -100,11 +100,17 @@ class Agent:
         context = curl_context(os.environ if environ is None else environ)
         self.engine = CheckEngine(self.spool_result, context, max_in_flight=settings.max_workers).start()
         self._scheduler: MonotonicScheduler | None = None
+        self._source_session: EnvOnceSession | None = None
+        self.source: TargetSource | None = None
+        if settings.pulls_targets:
+            self._source_session = EnvOnceSession()
+            self.source = TargetSource(self._source_session, settings.backend_url, settings.api_key,
+                                       settings.targets_cache, stop)
 
     def spool_result(self, result: CheckResult) -> None:
         """Log one check's line and hand its event to the spool writer (on the engine's thread)."""
         log_result(result)
-        self.writer.put(result.to_event())
+        self.writer.put(result.to_event(self.settings.agent_name))
 
     def submit_all(self, specs: Sequence[CheckSpec]) -> None:
         """One slot of the spread schedule: start a check of each of `specs` (one still running is skipped)."""
@@ -112,6 +118,8 @@ class Agent:
 
     def run_once(self) -> int:
         """Check every target concurrently, then drain the whole spool; 0 when it ends empty (SPEC §7)."""
+        if self.source is not None and not self._pull_first_list():
+            return 1
         self.engine.submit(self.specs)
         if not self.engine.wait_idle(self._longest_timeout() + ONCE_COMMIT_LIMIT_SECONDS):
             log.error("round done: checks still running past their timeout")
@@ -145,8 +153,12 @@ class Agent:
         self._sender_thread = threading.Thread(target=self.sender.run, args=(self._wake_sender,),
                                                name="sender", daemon=True)
         self._sender_thread.start()
+        if self.source is not None:
+            self._pull_first_list()  # none yet: the refresh thread keeps asking; the agent does not exit
+            threading.Thread(target=self.source.run, name="targets", daemon=True).start()
         scheduler = self.spread_schedule()
         while not self.stop.is_set():
+            self._apply_new_list()
             scheduler.run_pending()
             idle = scheduler.idle_seconds
             self.stop.wait(MAX_IDLE_SECONDS if idle is None else min(max(idle, 0.01), MAX_IDLE_SECONDS))
@@ -185,6 +197,29 @@ class Agent:
             if not staying:
                 scheduler.cancel_job(job)
         self._add_slot_jobs(scheduler, [spec for spec in self.specs if spec.name not in kept])
+
+    def _pull_first_list(self) -> bool:
+        """Take the backend's (or the cached) list as the specs to check; False when there is neither."""
+        targets = self.source.first_list()
+        if targets is None:
+            return False
+        self.specs = list(targets.specs)
+        return True
+
+    def _apply_new_list(self) -> None:
+        """Check the list the refresh thread fetched last, if any changed, from now on (on the schedule's thread)."""
+        targets = self.source.take() if self.source is not None else None
+        if targets is None:
+            return
+        before = {spec.name: spec for spec in self.specs}
+        after = {spec.name: spec for spec in targets.specs}
+        added = sum(1 for name in after if name not in before)
+        removed = sum(1 for name in before if name not in after)
+        changed = sum(1 for name, spec in after.items() if name in before and before[name] != spec)
+        if added or removed or changed or list(before) != list(after):
+            self.replace_specs(targets.specs)
+            log.info("targets: now %s (%d added, %d removed, %d changed)", plural(len(after), "target"),
+                     added, removed, changed)
 
     def _add_slot_jobs(self, scheduler: MonotonicScheduler, specs: Sequence[CheckSpec]) -> None:
         """One `schedule` job per slot of the spread (see `spread_slots`), per interval, each due every interval.
@@ -230,10 +265,17 @@ class Agent:
                 return  # the daemon thread still uses the spool: do not close it under it
         self.spool.close()
         self._sender_session.close()
+        if self._source_session is not None:
+            self._source_session.close()
 
 
-def log_start(settings: AgentSettings, environ: Mapping[str, str], once: bool) -> None:
-    """Say what the agent checks, how often and where it sends, and when it checks only the default."""
+def log_start(settings: AgentSettings, once: bool) -> None:
+    """Say what the agent checks, how often and where it sends: TARGET_URL's URLs, or the backend's list."""
+    if settings.pulls_targets:
+        log.info("agent %s started: TARGET_URL is not set, so it checks the targets the backend serves "
+                 "(GET %s/agent/targets)%s, sending to %s", settings.agent_name, settings.backend_url,
+                 " once" if once else "", settings.backend_url)
+        return
     urls = settings.target_urls
     named = ", ".join(urls[:FIRST_FEW_TARGETS])
     if len(urls) > FIRST_FEW_TARGETS:
@@ -241,10 +283,6 @@ def log_start(settings: AgentSettings, environ: Mapping[str, str], once: bool) -
     interval = "once" if once else f"every {settings.check_interval_seconds:g}s"
     log.info("agent started: %s %s (%s), sending to %s", plural(len(urls), "target"), interval, named,
              settings.backend_url)
-    if not environ.get("TARGET_URL", "").strip():
-        # SPEC §2: unset means "the targets the backend serves" (§8), not built yet.
-        log.warning("TARGET_URL is not set: checking %s (the built-in default); set TARGET_URL in .env",
-                    DEFAULT_TARGET_URL)
 
 
 def install_signal_handlers(stop: threading.Event) -> None:
@@ -298,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
 
     stop = threading.Event()
     install_signal_handlers(stop)
-    log_start(settings, environ, args.once)
+    log_start(settings, args.once)
     agent = Agent(settings, stop, spool, environ)  # .env's CA bundle and proxies count for the checks too
     try:
         status = agent.run_once() if args.once else agent.run_forever()

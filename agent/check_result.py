@@ -28,11 +28,16 @@ class CheckResult:
     tls_ms: float | None = None
     first_byte_ms: float | None = None
     cert_expires_at: datetime | None = None  # https: the server certificate's notAfter, aware UTC
+    target: str | None = None  # a file target's name (the event's `target`); None for a TARGET_URL (SPEC §8)
 
-    def to_event(self) -> dict:
-        """One element of the `POST /events` array for this result (SPEC §4), with its event_uid."""
+    def to_event(self, agent: str | None = None) -> dict:
+        """One element of the `POST /events` array for this result (SPEC §4), with its event_uid.
+
+        A file target's event also names the target, and `agent` the agent that checked it (SPEC §8);
+        a TARGET_URL's event has neither, exactly as before.
+        """
         timestamp = self.timestamp.astimezone(timezone.utc).isoformat(timespec="milliseconds")
-        return {
+        event = {
             "target_url": self.target_url,
             "timestamp": timestamp.replace("+00:00", "Z"),
             "is_success": self.is_success,
@@ -41,6 +46,11 @@ class CheckResult:
             "error_message": self.error_message,
             "event_uid": self.event_uid,
         }
+        if self.target is not None:
+            event["target"] = self.target
+            if agent is not None:
+                event["agent"] = agent
+        return event
 
 
 def log_result(result: CheckResult) -> None:

@@ -32,6 +32,7 @@ class CheckSpec:
     json_equals: Any = None                 # with json_path; None: the path only has to exist
     tls_verify: bool = True
     ca_file: str | None = None
+    event_target: str | None = None         # the events' `target`: a file target's name; None for a TARGET_URL
 
     @property
     def target_url(self) -> str:
@@ -59,7 +60,7 @@ def spec_from_target(entry: Mapping[str, Any]) -> CheckSpec:
     kind = entry.get("kind") or "http"
     if kind not in KINDS:
         raise ValueError(f"target {name!r}: kind must be one of {', '.join(KINDS)}")
-    common = {"name": name, "kind": kind,
+    common = {"name": name, "kind": kind, "event_target": name,
               "interval_seconds": _seconds(entry, name, "interval", 30.0),
               "timeout_seconds": _seconds(entry, name, "timeout", 5.0)}
     if kind == "tcp":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -11,13 +12,14 @@ from common.config import http_url_problem as _http_url_problem
 
 __all__ = ["ROOT", "AgentSettings", "ConfigError", "load_settings", "read_environment"]
 
-DEFAULT_TARGET_URL = "https://example.com"
 DEFAULT_CHECK_INTERVAL_SECONDS = 30.0
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 5.0
 DEFAULT_BACKEND_URL = "http://localhost:5000"
 DEFAULT_LOG_FILE = ROOT / "agent" / "agent.log"
 DEFAULT_MAX_WORKERS = 500  # checks in flight at once on the engine (agent/engine.py)
 DEFAULT_SPOOL_FILE = ROOT / "agent" / "spool.db"
+DEFAULT_TARGETS_CACHE = ROOT / "agent" / "targets-cache.json"
+MAX_AGENT_NAME_LENGTH = 255  # what the backend stores (backend/validation.py)
 DEFAULT_BATCH_SIZE = 500
 MAX_BATCH_SIZE = 1000  # the backend takes at most 1000 events per request (SPEC §4)
 DEFAULT_SPOOL_MAX_EVENTS = 100_000
@@ -27,7 +29,7 @@ DEFAULT_LOG_BACKUPS = 5
 
 @dataclass(frozen=True)
 class AgentSettings:
-    target_urls: tuple[str, ...]
+    target_urls: tuple[str, ...]  # empty: the agent pulls the backend's list (SPEC §8)
     check_interval_seconds: float
     request_timeout_seconds: float
     backend_url: str
@@ -39,6 +41,13 @@ class AgentSettings:
     spool_max_events: int = DEFAULT_SPOOL_MAX_EVENTS
     log_max_bytes: int = DEFAULT_LOG_MAX_BYTES
     log_backups: int = DEFAULT_LOG_BACKUPS
+    agent_name: str = "agent"
+    targets_cache: Path = DEFAULT_TARGETS_CACHE
+
+    @property
+    def pulls_targets(self) -> bool:
+        """Whether the targets come from the backend's list (TARGET_URL unset or empty, SPEC §8)."""
+        return not self.target_urls
 
 
 def load_settings(environ: Mapping[str, str]) -> AgentSettings:
@@ -61,13 +70,15 @@ def load_settings(environ: Mapping[str, str]) -> AgentSettings:
         # 0 turns rotation off, as it does for logging.handlers.RotatingFileHandler.
         log_max_bytes=_whole_number(environ, "AGENT_LOG_MAX_BYTES", DEFAULT_LOG_MAX_BYTES, minimum=0),
         log_backups=_whole_number(environ, "AGENT_LOG_BACKUPS", DEFAULT_LOG_BACKUPS, minimum=0),
+        agent_name=_agent_name(environ),
+        targets_cache=_path(environ, "AGENT_TARGETS_CACHE", DEFAULT_TARGETS_CACHE),
     )
 
 
 def _target_urls(environ: Mapping[str, str]) -> tuple[str, ...]:
     raw = _value(environ, "TARGET_URL")
     if raw is None:
-        return (DEFAULT_TARGET_URL,)
+        return ()  # SPEC §2: unset means the targets the backend serves
     urls: dict[str, None] = {}  # a dict keeps the order and finds a repeat in O(1): 10,000 targets
     for url in (part.strip() for part in raw.split(",")):
         if not url or url in urls:
@@ -79,6 +90,13 @@ def _target_urls(environ: Mapping[str, str]) -> tuple[str, ...]:
     if not urls:
         raise ConfigError("TARGET_URL", f"must list at least one http(s) URL, got {raw!r}")
     return tuple(urls)
+
+
+def _agent_name(environ: Mapping[str, str]) -> str:
+    name = _value(environ, "AGENT_NAME") or socket.gethostname() or "agent"
+    if len(name) > MAX_AGENT_NAME_LENGTH or not name.isprintable():
+        raise ConfigError("AGENT_NAME", f"must be printable text of at most {MAX_AGENT_NAME_LENGTH} characters")
+    return name
 
 
 def _backend_url(environ: Mapping[str, str]) -> str:

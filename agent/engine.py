@@ -210,7 +210,8 @@ class CheckEngine:
                 self._recycle(handle, spec)
             if transfer is not None:
                 self._release(transfer)
-            self._deliver(CheckResult(spec.target_url, timestamp, False, None, None, _start_problem(spec, exc)))
+            self._deliver(CheckResult(spec.target_url, timestamp, False, None, None, _start_problem(spec, exc),
+                                      target=spec.event_target))
             return
         self._transfers[handle] = transfer
         self._running_names.add(spec.name)
@@ -235,7 +236,7 @@ class CheckEngine:
         except Exception:
             log.exception("check %s: its result could not be read", spec.target_url)
             result = CheckResult(spec.target_url, transfer.timestamp, False, None, None,
-                                 clip(f"Request failed: libcurl error {code}"))
+                                 clip(f"Request failed: libcurl error {code}"), target=spec.event_target)
         self._recycle(handle, spec)
         self._release(transfer)
         self._deliver(result)

@@ -24,7 +24,7 @@ def test_an_http_entry_of_the_targets_list_becomes_a_spec():
     spec = spec_from_target(HTTP_ENTRY)
     assert spec == CheckSpec(name="shop", kind="http", url="https://shop.example.com/health", interval_seconds=30.0,
                              timeout_seconds=5.0, headers=(("Authorization", "Bearer x"),),
-                             expect_status=(200, "3xx"), body_contains="ok")
+                             expect_status=(200, "3xx"), body_contains="ok", event_target="shop")
     assert spec.target_url == "https://shop.example.com/health" and spec.needs_body
 
 
@@ -52,6 +52,7 @@ def test_a_target_url_spec_has_todays_defaults():
     spec = spec_for_url("https://example.com", 30.0, 5.0)
     assert (spec.name, spec.url, spec.method, spec.expect_status, spec.needs_body, spec.tls_verify) == (
         "https://example.com", "https://example.com", "GET", None, False, True)
+    assert spec.event_target is None  # its events carry no `target`, exactly as before SPEC §8
 
 
 @pytest.mark.parametrize("status, expect, passes", [

@@ -11,6 +11,7 @@ import uuid
 import pytest
 
 from agent.check_result import CheckResult
+from agent.check_spec import spec_from_target
 from tests.support.checks import Checker, checker  # noqa: F401  (a fixture)
 from tests.support.procs import free_port
 from tests.support.servers import LoopbackServer
@@ -102,6 +103,13 @@ def test_the_event_is_the_post_events_body():
         "error_message": "HTTP 503 Service Unavailable",
         "event_uid": "0b7f5a8e-3c1d-4f53-9a55-6c1e2f0d9a11",
     }
+
+
+def test_a_file_targets_event_names_the_target_and_the_agent_and_a_target_urls_does_not(target, checker):
+    pulled = checker.check(spec_from_target({"name": "site", "url": target.url}))
+    assert (pulled.to_event("box-1")["target"], pulled.to_event("box-1")["agent"]) == ("site", "box-1")
+    plain = checker.check(target.url).to_event("box-1")
+    assert "target" not in plain and "agent" not in plain  # TARGET_URL: exactly as before
 
 
 def test_every_check_gets_its_own_uuid4_event_uid(target, checker):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 
 import pytest
 
@@ -17,7 +18,9 @@ def settings(**environ: str) -> AgentSettings:
 
 def test_defaults_follow_the_spec():
     s = settings()
-    assert s.target_urls == ("https://example.com",)
+    assert s.target_urls == () and s.pulls_targets  # unset: the backend's list (SPEC §2, §8)
+    assert s.agent_name == socket.gethostname()
+    assert s.targets_cache == ROOT / "agent" / "targets-cache.json"
     assert s.check_interval_seconds == 30
     assert s.request_timeout_seconds == 5
     assert s.backend_url == "http://localhost:5000"
@@ -43,6 +46,12 @@ def test_blank_values_mean_the_default():
 def test_target_url_is_a_comma_list_stripped_without_empties_or_duplicates():
     s = settings(TARGET_URL=" http://a.example/ ,, https://b.example:8443/x,http://a.example/ ,")
     assert s.target_urls == ("http://a.example/", "https://b.example:8443/x")
+
+
+def test_agent_name_and_targets_cache_are_read():
+    s = settings(AGENT_NAME=" box-1 ", AGENT_TARGETS_CACHE="var/targets.json", TARGET_URL="http://a.example/")
+    assert (s.agent_name, s.targets_cache) == ("box-1", ROOT / "var" / "targets.json")
+    assert not s.pulls_targets
 
 
 def test_numbers_may_be_fractions():
@@ -84,6 +93,8 @@ def test_a_relative_log_file_resolves_against_the_repository_not_the_cwd(tmp_pat
     ("AGENT_SPOOL_MAX_EVENTS", "0", "at least 1"),
     ("AGENT_LOG_MAX_BYTES", "-1", "at least 0"),
     ("AGENT_LOG_BACKUPS", "x", "got 'x'"),
+    ("AGENT_NAME", "a" * 256, "at most 255"),
+    ("AGENT_NAME", "tab\there", "printable"),
 ])
 def test_an_invalid_value_is_a_config_error_naming_the_key(key, value, words):
     with pytest.raises(ConfigError) as caught:

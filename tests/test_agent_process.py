@@ -281,20 +281,21 @@ def test_a_second_agent_on_the_same_spool_exits_2_naming_it_and_one_with_its_own
     assert len(sent) == len(set(sent))  # no result sent twice
 
 
-def test_an_unset_target_url_says_at_start_that_it_checks_the_built_in_default(backend, tmp_path):
-    # The example.com check goes to a closed local "proxy" port: nothing leaves the machine.
-    env = base_env(tmp_path, TARGET_URL="", BACKEND_URL=backend.url,
-                   HTTPS_PROXY=f"http://127.0.0.1:{free_port()}", NO_PROXY="127.0.0.1")
-    env.pop("HTTP_PROXY", None)
+def test_an_unset_target_url_says_at_start_that_it_checks_the_backends_list(backend, tmp_path):
+    # SPEC §2: unset means the backend's list (§8). This backend serves none and there is no cache:
+    # one clear line, nothing checked (no example.com default), and --once says it did not deliver.
+    env = base_env(tmp_path, TARGET_URL="", BACKEND_URL=backend.url, AGENT_NAME="box-1",
+                   AGENT_TARGETS_CACHE=str(tmp_path / "targets-cache.json"))
     out = tmp_path / "agent.out"
-    assert run_to_exit(["agent/agent.py", "--once"], env, out) == 0
-    warning = ("[WARNING] TARGET_URL is not set: checking https://example.com (the built-in default); "
-               "set TARGET_URL in .env")
-    assert warning in log_text(tmp_path)
-    assert warning in out.read_text()  # stdout too
-    assert "agent started: 1 target once (https://example.com), sending to" in log_text(tmp_path)
-    [event] = backend.received_events()
-    assert event["target_url"] == "https://example.com" and event["is_success"] is False
+    assert run_to_exit(["agent/agent.py", "--once"], env, out) == 1
+    text = log_text(tmp_path)
+    assert (f"[INFO] agent box-1 started: TARGET_URL is not set, so it checks the targets the backend serves "
+            f"(GET {backend.url}/agent/targets) once, sending to {backend.url}") in text
+    assert (f"[ERROR] no targets yet: GET {backend.url}/agent/targets answered 501 and there is no cached list "
+            f"at {tmp_path / 'targets-cache.json'}; asking again") in text
+    assert "no targets yet" in out.read_text()  # stdout too
+    assert "example.com" not in text and "TARGET_URL is not set: checking" not in text
+    assert backend.received_events() == []
 
 
 def test_the_start_line_names_the_first_three_targets_and_counts_the_rest(target, backend, tmp_path):

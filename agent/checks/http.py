@@ -78,16 +78,16 @@ def finish(transfer: Transfer, code: int, message: str) -> CheckResult:
         elapsed_ms = round(handle.getinfo(pycurl.TOTAL_TIME_T) / 1000)
         problem = judge(spec, status, transfer.reason(), b"".join(transfer.body))
         return CheckResult(spec.target_url, transfer.timestamp, problem is None, status, elapsed_ms, problem,
-                           cert_expires_at=expires, **timings)
+                           cert_expires_at=expires, target=spec.event_target, **timings)
     if code == pycurl.E_OPERATION_TIMEDOUT:
         elapsed_ms = round(handle.getinfo(pycurl.TOTAL_TIME_T) / 1000)
         return CheckResult(spec.target_url, transfer.timestamp, False, None, elapsed_ms,
                            f"Request timed out after {round(spec.timeout_seconds * 1000)}ms",
-                           cert_expires_at=expires, **timings)
+                           cert_expires_at=expires, target=spec.event_target, **timings)
     host = urlsplit(handle.getinfo(pycurl.EFFECTIVE_URL) or spec.url or "").hostname
     problem = describe_curl_error(code, message, handle.getinfo(pycurl.OS_ERRNO), host)
     return CheckResult(spec.target_url, transfer.timestamp, False, None, None, problem,
-                       cert_expires_at=expires, **timings)
+                       cert_expires_at=expires, target=spec.event_target, **timings)
 
 
 def judge(spec: CheckSpec, status: int | None, reason: str, body: bytes) -> str | None:

@@ -28,13 +28,15 @@ def finish(transfer: Transfer, code: int, message: str) -> CheckResult:
     if code == 0:
         elapsed_ms = round(handle.getinfo(pycurl.TOTAL_TIME_T) / 1000)
         return CheckResult(spec.target_url, transfer.timestamp, True, None, elapsed_ms, None,
-                           dns_ms=dns_ms, connect_ms=connect_ms)
+                           dns_ms=dns_ms, connect_ms=connect_ms, target=spec.event_target)
     if code == pycurl.E_OPERATION_TIMEDOUT:
         elapsed_ms = round(handle.getinfo(pycurl.TOTAL_TIME_T) / 1000)
         return CheckResult(spec.target_url, transfer.timestamp, False, None, elapsed_ms,
-                           f"Connection timed out after {round(spec.timeout_seconds * 1000)}ms", dns_ms=dns_ms)
+                           f"Connection timed out after {round(spec.timeout_seconds * 1000)}ms", dns_ms=dns_ms,
+                           target=spec.event_target)
     problem = describe_curl_error(code, message, handle.getinfo(pycurl.OS_ERRNO), spec.host)
-    return CheckResult(spec.target_url, transfer.timestamp, False, None, None, problem, dns_ms=dns_ms)
+    return CheckResult(spec.target_url, transfer.timestamp, False, None, None, problem, dns_ms=dns_ms,
+                       target=spec.event_target)
 
 
 def _ms(micros: int) -> float | None:
