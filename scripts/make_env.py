@@ -17,7 +17,7 @@ def main() -> int:
     text = "\n".join(f"API_KEY={key}" if line.startswith("API_KEY=") else line for line in lines) + "\n"
     env_file.touch(mode=0o600)
     env_file.write_text(text, encoding="utf-8")
-    print("created .env with a new random API_KEY (edit it to set TARGET_URL and Telegram)")
+    print("created .env with a new random API_KEY (edit it for Telegram; your sites go in targets.yaml)")
     return 0
 
 

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from backend.config import ConfigError, Settings, load_settings, read_environment  # noqa: E402
 from backend.startup import check_port_free, open_database  # noqa: E402
 from common.logs import plural  # noqa: E402
-from backend.target_list import read_file  # noqa: E402
+from backend.target_list import read_file, shown_path  # noqa: E402
 from backend.targets_file import TargetsFileError  # noqa: E402
 
 DEMO_SITE_PORT = 8099
@@ -56,6 +56,34 @@ def demo_environment() -> dict[str, str]:
         "DATABASE_URL": f"sqlite:///{ROOT / 'demo.db'}",
         "AGENT_SPOOL_FILE": str(ROOT / "agent" / "demo-spool.db"),  # make run's agent locks agent/spool.db
     }
+
+
+STARTER_TARGETS = """\
+# Created by `make run`: the backend's own health endpoint, so nothing leaves this machine.
+# Replace it with your own sites; targets.example.yaml documents every key.
+targets:
+  - name: this-backend
+    url: {url}
+"""
+
+
+def ensure_targets_file(settings: Settings, environ: dict[str, str]) -> None:
+    """Without TARGET_URL and a targets file, write one watching this backend's own /health, and say so (SPEC §8)."""
+    if environ.get("TARGET_URL", "").strip() or settings.targets_file.exists():
+        return  # a TARGET_URL agent checks its URLs: a file target nobody checks would only confuse
+    url = f"{local_url(settings)}/health"
+    try:
+        settings.targets_file.write_text(STARTER_TARGETS.format(url=url), encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError("TARGETS_FILE", f"cannot create {shown_path(settings)}: {exc.strerror or exc}") from None
+    print(f"created {shown_path(settings)} with one target, this backend's own {url} (nothing leaves this "
+          "machine): add your sites there, see targets.example.yaml", flush=True)
+
+
+def local_url(settings: Settings) -> str:
+    """The backend's address as a client on this machine reaches it."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    return f"http://[{host}]:{settings.port}" if ":" in host else f"http://{host}:{settings.port}"
 
 
 def backend_command(debug: bool) -> list[str]:
@@ -131,7 +159,10 @@ def main() -> int:
     args = parser.parse_args()
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(demo_environment() if args.demo else {})}
     try:
-        settings = load_settings(read_environment() | env)
+        environ = read_environment() | env
+        settings = load_settings(environ)
+        if not args.demo:
+            ensure_targets_file(settings, environ)
         read_file(settings)  # the backend would refuse a bad targets file too, less plainly
         check_before_start(settings)
     except (ConfigError, TargetsFileError) as exc:
@@ -143,8 +174,7 @@ def main() -> int:
             procs.append(start([sys.executable, "scripts/demo_site.py", "--port", str(DEMO_SITE_PORT)], env))
         backend = start(backend_command(settings.debug), env)
         procs.append(backend)
-        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-        if not wait_for_health(f"http://{host}:{settings.port}", backend):
+        if not wait_for_health(local_url(settings), backend):
             if _stop_requested:
                 return 0
             if backend.poll() is not None:

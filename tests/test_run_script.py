@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from common.proc_stat import PARENT, STATE, stat_fields
+from tests.support.databases import query
 from tests.support.procs import ROOT, base_env, free_port, wait_until
 
 RUNNING = re.compile(r"^running: .*Ctrl-C stops both", re.M)
@@ -166,3 +167,27 @@ def test_the_running_line_names_the_gunicorn_master_and_each_worker_names_it_too
     [worker] = re.findall(rf"backend \(gunicorn worker pid (\d+), master pid {master}\) serving", run.output())
     assert int(worker) != master
     ctrl_c(run, processes=3)  # the master, its one worker, the agent
+
+
+def test_without_target_url_make_run_creates_a_targets_file_watching_its_own_health(run_script, tmp_path):
+    """A fresh install: no TARGET_URL, no targets.yaml. run.py writes one (the backend's own /health) and says so."""
+    targets = tmp_path / "fresh" / "targets.yaml"
+    targets.parent.mkdir()
+    run = run_script(TARGET_URL="", TARGETS_FILE=str(targets), AGENT_NAME="box-1",
+                     AGENT_TARGETS_CACHE=str(tmp_path / "targets-cache.json"))
+    run.wait_running()
+    url = f"http://127.0.0.1:{run.port}/health"
+    assert f"created {targets} with one target, this backend's own {url} (nothing leaves this machine)" \
+        in run.output()
+    assert f"url: {url}" in targets.read_text()
+    wait_until(lambda: query(run.env["DATABASE_URL"], "SELECT target_url, target, agent, is_success FROM events"),
+               30, 0.1, "a check of the backend's own /health")
+    rows = query(run.env["DATABASE_URL"], "SELECT target_url, target, agent, is_success FROM events")
+    assert tuple(rows[0]) == (url, "this-backend", "box-1", 1)
+    ctrl_c(run, processes=4)
+    before = targets.read_text()
+    run.out_path.rename(tmp_path / "first.out")  # the second run's lines alone in run.out
+    again = run_script(TARGET_URL="", TARGETS_FILE=str(targets))
+    again.wait_running()
+    assert "created" not in again.output() and targets.read_text() == before  # never overwritten
+    ctrl_c(again, processes=4)
