@@ -20,7 +20,7 @@ $(VENV)/.installed-test: requirements-test.txt $(VENV)/.installed
 init-db: $(VENV)/.installed .env
 	$(PY) backend/init_db.py
 
-## run: backend and agent together, watching TARGET_URL from .env; Ctrl-C stops both
+## run: backend and agent together, watching targets.yaml (made on first run) or TARGET_URL; Ctrl-C stops both
 run: init-db
 	$(PY) scripts/run.py
 
