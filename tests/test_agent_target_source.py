@@ -28,12 +28,13 @@ class _ListHandler(QuietHandler):
         server: ListServer = self.server  # type: ignore[assignment]
         server.keys.append(self.headers.get("X-API-Key"))
         status, body = server.answer
-        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
+        if not isinstance(body, str):
+            self.reply_json(status, body)
+            return
+        self.send_response(status)  # a body that is not JSON, as a broken proxy might send
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(data)
+        self.wfile.write(body.encode())
 
 
 class ListServer(LoopbackServer):
