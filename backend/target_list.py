@@ -25,6 +25,7 @@ from backend.leases import Lease
 from backend.startup import first_line
 from backend.targets_file import (LoadedFile, TargetsFileError, agent_view, dumps_spec, public_view,
                                   read_targets_file)
+from common.logs import plural
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +109,10 @@ class TargetList:
     def _load(self, why: str) -> LoadSummary:
         summary = store_loaded(self.engine, read_file(self.settings))
         if summary.is_unchanged:
-            log.info("targets file %s %s: %d target(s), unchanged", shown_path(self.settings), why, summary.total)
+            log.info("targets file %s %s: %s, unchanged", shown_path(self.settings), why, plural(summary.total, "target"))
         else:
-            log.info("targets file %s %s: %d target(s) (%d added, %d changed, %d removed)",
-                     shown_path(self.settings), why, summary.total, summary.added, summary.changed, summary.removed)
+            log.info("targets file %s %s: %s (%d added, %d changed, %d removed)", shown_path(self.settings), why,
+                     plural(summary.total, "target"), summary.added, summary.changed, summary.removed)
         return summary
 
     def agent_targets(self) -> dict:
