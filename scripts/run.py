@@ -55,6 +55,7 @@ def demo_environment() -> dict[str, str]:
         "BACKEND_URL": f"http://127.0.0.1:{DEMO_BACKEND_PORT}",
         "DATABASE_URL": f"sqlite:///{ROOT / 'demo.db'}",
         "AGENT_SPOOL_FILE": str(ROOT / "agent" / "demo-spool.db"),  # make run's agent locks agent/spool.db
+        "TARGETS_FILE": str(ROOT / "scripts" / "demo_targets.yaml"),  # not your targets.yaml: nothing checks it here
     }
 
 
