@@ -63,11 +63,13 @@ def parse_answer(answer: Any, source: str) -> TargetList:
     return TargetList(float(refresh), tuple(specs.values()))
 
 
-def fetch_answer(session: requests.Session, backend_url: str, api_key: str) -> Any:
-    """The JSON of `GET /agent/targets`; TargetListError when unreachable, not 2xx, or not JSON."""
+def fetch_answer(session: requests.Session, backend_url: str, api_key: str, agent_name: str) -> Any:
+    """The JSON of `GET /agent/targets`, asked as `agent_name`; TargetListError when unreachable, not 2xx, or not JSON."""
     url = backend_url + PATH
+    # UTF-8 bytes: a str header must be latin-1, and AGENT_NAME may be any printable text (GET /agents lists it).
+    headers = {"X-API-Key": api_key, "X-Agent-Name": agent_name.encode("utf-8")}
     try:
-        with session.get(url, headers={"X-API-Key": api_key}, timeout=FETCH_TIMEOUT) as response:
+        with session.get(url, headers=headers, timeout=FETCH_TIMEOUT) as response:
             if not 200 <= response.status_code < 300:
                 raise TargetListError(f"GET {url} answered {response.status_code}")
             try:
@@ -114,11 +116,12 @@ class TargetSource:
     backend never delays a check, and the schedule's thread picks new lists up with `take()`.
     """
 
-    def __init__(self, session: requests.Session, backend_url: str, api_key: str, cache_path: Path,
-                 stop: threading.Event):
+    def __init__(self, session: requests.Session, backend_url: str, api_key: str, agent_name: str,
+                 cache_path: Path, stop: threading.Event):
         self.session = session
         self.backend_url = backend_url
         self.api_key = api_key
+        self.agent_name = agent_name
         self.cache_path = cache_path
         self.stop = stop
         self._lock = threading.Lock()
@@ -169,7 +172,7 @@ class TargetSource:
         return latest
 
     def _fetch(self) -> TargetList:
-        answer = fetch_answer(self.session, self.backend_url, self.api_key)
+        answer = fetch_answer(self.session, self.backend_url, self.api_key, self.agent_name)
         targets = parse_answer(answer, "GET " + PATH)
         try:
             write_cache(self.cache_path, answer)

@@ -143,6 +143,13 @@ targets_file = Table(
     Column("loaded_at", Text, nullable=True),
 )
 
+agents = Table(
+    "agents", metadata,
+    Column("name", Text, primary_key=True),  # AGENT_NAME (SPEC §8)
+    Column("last_event_at", Text, nullable=True),  # when its events last arrived (written at most every few seconds)
+    Column("last_pull_at", Text, nullable=True),  # when it last asked for GET /agent/targets
+)
+
 # Named leases (backend/leases.py): at most one holder at a time across every backend process.
 leases = Table(
     "leases", metadata,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from flask import Flask
 from sqlalchemy import Engine
 
-from backend.api import alerts, events, health, targets
+from backend.api import agents, alerts, events, health, targets
 from backend.config import Settings
 from backend.dispatch import Dispatcher, fail_deliveries_of_removed_channels
 from backend.errors import register_error_handlers
@@ -68,7 +68,7 @@ def create_app(settings: Settings, notifiers: list[Notifier] | None = None) -> F
     purger = RetentionPurger(engine, settings.retention_days, settings.retention_interval_seconds)
     app.extensions["outage"] = AppContext(settings, engine, service, dispatcher, purger, target_list)
     register_error_handlers(app)
-    for blueprint in (health.bp, events.bp, alerts.bp, targets.bp):
+    for blueprint in (health.bp, events.bp, alerts.bp, targets.bp, agents.bp):
         app.register_blueprint(blueprint)
     target_list.start_watching()
     return app

@@ -7,6 +7,7 @@ import logging
 from sqlalchemy import Engine
 
 from backend import store
+from backend.agent_seen import AgentSeenThrottle
 from backend.errors import ApiError
 from backend.database import write_transaction
 from backend.ingest import Batch, Recorded
@@ -25,11 +26,27 @@ class AlertService:
         self.engine = engine
         self.failure_threshold = failure_threshold
         self.channels = channels  # every alert change queues one delivery per channel
+        self.agent_seen = AgentSeenThrottle()
 
     def record_events(self, new_events: list[EventIn]) -> list[Recorded]:
         """Store a validated batch once per event_uid, all or nothing, applying the rules (SPEC §4, §5)."""
+        # No statement for the agent unless this process has not written its time for a few seconds.
+        due = self.agent_seen.claim({e.agent for e in new_events if e.agent is not None})
+        try:
+            with write_transaction(self.engine) as conn:
+                recorded = Batch(conn, self.failure_threshold, self.channels).record(new_events)
+                now = store.now_text()
+                for name in due:
+                    store.agent_seen(conn, name, "last_event_at", now)
+                return recorded
+        except BaseException:
+            self.agent_seen.forget(due)
+            raise
+
+    def agent_pulled(self, name: str) -> None:
+        """Record that an agent asked for its target list (GET /agent/targets), once per pull."""
         with write_transaction(self.engine) as conn:
-            return Batch(conn, self.failure_threshold, self.channels).record(new_events)
+            store.agent_seen(conn, name, "last_pull_at", store.now_text())
 
     def change_alert_status(self, alert_id: int, requested: AlertStatus) -> dict:
         """Acknowledge or resolve an alert by hand (SPEC §4 PATCH); raise ApiError 404/409."""

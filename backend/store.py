@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import Connection, and_, bindparam, delete, exists, func, insert, select, union, update
+from sqlalchemy import Connection, and_, bindparam, case, delete, exists, func, insert, select, union, update
 from sqlalchemy.exc import IntegrityError
 
-from backend.database import alerts, deliveries, events, file_targets, leases, notification_logs, targets, targets_file
+from backend.database import agents, alerts, deliveries, events, file_targets, leases, notification_logs, targets, targets_file
 from backend.rules import ACTIVE_STATUSES, is_agent_verdict, is_failure
 
 # Stored times are UTC text. isoformat, not strftime: strftime("%Y") does not zero-pad years
@@ -351,6 +351,31 @@ def active_alerts_of(conn: Connection, target_urls: list[str]) -> dict[str, dict
     query = select(alerts).where(alerts.c.target_url.in_(bindparam("urls", expanding=True)),
                                  alerts.c.status.in_(ACTIVE_STATUSES))
     return {row.target_url: dict(row._mapping) for row in _rows_in(conn, query, "urls", target_urls)}
+
+
+def agent_seen(conn: Connection, name: str, column: str, now: str) -> None:
+    """Set an agent's `last_event_at` or `last_pull_at` to `now`, adding the agent on its first word."""
+    if conn.execute(update(agents).where(agents.c.name == name).values({column: now})).rowcount:
+        return
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(agents).values({"name": name, column: now}))
+    except IntegrityError:  # another request added it first
+        conn.execute(update(agents).where(agents.c.name == name).values({column: now}))
+
+
+# The later of the two times (NULL only when both are); plain CASE, as GREATEST and max(a, b) are not portable.
+_LAST_SEEN = case((agents.c.last_pull_at.is_(None), agents.c.last_event_at),
+                  (agents.c.last_event_at.is_(None), agents.c.last_pull_at),
+                  (agents.c.last_event_at >= agents.c.last_pull_at, agents.c.last_event_at),
+                  else_=agents.c.last_pull_at).label("last_seen_at")
+
+
+def list_agents(conn: Connection, limit: int, offset: int) -> list[dict]:
+    """A page of agents, the most recently heard from first (SPEC §8)."""
+    query = (select(agents.c.name, _LAST_SEEN, agents.c.last_event_at, agents.c.last_pull_at)
+             .order_by(_LAST_SEEN.desc(), agents.c.name).limit(limit).offset(offset))
+    return [dict(row) for row in conn.execute(query).mappings()]
 
 
 def ping(conn: Connection) -> None:

@@ -230,6 +230,20 @@ def parse_query_int(raw: str | None, name: str, default: int, low: int, high: in
     return value
 
 
+def parse_agent_header(raw: str | None) -> str | None:
+    """The X-Agent-Name header (UTF-8) checked as an event's `agent` is, None when absent, or a 400 naming it."""
+    if raw is None:
+        return None
+    try:
+        name = raw.encode("latin-1").decode("utf-8")  # WSGI hands header bytes over as latin-1
+    except UnicodeError:
+        name = None
+    if not name or len(name) > MAX_AGENT_NAME_LENGTH or "\x00" in name:
+        raise ApiError(400, f"The X-Agent-Name header must be UTF-8 text of 1 to {MAX_AGENT_NAME_LENGTH} "
+                            "characters.", details={"code": INVALID_REQUEST, "field": "X-Agent-Name"})
+    return name
+
+
 def parse_target_filter(raw: str | None) -> str | None:
     """The ?target_url= filter of GET /alerts, or a 400 for text no stored URL can contain."""
     if raw is None or raw == "":

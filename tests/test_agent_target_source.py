@@ -16,6 +16,7 @@ from tests.support.procs import free_port
 from tests.support.servers import LoopbackServer, QuietHandler
 
 KEY = "test-key-0123456789"
+AGENT = "büro-7"  # AGENT_NAME may be any printable text
 SECRET = "s3cret-header-value"
 SHOP = {"name": "shop", "kind": "http", "url": "http://127.0.0.1:9/health", "interval": 30, "timeout": 5,
         "headers": {"Authorization": f"Bearer {SECRET}"}}
@@ -27,6 +28,7 @@ class _ListHandler(QuietHandler):
     def do_GET(self):
         server: ListServer = self.server  # type: ignore[assignment]
         server.keys.append(self.headers.get("X-API-Key"))
+        server.agent_names.append(self.headers.get("X-Agent-Name"))
         status, body = server.answer
         if not isinstance(body, str):
             self.reply_json(status, body)
@@ -44,6 +46,7 @@ class ListServer(LoopbackServer):
         super().__init__(_ListHandler)
         self.answer: tuple[int, object] = (200, ANSWER)
         self.keys: list[str | None] = []
+        self.agent_names: list[str | None] = []  # as http.server hands them over: latin-1
 
 
 @pytest.fixture
@@ -60,7 +63,7 @@ def session():
 
 
 def source(session, url: str, tmp_path) -> TargetSource:
-    return TargetSource(session, url.rstrip("/"), KEY, tmp_path / "cache.json", threading.Event())
+    return TargetSource(session, url.rstrip("/"), KEY, AGENT, tmp_path / "cache.json", threading.Event())
 
 
 def test_an_answer_becomes_specs_named_for_their_events():
@@ -89,18 +92,19 @@ def test_an_answer_that_is_not_a_target_list_is_refused(answer):
         parse_answer(answer, "GET /agent/targets")
 
 
-def test_fetch_sends_the_key_and_refuses_non_2xx_and_invalid_json(server, session):
+def test_fetch_sends_the_key_and_agent_name_and_refuses_non_2xx_and_invalid_json(server, session):
     url = server.url.rstrip("/")
-    assert fetch_answer(session, url, KEY) == ANSWER
+    assert fetch_answer(session, url, KEY, AGENT) == ANSWER
     assert server.keys == [KEY]
+    assert [n.encode("latin-1").decode("utf-8") for n in server.agent_names] == [AGENT]
     server.answer = (503, {"error": "busy"})
     with pytest.raises(TargetListError, match=r"^GET .*/agent/targets answered 503$"):
-        fetch_answer(session, url, KEY)
+        fetch_answer(session, url, KEY, AGENT)
     server.answer = (200, "{not json")
     with pytest.raises(TargetListError, match="invalid JSON"):
-        fetch_answer(session, url, KEY)
+        fetch_answer(session, url, KEY, AGENT)
     with pytest.raises(TargetListError, match="failed"):
-        fetch_answer(session, f"http://127.0.0.1:{free_port()}", KEY)
+        fetch_answer(session, f"http://127.0.0.1:{free_port()}", KEY, AGENT)
 
 
 def test_the_cache_is_replaced_atomically_and_readable_by_its_owner_only(tmp_path):

@@ -18,7 +18,7 @@ def test_migrations_build_the_declared_schema_with_no_drift(tmp_path):
         with engine.connect() as conn:
             drift = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
         assert drift == []
-        assert current_revision(engine) == "0002"
+        assert current_revision(engine) == "0003"
     finally:
         engine.dispose()
 
@@ -60,7 +60,7 @@ def test_the_released_revision_is_the_only_head(tmp_path):
 
 
 def test_upgrading_a_released_0001_database_keeps_its_rows_and_reaches_the_declared_schema(tmp_path):
-    """0002 (the targets file) on a database made and filled by the released 0001 (migrations/README.md)."""
+    """0002 (the targets file) and on to the head, on a database made and filled by the released 0001."""
     from alembic import command
 
     from backend.database import write_transaction
@@ -81,12 +81,45 @@ def test_upgrading_a_released_0001_database_keeps_its_rows_and_reaches_the_decla
 
         init_db(engine)
 
-        assert current_revision(engine) == "0002"
+        assert current_revision(engine) == "0003"
         assert query(url, "SELECT target_url, status_code, target, agent FROM events") == [
             ("https://a.example/", 503, None, None)]
         assert query(url, "SELECT failures_in_a_row FROM targets") == [(1,)]
         assert query(url, "SELECT id, fingerprint FROM targets_file") == [(1, None)]
         assert query(url, "SELECT COUNT(*) FROM file_targets") == [(0,)]
+        with engine.connect() as conn:
+            drift = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+        assert drift == []
+    finally:
+        engine.dispose()
+
+
+def test_upgrading_a_0002_database_keeps_its_rows_and_adds_an_empty_agents_table(tmp_path):
+    """0003 (GET /agents) on a database made and filled at 0002 (migrations/README.md)."""
+    from alembic import command
+
+    from backend.database import write_transaction
+
+    url = database_url(tmp_path)
+    engine = make_engine(url)
+    try:
+        with write_transaction(engine) as conn:
+            command.upgrade(alembic_config(conn), "0002")
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO events (target_url, status_code, response_time_ms, timestamp, is_success, "
+                "error_message, received_at, event_uid, is_late, checked_at, target, agent) VALUES "
+                "('https://a.example/', 200, 12, '2026-01-01 00:00:00', 1, NULL, '2026-01-01 00:00:01', NULL, 0, "
+                "'2026-01-01 00:00:00.000', 'a', 'host-1')")
+            conn.exec_driver_sql("INSERT INTO file_targets (name, position, kind, target_url, spec, loaded_at, "
+                                 "changed_at) VALUES ('a', 0, 'http', 'https://a.example/', '{}', 'x', 'x')")
+
+        init_db(engine)
+
+        assert current_revision(engine) == "0003"
+        assert query(url, "SELECT target, agent FROM events") == [("a", "host-1")]
+        assert query(url, "SELECT name FROM file_targets") == [("a",)]
+        assert query(url, "SELECT COUNT(*) FROM agents") == [(0,)]  # filled as agents are heard from again
         with engine.connect() as conn:
             drift = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
         assert drift == []

@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, jsonify, request
 from backend.api import require_api_key
 from backend.errors import INVALID_TARGETS_FILE, ApiError
 from backend.targets_file import TargetsFileError
-from backend.validation import parse_query_int
+from backend.validation import parse_agent_header, parse_query_int
 
 bp = Blueprint("targets", __name__)
 bp.before_request(require_api_key)
@@ -36,4 +36,8 @@ def reload_targets():
 @bp.get("/agent/targets")
 def agent_targets():
     """What agents check: http and tcp targets with their secrets resolved, and how often to ask again."""
-    return jsonify(current_app.extensions["outage"].targets.agent_targets())
+    ctx = current_app.extensions["outage"]
+    name = parse_agent_header(request.headers.get("X-Agent-Name"))
+    if name is not None:  # an agent from before X-Agent-Name is served, just not listed
+        ctx.service.agent_pulled(name)
+    return jsonify(ctx.targets.agent_targets())
