@@ -64,7 +64,7 @@ def parse_answer(answer: Any, source: str) -> TargetList:
 
 
 def fetch_answer(session: requests.Session, backend_url: str, api_key: str, agent_name: str) -> Any:
-    """The JSON of `GET /agent/targets`, asked as `agent_name`; TargetListError when unreachable, not 2xx, or not JSON."""
+    """The JSON of `GET /agent/targets`, asked as `agent_name`; TargetListError when unreachable, not 2xx, not JSON."""
     url = backend_url + PATH
     # UTF-8 bytes: a str header must be latin-1, and AGENT_NAME may be any printable text (GET /agents lists it).
     headers = {"X-API-Key": api_key, "X-Agent-Name": agent_name.encode("utf-8")}

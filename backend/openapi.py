@@ -72,6 +72,11 @@ RECORDED = {"type": "object", "required": ["event_id", "alert", "duplicate"],
                            "alert": {"anyOf": [{"$ref": "#/components/schemas/Alert"}, {"type": "null"}]},
                            "duplicate": {"type": "boolean"}}}
 NULLABLE_ALERT = {"anyOf": [{"$ref": "#/components/schemas/Alert"}, {"type": "null"}]}
+# An agent as GET /agents lists it: times in the stored form, UTC.
+AGENT = {"type": "object", "required": ["name", "last_seen_at", "last_event_at", "last_pull_at"],
+         "properties": {"name": {"type": "string"}, "last_seen_at": {"type": "string"},
+                        "last_event_at": {"type": ["string", "null"]}, "last_pull_at": {"type": ["string", "null"]}}}
+
 # A loaded target as GET /targets shows it; its kind's settings (as written, `${NAME}` unresolved) come too.
 TARGET = {
     "type": "object",
@@ -165,12 +170,22 @@ def openapi_document() -> dict:
                               "401": ERRORS["401"]}}},
             "/agent/targets": {"get": {
                 "summary": "What agents check: http and tcp targets with their secrets resolved.",
+                "parameters": [{"name": "X-Agent-Name", "in": "header", "schema": {"type": "string"},
+                                "description": "The agent's name (UTF-8), recorded for GET /agents."}],
                 "responses": {"200": {"description": "The list, and how often to ask for it again.", **_json({
                     "type": "object", "required": ["refresh_seconds", "targets"],
                     "properties": {"refresh_seconds": {"type": "number"},
                                    "targets": {"type": "array",
                                                "items": {"$ref": "#/components/schemas/AgentTarget"}}}})},
-                              "401": ERRORS["401"]}}},
+                              "400": _error("The X-Agent-Name header is invalid."), "401": ERRORS["401"]}}},
+            "/agents": {"get": {
+                "summary": "Agents by name with when each was last heard from, the most recent first.",
+                "parameters": PAGING,
+                "responses": {"200": {"description": "A page of agents.", **_json({
+                    "type": "object", "required": ["agents", "limit", "offset"],
+                    "properties": {"agents": {"type": "array", "items": {"$ref": "#/components/schemas/Agent"}},
+                                   "limit": {"type": "integer"}, "offset": {"type": "integer"}}})},
+                              "400": ERRORS["400"], "401": ERRORS["401"]}}},
             "/health": {"get": {"summary": "Whether the database answers.", "security": [],
                                 "responses": {"200": {"description": "ok"},
                                               "503": _error("The database does not answer.")}}},
@@ -179,7 +194,7 @@ def openapi_document() -> dict:
             "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
             "schemas": {
                 "Event": _event_schema(), "Alert": ALERT, "Recorded": RECORDED,
-                "Error": ERROR, "Target": TARGET, "AgentTarget": AGENT_TARGET,
+                "Error": ERROR, "Target": TARGET, "AgentTarget": AGENT_TARGET, "Agent": AGENT,
             },
         },
     }

@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 from sqlalchemy import Connection, and_, bindparam, case, delete, exists, func, insert, select, union, update
 from sqlalchemy.exc import IntegrityError
 
-from backend.database import agents, alerts, deliveries, events, file_targets, leases, notification_logs, targets, targets_file
+from backend.database import (agents, alerts, deliveries, events, file_targets, leases, notification_logs, targets,
+                              targets_file)
 from backend.rules import ACTIVE_STATUSES, is_agent_verdict, is_failure
 
 # Stored times are UTC text. isoformat, not strftime: strftime("%Y") does not zero-pad years
