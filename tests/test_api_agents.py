@@ -2,9 +2,18 @@
 
 import re
 
+from sqlalchemy import text
+
 from tests.backend_fixtures import api, app, backend_env, client, console, db, event, settings  # noqa: F401
 
 TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
+
+
+def backdate_events(app, name: str | None = None) -> None:
+    """Set last_event_at far back (one agent, or all), so that a later write shows."""
+    with app.extensions["outage"].engine.begin() as conn:
+        conn.execute(text("UPDATE agents SET last_event_at = '2026-01-01 00:00:00'"
+                          + (" WHERE name = :name" if name else "")), {"name": name} if name else {})
 
 
 class FakeClock:
@@ -17,9 +26,9 @@ class FakeClock:
         return self.now
 
 
-def test_agents_whose_events_arrive_are_listed_newest_first_and_paged(api, db):
+def test_agents_whose_events_arrive_are_listed_newest_first_and_paged(app, api):
     api.send(event(agent="alpha"), event("https://b.example/", agent="beta"), event("https://c.example/"))
-    db.rows("UPDATE agents SET last_event_at = '2026-01-01 00:00:00' WHERE name = 'alpha'")
+    backdate_events(app, "alpha")
     body = api.get("/agents").get_json()
     assert [a["name"] for a in body["agents"]] == ["beta", "alpha"]  # an event with no agent lists nobody
     beta, alpha = body["agents"]
@@ -35,7 +44,7 @@ def test_agents_whose_events_arrive_are_listed_newest_first_and_paged(api, db):
 def test_an_agents_events_write_its_time_at_most_once_in_five_seconds_per_process(app, api, db):
     clock = app.extensions["outage"].service.agent_seen.clock = FakeClock()
     api.send(event(agent="alpha"))
-    db.rows("UPDATE agents SET last_event_at = '2026-01-01 00:00:00'")  # so a second write would show
+    backdate_events(app)
     clock.now += 4.9
     api.send(event(agent="alpha"))
     assert db.rows("SELECT last_event_at FROM agents") == [("2026-01-01 00:00:00",)]
