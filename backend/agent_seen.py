@@ -7,6 +7,7 @@ import time
 from typing import Callable
 
 EVENT_WRITE_SECONDS = 5.0  # GET /agents reads "last heard from"; seconds late is fine, a write per request is not
+MAX_REMEMBERED_NAMES = 10_000  # names come from clients: past this many, start afresh rather than grow
 
 
 class AgentSeenThrottle:
@@ -22,6 +23,8 @@ class AgentSeenThrottle:
         """The names whose write is due now, marked written; sorted, so writers lock rows in one order."""
         now = self.clock()
         with self._lock:
+            if len(self._written) > MAX_REMEMBERED_NAMES:
+                self._written.clear()  # costs one extra write per agent, once
             due = sorted(n for n in names if now - self._written.get(n, -self.every_seconds) >= self.every_seconds)
             for name in due:
                 self._written[name] = now
