@@ -22,8 +22,8 @@ import threading  # noqa: E402
 import time  # noqa: E402
 from typing import Callable, Mapping, Sequence  # noqa: E402
 
-from agent.check_result import CheckResult, log_result  # noqa: E402
-from agent.check_spec import CheckSpec, spec_for_url  # noqa: E402
+from agent.checks.result import CheckResult, log_result  # noqa: E402
+from agent.checks.spec import CheckSpec, spec_for_url  # noqa: E402
 from agent.engine import CheckEngine, curl_context  # noqa: E402
 from agent.http_session import EnvOnceSession  # noqa: E402
 from agent.config import AgentSettings, ConfigError, load_settings, read_environment  # noqa: E402

@@ -23,8 +23,8 @@ from typing import Callable, Iterable, Mapping
 
 import pycurl
 
-from agent.check_result import CheckResult
-from agent.check_spec import CheckSpec
+from agent.checks.result import CheckResult
+from agent.checks.spec import CheckSpec
 from agent.checks import http, tcp
 from agent.checks.conditions import clip
 from agent.checks.http import CurlContext

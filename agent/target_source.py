@@ -14,7 +14,7 @@ from typing import Any
 
 import requests
 
-from agent.check_spec import CheckSpec, spec_from_target
+from agent.checks.spec import CheckSpec, spec_from_target
 from agent.http_session import describe_error
 from common.logs import plural
 

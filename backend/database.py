@@ -300,9 +300,3 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA cache_size=-32768")
     cursor.close()
 
-
-def init_db(engine: Engine) -> None:
-    """Bring the schema up to date through the Alembic migrations; safe to run any number of times."""
-    from backend.migrate import upgrade  # the migrations import this module's metadata
-
-    upgrade(engine)

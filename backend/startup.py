@@ -14,7 +14,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from backend.config import ConfigError
-from backend.database import init_db, make_engine
+from backend.database import make_engine
+from backend.migrate import upgrade
 from common.proc_stat import PARENT, stat_fields
 
 CONNECT_TIMEOUT_SECONDS = 10  # an unreachable PostgreSQL host says so at start instead of hanging
@@ -33,7 +34,7 @@ def open_database(database_url: str) -> Engine:
             finally:
                 probe.dispose()
         engine = make_engine(database_url)
-        init_db(engine)
+        upgrade(engine)
         return engine
     except (SQLAlchemyError, OSError) as exc:
         if engine is not None:

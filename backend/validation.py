@@ -230,6 +230,18 @@ def parse_query_int(raw: str | None, name: str, default: int, low: int, high: in
     return value
 
 
+DEFAULT_PAGE_LIMIT = 50
+MAX_PAGE_LIMIT = 500
+MAX_PAGE_OFFSET = 2**63 - 1  # the largest number any database column here can hold
+
+
+def parse_page(args) -> tuple[int, int]:
+    """?limit= (default 50, at most 500) and ?offset= of a list route, or a 400 naming the bad one (SPEC §4)."""
+    limit = parse_query_int(args.get("limit"), "limit", DEFAULT_PAGE_LIMIT, 1, MAX_PAGE_LIMIT)
+    offset = parse_query_int(args.get("offset"), "offset", 0, 0, MAX_PAGE_OFFSET)
+    return limit, offset
+
+
 def parse_agent_header(raw: str | None) -> str | None:
     """The X-Agent-Name header (UTF-8) checked as an event's `agent` is, None when absent, or a 400 naming it."""
     if raw is None:

@@ -65,12 +65,13 @@ def drive(server: Gunicorn, tmp: Path, duration_s: float, db: Path | None = None
 
 def raw_sqlite(tmp: Path, duration_s: float) -> dict[str, float]:
     """Rows per second inserting the same rows with sqlite3: one per transaction, then 500 per transaction."""
-    from backend.database import init_db, make_engine
+    from backend.database import make_engine
+    from backend.migrate import upgrade
     from backend.store import check_time_text, utc_text
 
     path = tmp / "raw.db"
     engine = make_engine(f"sqlite:///{path}")
-    init_db(engine)  # the backend's own schema and indexes
+    upgrade(engine)  # the backend's own schema and indexes
     engine.dispose()
     conn = sqlite3.connect(path, isolation_level=None)
     for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "cache_size=-32768"):  # as backend

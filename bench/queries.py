@@ -3,7 +3,7 @@ POST /events with 1,000,000 events beside them, under gunicorn; p50/p99 of seque
 
 GET /alerts reads only the alerts table, so its rows are labelled by the alerts stored; POST /events
 writes into the events table and its indexes, so its rows are labelled by both. The database is
-created by backend.database.init_db (the backend's own schema and indexes), then seeded with raw
+created by backend.migrate.upgrade (the backend's own schema and indexes), then seeded with raw
 SQL in one transaction: 1000 targets with 1000 checks each over the last 10 days and 100 outages
 each, every outage three failed checks (the third opens the alert) and one success that resolves it;
 the newest outage is still going on 5% of the targets (OPEN) and acknowledged on 2% (ACK); one
@@ -49,11 +49,12 @@ def outage_starts(t: int, per_target: int, alerts_per_target: int) -> list[int]:
 
 
 def seed(db: Path, events_total: int, alerts_total: int) -> dict:
-    """Create the schema with init_db and fill it with raw executemany in one transaction."""
-    from backend.database import init_db, make_engine
+    """Create the schema with the migrations and fill it with raw executemany in one transaction."""
+    from backend.database import make_engine
+    from backend.migrate import upgrade
 
     engine = make_engine(f"sqlite:///{db}")
-    init_db(engine)
+    upgrade(engine)
     engine.dispose()
     per_target = events_total // TARGETS
     alerts_per_target = alerts_total // TARGETS

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pycurl
 import pytest
 
-from agent.check_spec import CheckSpec, spec_for_url, spec_from_target
+from agent.checks.spec import CheckSpec, spec_for_url, spec_from_target
 from agent.checks import conditions
 from agent.checks.curl_errors import describe_curl_error
 from agent.checks.http import judge

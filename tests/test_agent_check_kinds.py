@@ -13,7 +13,7 @@ import pycurl
 import pytest
 
 from agent import engine as engine_module
-from agent.check_spec import CheckSpec
+from agent.checks.spec import CheckSpec
 from agent.checks import http
 from agent.checks.tls import CaBundles
 from tests.support.checks import Checker, checker  # noqa: F401  (a fixture)

@@ -10,8 +10,8 @@ import uuid
 
 import pytest
 
-from agent.check_result import CheckResult
-from agent.check_spec import spec_from_target
+from agent.checks.result import CheckResult
+from agent.checks.spec import spec_from_target
 from tests.support.checks import Checker, checker  # noqa: F401  (a fixture)
 from tests.support.procs import free_port
 from tests.support.servers import LoopbackServer

@@ -154,7 +154,7 @@ def test_the_engine_still_works_after_a_deadline_cut_a_connection(hostile, check
 
 def test_a_hostile_target_delays_no_healthy_check_running_beside_it(hostile, checker):
     """One engine thread runs every check: a dripping target must not hold the healthy one."""
-    from agent.check_spec import spec_for_url
+    from agent.checks.spec import spec_for_url
     dripping, healthy = hostile("drip_headers"), hostile("ok")
     began = time.monotonic()
     results = checker.check_all([spec_for_url(dripping.url, 30, 1.5), spec_for_url(healthy.url, 30, 1.5)])

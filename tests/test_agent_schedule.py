@@ -226,7 +226,7 @@ def due_by_name(scheduler) -> dict[str, float]:
 
 
 def test_a_new_list_keeps_unchanged_targets_in_their_slots_and_gives_new_ones_their_own(four_targets):
-    from agent.check_spec import CheckSpec
+    from agent.checks.spec import CheckSpec
     clock = FakeClock(1000.0)
     scheduler = four_targets.spread_schedule(clock)
     clock.reading = 1000.7
@@ -254,7 +254,7 @@ def test_a_list_refreshed_more_often_than_the_interval_still_checks_every_target
 
 def test_a_new_list_of_specs_replaces_the_slot_jobs_each_interval_spread_on_its_own(tmp_path):
     """How a pulled targets list will take effect live: removed targets stop, new ones start."""
-    from agent.check_spec import CheckSpec
+    from agent.checks.spec import CheckSpec
     settings = load_settings({"API_KEY": API_KEY, "TARGET_URL": "http://127.0.0.1:9/a,http://127.0.0.1:9/b",
                               "CHECK_INTERVAL_SECONDS": "2", "AGENT_SPOOL_FILE": str(tmp_path / "spool.db")})
     agent = Agent(settings, threading.Event(), Spool(settings.spool_file, settings.spool_max_events))

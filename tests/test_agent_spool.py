@@ -374,7 +374,7 @@ def test_once_waits_a_bounded_time_for_a_spool_that_cannot_commit_and_says_what_
 
 
 def test_each_event_uid_is_unique_and_survives_retries(spool, backend, session):
-    from agent.check_result import CheckResult
+    from agent.checks.result import CheckResult
     from datetime import datetime, timezone
     results = [CheckResult("https://t.example/", datetime.now(timezone.utc), True, 200, 3, None)
                for _ in range(20)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from agent.check_spec import spec_from_target
+from agent.checks.spec import spec_from_target
 from backend.target_models import TargetSettings
 
 

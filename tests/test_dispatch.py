@@ -18,7 +18,8 @@ from sqlalchemy import create_engine
 
 from backend import store
 from backend.config import ConfigError, load_settings
-from backend.database import init_db, make_engine, write_transaction
+from backend.database import make_engine, write_transaction
+from backend.migrate import upgrade
 from backend.dispatch import Dispatcher
 from backend.leases import holder_id, holder_is_dead
 from backend.factory import create_app
@@ -39,7 +40,7 @@ CHAT_ID = "4242"
 @pytest.fixture
 def engine(tmp_path):
     engine = make_engine(database_url(tmp_path))
-    init_db(engine)
+    upgrade(engine)
     yield engine
     engine.dispose()
 
@@ -384,7 +385,7 @@ def test_notices_for_a_removed_channel_are_failed_at_start_with_the_reason(tmp_p
     settings = load_settings({"API_KEY": API_KEY, "DATABASE_URL": database_url(tmp_path),
                               "BACKEND_LOG_FILE": str(tmp_path / "server.log")})
     engine = make_engine(settings.database_url)
-    init_db(engine)
+    upgrade(engine)
     [recorded] = AlertService(engine, failure_threshold=1, channels=["CONSOLE", "TELEGRAM"]).record_events(
         parse_events(event(ok=False)))
     engine.dispose()

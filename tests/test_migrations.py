@@ -6,7 +6,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from backend.config import ConfigError
-from backend.database import init_db, make_engine, metadata
+from backend.database import make_engine, metadata
+from backend.migrate import upgrade
 from backend.migrate import alembic_config, current_revision
 from tests.support.databases import database_url, query
 
@@ -14,7 +15,7 @@ from tests.support.databases import database_url, query
 def test_migrations_build_the_declared_schema_with_no_drift(tmp_path):
     engine = make_engine(database_url(tmp_path))
     try:
-        init_db(engine)
+        upgrade(engine)
         with engine.connect() as conn:
             drift = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
         assert drift == []
@@ -26,10 +27,10 @@ def test_migrations_build_the_declared_schema_with_no_drift(tmp_path):
 def test_running_init_db_again_changes_nothing(tmp_path):
     engine = make_engine(database_url(tmp_path))
     try:
-        init_db(engine)
+        upgrade(engine)
         with engine.begin() as conn:
             conn.exec_driver_sql("INSERT INTO leases (name, holder, expires_at) VALUES ('x', 'y', 'z')")
-        init_db(engine)
+        upgrade(engine)
         assert query(database_url(tmp_path), "SELECT holder FROM leases") == [("y",)]
     finally:
         engine.dispose()
@@ -41,7 +42,7 @@ def test_tables_made_without_migrations_are_refused_with_one_line_naming_databas
     try:
         metadata.create_all(engine)
         with pytest.raises(ConfigError) as refused:
-            init_db(engine)
+            upgrade(engine)
         assert refused.value.key == "DATABASE_URL"
         assert "new, empty database" in str(refused.value) and "\n" not in str(refused.value)
         assert "alembic_version" not in inspect(engine).get_table_names()
@@ -79,7 +80,7 @@ def test_upgrading_a_released_0001_database_keeps_its_rows_and_reaches_the_decla
                                  "VALUES ('https://a.example/', 1, '2026-01-01 00:00:00.000')")
         assert current_revision(engine) == "0001"
 
-        init_db(engine)
+        upgrade(engine)
 
         assert current_revision(engine) == "0003"
         assert query(url, "SELECT target_url, status_code, target, agent FROM events") == [
@@ -114,7 +115,7 @@ def test_upgrading_a_0002_database_keeps_its_rows_and_adds_an_empty_agents_table
             conn.exec_driver_sql("INSERT INTO file_targets (name, position, kind, target_url, spec, loaded_at, "
                                  "changed_at) VALUES ('a', 0, 'http', 'https://a.example/', '{}', 'x', 'x')")
 
-        init_db(engine)
+        upgrade(engine)
 
         assert current_revision(engine) == "0003"
         assert query(url, "SELECT target, agent FROM events") == [("a", "host-1")]

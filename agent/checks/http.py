@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 
 import pycurl
 
-from agent.check_result import CheckResult
-from agent.check_spec import CheckSpec
+from agent.checks.result import CheckResult
+from agent.checks.spec import CheckSpec
 from agent.checks import conditions
 from agent.checks.curl_errors import describe_curl_error
 from agent.checks.tls import CaBundles, expiry_from_certinfo

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pycurl
 
-from agent.check_result import CheckResult
+from agent.checks.result import CheckResult
 from agent.checks.curl_errors import describe_curl_error
 from agent.checks.http import CurlContext, common_options
 from agent.checks.transfer import Transfer

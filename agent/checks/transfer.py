@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pycurl
 
-from agent.check_spec import CheckSpec
+from agent.checks.spec import CheckSpec
 from agent.checks.conditions import MAX_BODY_BYTES
 
 _END_OF_HEADERS = (b"\r\n", b"\n")

@@ -5,13 +5,11 @@ from flask import Blueprint, current_app, jsonify, request
 from backend import store
 from backend.api import json_body, require_api_key
 from backend.errors import ApiError
-from backend.validation import parse_query_int, parse_status_change, parse_status_filter, parse_target_filter
+from backend.validation import parse_page, parse_status_change, parse_status_filter, parse_target_filter
 
 bp = Blueprint("alerts", __name__)
 bp.before_request(require_api_key)
 
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 500
 MAX_ID = 2**63 - 1  # the largest id any database column here can hold
 
 
@@ -27,8 +25,7 @@ def list_alerts():
     """Alerts newest first, filtered by ?status= and ?target_url=, paged by ?limit= and ?offset=."""
     status = parse_status_filter(request.args.get("status"))
     target_url = parse_target_filter(request.args.get("target_url"))
-    limit = parse_query_int(request.args.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    offset = parse_query_int(request.args.get("offset"), "offset", 0, 0, MAX_ID)
+    limit, offset = parse_page(request.args)
     with current_app.extensions["outage"].engine.connect() as conn:
         alerts = store.list_alerts(conn, status, target_url, limit, offset)
     return jsonify({"alerts": alerts, "limit": limit, "offset": offset})

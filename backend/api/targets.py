@@ -5,21 +5,16 @@ from flask import Blueprint, current_app, jsonify, request
 from backend.api import require_api_key
 from backend.errors import INVALID_TARGETS_FILE, ApiError
 from backend.targets_file import TargetsFileError
-from backend.validation import parse_agent_header, parse_query_int
+from backend.validation import parse_agent_header, parse_page
 
 bp = Blueprint("targets", __name__)
 bp.before_request(require_api_key)
-
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 500
-MAX_OFFSET = 2**63 - 1
 
 
 @bp.get("/targets")
 def list_targets():
     """The loaded targets in file order with their state, paged by ?limit= and ?offset=; no secret."""
-    limit = parse_query_int(request.args.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    offset = parse_query_int(request.args.get("offset"), "offset", 0, 0, MAX_OFFSET)
+    limit, offset = parse_page(request.args)
     return jsonify(current_app.extensions["outage"].targets.page(limit, offset))
 
 

@@ -7,8 +7,8 @@ from typing import Any, Mapping
 
 import pytest
 
-from agent.check_result import CheckResult
-from agent.check_spec import CheckSpec, spec_for_url
+from agent.checks.result import CheckResult
+from agent.checks.spec import CheckSpec, spec_for_url
 from agent.engine import CheckEngine, curl_context
 
 
