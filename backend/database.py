@@ -13,7 +13,7 @@ import weakref
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-from sqlalchemy import (BigInteger, Column, ForeignKey, Index, Integer, MetaData, String, Table, Text, create_engine,
+from sqlalchemy import (BigInteger, Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text, create_engine,
                         event, text)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
@@ -45,6 +45,13 @@ events = Table(
     # nothing queries by them yet, and every index is paid for on each insert.
     Column("target", Text, nullable=True),
     Column("agent", Text, nullable=True),
+    # What the agent measured of a file target's check, when known (SPEC §9): phase times from the
+    # start of the request, in ms, and the server certificate's expiry (UTC, stored form).
+    Column("dns_ms", Float, nullable=True),
+    Column("connect_ms", Float, nullable=True),
+    Column("tls_ms", Float, nullable=True),
+    Column("first_byte_ms", Float, nullable=True),
+    Column("cert_expires_at", Text, nullable=True),
     Index("ix_events_target_url_checked_at", "target_url", "checked_at"),  # the rules' recount
     Index("uq_events_event_uid", "event_uid", unique=True),
     Index("ix_events_timestamp", "timestamp"),  # retention purge
@@ -55,7 +62,9 @@ alerts = Table(
     "alerts", metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("event_id", Id, ForeignKey("events.id"), nullable=False),
-    Column("target_url", Text, nullable=False),
+    Column("target_url", Text, nullable=False),  # the URL checked, for messages
+    # The target's name, the alert's identity (SPEC §8): COALESCE(events.target, events.target_url).
+    Column("target", Text, nullable=False),
     Column("alert_type", String(16), nullable=False),
     Column("status", String(16), nullable=False),
     Column("created_at", Text, nullable=False),
@@ -63,10 +72,12 @@ alerts = Table(
     Column("resolved_at", Text, nullable=True),
     Column("resolved_event_id", Id, ForeignKey("events.id"), nullable=True),
     Column("message", Text, nullable=False),
+    Column("reason", Text, nullable=True),  # a WARNING's cause as JSON, for its notices (messages.warning_text)
     Index("ix_alerts_status_id", "status", "id"),
     Index("ix_alerts_target_url_id", "target_url", "id"),
-    # The database itself refuses a second active alert for one target (SPEC §5 dedup).
-    Index("uq_alerts_one_active_per_target", "target_url", unique=True,
+    Index("ix_alerts_target_id", "target", "id"),
+    # The database itself refuses a second active alert for one target (SPEC §5 dedup, §9).
+    Index("uq_alerts_one_active_per_target", "target", unique=True,
           sqlite_where=text("status IN ('OPEN', 'ACK')"),
           postgresql_where=text("status IN ('OPEN', 'ACK')")),
     sqlite_autoincrement=True,  # ids are never reused, even after a purge
@@ -93,9 +104,12 @@ notification_logs = Table(
 # update it inside their transaction, so "read state, decide, write" never interleaves.
 targets = Table(
     "targets", metadata,
-    Column("target_url", Text, primary_key=True),
+    Column("name", Text, primary_key=True),  # the target key: its name, or the URL of a target not in the file
     Column("failures_in_a_row", Integer, nullable=False),
     Column("last_check_at", Text, nullable=True),  # the newest applied check, as events.checked_at
+    Column("successes_in_a_row", Integer, nullable=False, server_default=text("0")),
+    Column("slow_in_a_row", Integer, nullable=False, server_default=text("0")),  # successes over max_response_time_ms
+    Column("clear_in_a_row", Integer, nullable=False, server_default=text("0")),  # checks without a WARNING condition
 )
 
 # The outbox: one row per (notice, channel), written in the same transaction as the alert change

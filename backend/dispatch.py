@@ -13,6 +13,7 @@ least once: a message that went out just before a kill -9 may go out again).
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -26,7 +27,7 @@ from backend.database import write_transaction
 from backend.leases import Lease, holder_is_dead
 from backend.messages import Notice
 from backend.notifiers.base import DeliveryError, Notifier
-from backend.rules import AlertType
+from backend.rules import AlertType, WarningReason
 from common.logs import plural
 
 log = logging.getLogger(__name__)
@@ -156,7 +157,7 @@ class Dispatcher:
         """One delivery attempt, then its notification_logs row and outbox update in one transaction."""
         notice = Notice(delivery["alert_id"], AlertType(delivery["notice_type"]), delivery["target_url"],
                         delivery["status_code"], delivery["response_time_ms"], delivery["error_message"],
-                        delivery["timestamp"])
+                        delivery["timestamp"], _reason(delivery["reason"]))
         retry_count = delivery["attempts"]
         attempted_at = store.now_text()
         subject = f"{notifier.channel} {notice.notice_type.value} for alert {notice.alert_id}"
@@ -187,6 +188,11 @@ class Dispatcher:
             if not store.update_delivery(conn, delivery["id"], holder, outbox):
                 log.error("%s: the claim on delivery %d expired during the attempt; another process may "
                           "send it again (NOTIFY_LEASE_SECONDS too short?)", subject, delivery["id"])
+
+
+def _reason(stored: str | None) -> WarningReason | None:
+    """A WARNING's cause from alerts.reason (JSON written by ingest)."""
+    return WarningReason(**json.loads(stored)) if stored else None
 
 
 def _now() -> str:

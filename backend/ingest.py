@@ -1,6 +1,7 @@
-"""Storing one POST /events batch and applying the alert rules to it, in one transaction (SPEC §4, §5).
+"""Storing one POST /events batch and applying the alert rules to it, in one transaction (SPEC §4, §5, §8, §9).
 
-The batch is judged per target in check-time order. Results in order are decided in memory from
+Each event belongs to a target key (its file target's name, else its URL: target_rules.TargetBook),
+whose settings the rules take. The batch is judged per target in check-time order. Results in order are decided in memory from
 each target's locked state and inserted together (one multi-row INSERT); a late result (older than
 the newest applied one) first flushes what is pending, since it must recount the target's run of
 failures from the stored events.
@@ -8,16 +9,19 @@ failures from the stored events.
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 
 from sqlalchemy import Connection
 
 from backend import store
-from backend.messages import alert_message
-from backend.rules import (ACTIVE_STATUSES, Action, AlertStatus, AlertType, TargetState, decide, decide_late,
-                           failures_in_a_row, is_agent_verdict, is_failure, next_state)
+from backend.messages import alert_message, warning_text
+from backend.rules import (ACTIVE_STATUSES, Action, AlertStatus, AlertType, Check, RuleSettings, RuleState,
+                           WarningReason, decide_late, failures_in_a_row, is_agent_verdict, is_failure, judge,
+                           successes_in_a_row)
+from backend.target_rules import Resolved, TargetRules
 from backend.validation import EventIn
 from common.logs import plural
 
@@ -37,8 +41,7 @@ class Recorded:
 class _Target:
     """A target's rule state while a batch is applied."""
 
-    failures_in_a_row: int
-    has_active_alert: bool       # as the rules see it, decisions still pending included
+    state: RuleState             # as the rules see it, decisions still pending included
     active_alert_id: int | None  # the active alert as written so far (pending decisions apply at the flush)
     last_check_at: str | None    # the newest applied check, in the stored form (store.check_time_text)
     changed: bool = False
@@ -49,15 +52,26 @@ class _Pending:
     index: int          # position in the request
     row: dict           # the events row to insert
     action: Action      # what the rules decided for it
+    key: str            # the target key
+    settings: RuleSettings | None
+    reason: WarningReason | None = None
 
 
 class Batch:
-    """One request's events, applied inside the caller's write transaction."""
+    """One request's events, applied inside the caller's write transaction.
 
-    def __init__(self, conn: Connection, threshold: int, channels: list[str]):
+    `at_once=True` makes every failure in it open an ERROR at once, whatever the target's
+    failure_threshold (a push target's missed deadline or /ping/<token>/fail, SPEC §9).
+    `rules` is the process's cache of per-target settings; without it the file is read afresh.
+    """
+
+    def __init__(self, conn: Connection, threshold: int, channels: list[str], at_once: bool = False,
+                 rules: TargetRules | None = None):
         self.conn = conn
         self.threshold = threshold
         self.channels = channels
+        self.at_once = at_once
+        self.rules = rules if rules is not None else TargetRules(threshold)
         self.received_at = store.now_text()
         self.pending: list[_Pending] = []
         self.targets: dict[str, _Target] = {}
@@ -66,12 +80,15 @@ class Batch:
     def record(self, new_events: list[EventIn]) -> list[Recorded]:
         """Store the events once per event_uid and apply the rules; return one result per event."""
         self.results = [None] * len(new_events)
+        book = self.rules.book(self.conn)
+        resolved = [book.resolve(e.target, e.target_url) for e in new_events]
         # Lock every target first, in one order, so two batches never deadlock; the uid check
         # comes after, so a resent event waits for its first copy to commit, then finds it.
-        self._lock_targets(sorted({e.target_url for e in new_events}))
+        # A named target that is not in the file has no rules, so no state to lock (SPEC §8).
+        self._lock_targets(sorted({r.key for r in resolved if r.settings is not None}))
         fresh = self._skip_stored(new_events)
         for index in sorted(fresh, key=lambda i: new_events[i].checked_at):
-            self._judge(index, new_events[index])
+            self._judge(index, new_events[index], resolved[index])
         self._flush()
         self._save_targets()
         for index, result in enumerate(self.results):
@@ -79,13 +96,17 @@ class Batch:
                 self.results[index] = Recorded(self.results[result].event_id, None, duplicate=True)
         return self.results
 
-    def _lock_targets(self, urls: list[str]) -> None:
-        saved = store.lock_targets(self.conn, urls)
-        active = store.active_alert_ids(self.conn, urls)
-        for url in urls:
-            alert_id = active.get(url)
-            self.targets[url] = _Target(saved[url]["failures_in_a_row"], alert_id is not None, alert_id,
-                                        saved[url]["last_check_at"])
+    def _lock_targets(self, keys: list[str]) -> None:
+        if not keys:
+            return
+        saved = store.lock_targets(self.conn, keys)
+        active = store.active_alert_ids(self.conn, keys)
+        for key in keys:
+            alert_id, alert_type = active.get(key, (None, None))
+            row = saved[key]
+            state = RuleState(row["failures_in_a_row"], row["successes_in_a_row"], row["slow_in_a_row"],
+                              row["clear_in_a_row"], AlertType(alert_type) if alert_type else None)
+            self.targets[key] = _Target(state, alert_id, row["last_check_at"])
 
     def _skip_stored(self, new_events: list[EventIn]) -> list[int]:
         """Fill in results for events stored before (by event_uid); return the indexes still to store."""
@@ -106,24 +127,37 @@ class Batch:
             log.info("%s already stored (same event_uid): not stored again", plural(len(stored), "event"))
         return fresh
 
-    def _judge(self, index: int, new: EventIn) -> None:
+    def _judge(self, index: int, new: EventIn, resolved: Resolved) -> None:
         """Decide what one event means; in-order events wait in `pending` for one multi-row insert."""
-        target = self.targets[new.target_url]
         checked_at = store.check_time_text(new.checked_at)
+        name = resolved.key if resolved.in_file else new.target
+        settings = resolved.settings
+        if settings is None:  # a target no longer in the file: stored, no rule runs (SPEC §8)
+            row = _event_row(new, self.received_at, False, checked_at, name)
+            self.pending.append(_Pending(index, row, Action.NOTHING, resolved.key, None))
+            return
+        target = self.targets[resolved.key]
         failed = is_failure(new.is_success, new.status_code, is_agent_verdict(new.target, new.target_url))
+        if failed and self.at_once:
+            settings = replace(settings, failure_threshold=1)
         if target.last_check_at is not None and checked_at < target.last_check_at:
             self._flush()  # the recount below must see every earlier event of this batch
-            self._record_late(index, target, _event_row(new, self.received_at, True, checked_at), failed)
+            row = _event_row(new, self.received_at, True, checked_at, name)
+            self._record_late(index, resolved.key, target, row, failed, settings)
             return
-        state = TargetState(target.failures_in_a_row, target.has_active_alert)
-        action = decide(state, failed, self.threshold)
-        if failed and state.has_active_alert:
+        state = target.state
+        cert_days_left = None
+        if new.cert_expires_at is not None:
+            cert_days_left = (new.cert_expiry - new.checked_at).total_seconds() / 86400
+        row = _event_row(new, self.received_at, False, checked_at, name)
+        decision = judge(state, Check(failed, new.response_time_ms, cert_days_left), settings,
+                         row["cert_expires_at"])
+        if failed and state.active is AlertType.ERROR:
             log.info("check of %s at %s failed again: alert already active, no new alert (dedup)",
-                     new.target_url, store.utc_text(new.checked_at))
-        after = next_state(state, failed, action)
-        target.failures_in_a_row, target.has_active_alert = after.failures_in_a_row, after.has_active_alert
+                     resolved.key, store.utc_text(new.checked_at))
+        target.state = decision.state
         target.last_check_at, target.changed = checked_at, True
-        self.pending.append(_Pending(index, _event_row(new, self.received_at, False, checked_at), action))
+        self.pending.append(_Pending(index, row, decision.action, resolved.key, settings, decision.reason))
 
     def _flush(self) -> None:
         """Insert the pending events in one statement, then carry out their decisions in order."""
@@ -131,39 +165,52 @@ class Batch:
             return
         ids = store.insert_events(self.conn, [p.row for p in self.pending])
         for pending, event_id in zip(self.pending, ids):
-            target = self.targets[pending.row["target_url"]]
-            alert = self._apply(pending.action, event_id, pending.row, target)
+            alert = None
+            if pending.action is not Action.NOTHING:
+                alert = self._apply(pending, event_id, self.targets[pending.key])
             self.results[pending.index] = Recorded(event_id, alert)
         self.pending = []
 
-    def _record_late(self, index: int, target: _Target, row: dict, failed: bool) -> None:
-        """A check older than the newest applied one: recount the run of failures in check-time order."""
+    def _record_late(self, index: int, key: str, target: _Target, row: dict, failed: bool,
+                     settings: RuleSettings) -> None:
+        """A check older than the newest applied one: recount the runs in check-time order; WARNINGs stay as they are."""
         [event_id] = store.insert_events(self.conn, [row])
-        # Counting one past the threshold is enough: the rules only ask "reached it or not".
-        target.failures_in_a_row = failures_in_a_row(
-            store.recent_failures(self.conn, row["target_url"], self.threshold + 1))
+        # Counting one past the larger threshold is enough: the rules only ask "reached it or not".
+        limit = max(settings.failure_threshold, settings.success_threshold) + 1
+        results = store.recent_failures(self.conn, row["target_url"], limit, key)
+        failures = failures_in_a_row(results)
+        target.state = replace(target.state, failures_in_a_row=failures, successes_in_a_row=successes_in_a_row(results))
         target.changed = True
-        action = decide_late(target.has_active_alert, failed, target.failures_in_a_row, self.threshold)
+        action = decide_late(target.state.active is not None, failed, failures, settings.failure_threshold)
         log.info("check of %s at %s arrived after a newer one: %s in a row in check-time order%s",
-                 row["target_url"], row["timestamp"], plural(target.failures_in_a_row, "failure"),
+                 key, row["timestamp"], plural(failures, "failure"),
                  "; it completes an outage" if action is Action.OPEN_ALERT else "")
+        alert = None
         if action is Action.OPEN_ALERT:
-            target.has_active_alert = True
-        self.results[index] = Recorded(event_id, self._apply(action, event_id, row, target))
+            target.state = replace(target.state, active=AlertType.ERROR)
+            alert = self._apply(_Pending(index, row, action, key, settings), event_id, target)
+        self.results[index] = Recorded(event_id, alert)
 
-    def _apply(self, action: Action, event_id: int, event: dict, target: _Target) -> dict | None:
+    def _apply(self, pending: _Pending, event_id: int, target: _Target) -> dict | None:
         """Carry out a rule decision: change the target's alert and queue its notices, in this transaction."""
-        if action is Action.NOTHING:
-            return None
+        action, event, key = pending.action, pending.row, pending.key
         now = store.now_text()
-        if action is Action.OPEN_ALERT:
+        if action is Action.REPLACE_WARNING:
+            # The outage takes the WARNING's place: resolved without a notice (SPEC §9), then an ERROR.
+            if store.set_alert_status(self.conn, target.active_alert_id, ACTIVE_STATUSES, {
+                    "status": AlertStatus.RESOLVED.value, "resolved_at": now, "resolved_event_id": event_id}):
+                log.info("alert %d (WARNING) for %s resolved without a notice: an outage replaces it",
+                         target.active_alert_id, key)
+        if action in (Action.OPEN_ALERT, Action.REPLACE_WARNING, Action.OPEN_WARNING):
+            notice_type = AlertType.WARNING if action is Action.OPEN_WARNING else AlertType.ERROR
+            message = (warning_text(pending.reason, "en") if pending.reason is not None
+                       else alert_message(event["status_code"], event["error_message"]))
             alert_id = store.insert_alert(self.conn, {
-                "event_id": event_id, "target_url": event["target_url"], "alert_type": AlertType.ERROR.value,
-                "status": AlertStatus.OPEN.value, "created_at": now,
-                "message": alert_message(event["status_code"], event["error_message"]),
+                "event_id": event_id, "target_url": event["target_url"], "target": key,
+                "alert_type": notice_type.value, "status": AlertStatus.OPEN.value, "created_at": now,
+                "message": message, "reason": _reason_json(pending.reason),
             })
             target.active_alert_id = alert_id
-            notice_type = AlertType.ERROR
         else:
             alert_id, target.active_alert_id = target.active_alert_id, None
             # Conditional, and its row count decides: on PostgreSQL a PATCH may have resolved the
@@ -171,27 +218,41 @@ class Batch:
             if not store.set_alert_status(self.conn, alert_id, ACTIVE_STATUSES, {
                 "status": AlertStatus.RESOLVED.value, "resolved_at": now, "resolved_event_id": event_id,
             }):
-                log.info("alert %d for %s was resolved by hand meanwhile: no RECOVERY notice",
-                         alert_id, event["target_url"])
+                log.info("alert %d for %s was resolved by hand meanwhile: no RECOVERY notice", alert_id, key)
                 return None
             notice_type = AlertType.RECOVERY
         due = store.precise_text(datetime.now(timezone.utc))
         store.insert_deliveries(self.conn, [
             {"alert_id": alert_id, "event_id": event_id, "channel": channel, "notice_type": notice_type.value,
              "status": "PENDING", "attempts": 0, "next_attempt_at": due, "created_at": now}
-            for channel in self.channels])
+            for channel in _channels_of(self.channels, pending.settings)])
         log.warning("alert %d %s for %s (check at %s)", alert_id,
-                    "opened" if notice_type is AlertType.ERROR else "resolved by recovery",
-                    event["target_url"], event["timestamp"])
+                    "resolved by recovery" if notice_type is AlertType.RECOVERY else f"opened ({notice_type.value})",
+                    key, event["timestamp"])
         return store.get_alert(self.conn, alert_id)
 
     def _save_targets(self) -> None:
         store.save_targets(self.conn, [
-            {"target_url": url, "failures_in_a_row": t.failures_in_a_row, "last_check_at": t.last_check_at}
-            for url, t in self.targets.items() if t.changed])
+            {"name": key, "failures_in_a_row": t.state.failures_in_a_row, "last_check_at": t.last_check_at,
+             "successes_in_a_row": t.state.successes_in_a_row, "slow_in_a_row": t.state.slow_in_a_row,
+             "clear_in_a_row": t.state.clear_in_a_row}
+            for key, t in self.targets.items() if t.changed])
 
 
-def _event_row(new: EventIn, received_at: str, is_late: bool, checked_at: str) -> dict:
+def _channels_of(configured: list[str], settings: RuleSettings | None) -> list[str]:
+    """The configured channels a target's notices go to: those its `channels:` names, or all (SPEC §8)."""
+    if settings is None or settings.channels is None:
+        return configured
+    return [channel for channel in configured if channel.lower() in settings.channels]
+
+
+def _reason_json(reason: WarningReason | None) -> str | None:
+    if reason is None:
+        return None
+    return json.dumps({k: v for k, v in asdict(reason).items() if v is not None}, separators=(",", ":"))
+
+
+def _event_row(new: EventIn, received_at: str, is_late: bool, checked_at: str, target: str | None) -> dict:
     return {
         "target_url": new.target_url,
         "status_code": new.status_code,
@@ -203,6 +264,11 @@ def _event_row(new: EventIn, received_at: str, is_late: bool, checked_at: str) -
         "event_uid": new.event_uid,
         "is_late": 1 if is_late else 0,
         "checked_at": checked_at,
-        "target": new.target,
+        "target": target,
         "agent": new.agent,
+        "dns_ms": new.dns_ms,
+        "connect_ms": new.connect_ms,
+        "tls_ms": new.tls_ms,
+        "first_byte_ms": new.first_byte_ms,
+        "cert_expires_at": store.utc_text(new.cert_expiry) if new.cert_expires_at is not None else None,
     }

@@ -5,20 +5,38 @@ from __future__ import annotations
 from dataclasses import dataclass
 from http import HTTPStatus
 
-from backend.rules import AlertType
+from backend.rules import AlertType, WarningReason
 
 
 @dataclass(frozen=True)
 class Notice:
-    """One thing to tell people about: an alert opened (ERROR) or its target recovered (RECOVERY)."""
+    """One thing to tell people about: an alert opened (ERROR, WARNING) or its target recovered (RECOVERY)."""
 
     alert_id: int
-    notice_type: AlertType      # ERROR or RECOVERY
+    notice_type: AlertType      # ERROR, WARNING or RECOVERY
     target_url: str
     status_code: int | None
     response_time_ms: int | None
     error_message: str | None
     occurred_at: str            # the check's UTC time, YYYY-MM-DD HH:MM:SS
+    reason: WarningReason | None = None  # a WARNING's cause
+
+
+def warning_text(reason: WarningReason, language: str = "en") -> str:
+    """A WARNING's cause in words: `response time 950 ms is over 800 ms (3 checks in a row)` (SPEC §9)."""
+    if reason.kind == "slow":
+        if language == "ko":
+            return (f"응답시간 {reason.response_time_ms}ms가 기준 {reason.limit_ms}ms를 넘었습니다 "
+                    f"({reason.checks}회 연속)")
+        checks = "1 check" if reason.checks == 1 else f"{reason.checks} checks in a row"
+        return f"response time {reason.response_time_ms} ms is over {reason.limit_ms} ms ({checks})"
+    when = f" ({reason.expires_at[:16]} UTC)" if reason.expires_at else ""
+    if reason.days_left == 0:
+        return f"인증서가 만료되었습니다{when}" if language == "ko" else f"certificate has expired{when}"
+    if language == "ko":
+        return f"인증서가 {reason.days_left}일 후 만료됩니다{when}"
+    days = "1 day" if reason.days_left == 1 else f"{reason.days_left} days"
+    return f"certificate expires in {days}{when}"
 
 
 def status_text(status_code: int | None, error_message: str | None) -> str:
@@ -41,14 +59,18 @@ def alert_message(status_code: int | None, error_message: str | None) -> str:
 
 def console_block(notice: Notice) -> str:
     """The console/server.log block, exactly as SPEC §6 shows it."""
-    is_error = notice.notice_type is AlertType.ERROR
     lines = [
         f"[{notice.occurred_at}] [ALERT] {notice.notice_type.value} - {notice.target_url}",
         f"Status: {status_text(notice.status_code, notice.error_message)}",
     ]
     if notice.response_time_ms is not None:
         lines.append(f"Response Time: {notice.response_time_ms}ms")
-    lines.append("Message: Service is down" if is_error else "Message: Service has been recovered")
+    if notice.notice_type is AlertType.WARNING and notice.reason is not None:
+        lines.append(f"Message: {warning_text(notice.reason)}")
+    elif notice.notice_type is AlertType.RECOVERY:
+        lines.append("Message: Service has been recovered")
+    else:
+        lines.append("Message: Service is down")
     return "\n".join(lines)
 
 
@@ -58,6 +80,8 @@ class Wording:
 
     outage: str
     recovery: str
+    warning: str
+    reason: str
     status: str
     response_time: str
     occurred_at: str
@@ -66,9 +90,10 @@ class Wording:
 
 # NOTIFY_LANGUAGE (SPEC §10): `ko` is the original design's Telegram text (SPEC §6), `en` the same in English.
 WORDING = {
-    "ko": Wording("🚨 서비스 장애 알림", "✅ 서비스 복구 알림", "상태", "응답시간", "발생시각", "복구시각"),
-    "en": Wording("🚨 Service outage alert", "✅ Service recovery alert", "Status", "Response time",
-                  "Occurred at", "Recovered at"),
+    "ko": Wording("🚨 서비스 장애 알림", "✅ 서비스 복구 알림", "⚠️ 서비스 경고 알림", "내용", "상태", "응답시간",
+                  "발생시각", "복구시각"),
+    "en": Wording("🚨 Service outage alert", "✅ Service recovery alert", "⚠️ Service warning alert", "Reason",
+                  "Status", "Response time", "Occurred at", "Recovered at"),
 }
 LANGUAGES = tuple(WORDING)  # the first is the default
 
@@ -76,10 +101,13 @@ LANGUAGES = tuple(WORDING)  # the first is the default
 def telegram_text(notice: Notice, language: str = LANGUAGES[0]) -> str:
     """The plain-text Telegram message of SPEC §6, in `language` (ko: exactly the spec's text)."""
     words = WORDING[language]
-    is_error = notice.notice_type is AlertType.ERROR
-    lines = [words.outage if is_error else words.recovery, "", f"URL: {notice.target_url}",
+    kind = notice.notice_type
+    heading = {AlertType.ERROR: words.outage, AlertType.WARNING: words.warning}.get(kind, words.recovery)
+    lines = [heading, "", f"URL: {notice.target_url}",
              f"{words.status}: {status_text(notice.status_code, notice.error_message)}"]
     if notice.response_time_ms is not None:
         lines.append(f"{words.response_time}: {notice.response_time_ms}ms")
-    lines.append(f"{words.occurred_at if is_error else words.recovered_at}: {notice.occurred_at}")
+    if kind is AlertType.WARNING and notice.reason is not None:
+        lines.append(f"{words.reason}: {warning_text(notice.reason, language)}")
+    lines.append(f"{words.recovered_at if kind is AlertType.RECOVERY else words.occurred_at}: {notice.occurred_at}")
     return "\n".join(lines)

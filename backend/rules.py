@@ -1,7 +1,8 @@
-"""The alert rules of SPEC §5, as pure functions: no Flask, no database, no clock."""
+"""The alert rules of SPEC §5 and §9, as pure functions: no Flask, no database, no clock."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
 
@@ -31,13 +32,109 @@ ALLOWED_TRANSITIONS = {
 class Action(str, Enum):
     NOTHING = "NOTHING"
     OPEN_ALERT = "OPEN_ALERT"        # open an ERROR alert, notify every channel
-    RESOLVE_ALERT = "RESOLVE_ALERT"  # resolve the active alert, send RECOVERY
+    RESOLVE_ALERT = "RESOLVE_ALERT"  # resolve the active alert (ERROR or WARNING), send RECOVERY
+    OPEN_WARNING = "OPEN_WARNING"    # open a WARNING alert, notify every channel
+    REPLACE_WARNING = "REPLACE_WARNING"  # resolve the active WARNING without a notice, open an ERROR
 
 
 @dataclass(frozen=True)
 class TargetState:
     failures_in_a_row: int   # consecutive failed checks before the result being judged
     has_active_alert: bool   # an OPEN or ACK alert exists for the target
+
+
+@dataclass(frozen=True)
+class RuleSettings:
+    """A target's rule settings (SPEC §8, §9): its own value, else the file's defaults, else the backend's."""
+
+    failure_threshold: int
+    success_threshold: int = 1
+    max_response_time_ms: int | None = None
+    tls_expiry_days: int | None = None
+    channels: tuple[str, ...] | None = None  # lower-case channel names; None: every configured channel
+
+
+@dataclass(frozen=True)
+class Check:
+    """What the rules look at in one result."""
+
+    failed: bool
+    response_time_ms: int | None = None
+    cert_days_left: float | None = None  # days from the check to the certificate's expiry
+
+
+@dataclass(frozen=True)
+class RuleState:
+    """A target's full rule state: the runs of results before the one being judged, and its active alert."""
+
+    failures_in_a_row: int = 0
+    successes_in_a_row: int = 0   # checks that did not fail, since the last one that did
+    slow_in_a_row: int = 0        # successful checks slower than max_response_time_ms, in a row
+    clear_in_a_row: int = 0       # successful checks with no WARNING condition, in a row
+    active: AlertType | None = None  # the type of its OPEN or ACK alert (ERROR or WARNING)
+
+
+@dataclass(frozen=True)
+class WarningReason:
+    """Why a WARNING opens: a slow run (`response_time_ms` over `limit_ms`, `checks` in a row) or a certificate."""
+
+    kind: str                       # "slow" or "certificate"
+    response_time_ms: int | None = None
+    limit_ms: int | None = None
+    checks: int | None = None
+    days_left: int | None = None    # whole days, rounded up; 0 once expired
+    expires_at: str | None = None   # the stored form, UTC
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What one result means: the action, the state after it, and a WARNING's reason when one opens."""
+
+    action: Action
+    state: RuleState
+    reason: WarningReason | None = None
+
+
+def judge(state: RuleState, check: Check, settings: RuleSettings, cert_expires_at: str | None = None) -> Decision:
+    """What one new check result means for its target (SPEC §5, §9); at most one active alert per target."""
+    failed = check.failed
+    slow = (not failed and settings.max_response_time_ms is not None and check.response_time_ms is not None
+            and check.response_time_ms > settings.max_response_time_ms)
+    expiring = (not failed and settings.tls_expiry_days is not None and check.cert_days_left is not None
+                and check.cert_days_left < settings.tls_expiry_days)
+    after = RuleState(
+        failures_in_a_row=state.failures_in_a_row + 1 if failed else 0,
+        successes_in_a_row=0 if failed else state.successes_in_a_row + 1,
+        slow_in_a_row=state.slow_in_a_row + 1 if slow else 0,
+        clear_in_a_row=0 if failed or slow or expiring else state.clear_in_a_row + 1,
+        active=state.active,
+    )
+    if failed:
+        if state.active is AlertType.ERROR or after.failures_in_a_row < settings.failure_threshold:
+            return Decision(Action.NOTHING, after)  # dedup, or not yet an outage
+        action = Action.REPLACE_WARNING if state.active is AlertType.WARNING else Action.OPEN_ALERT
+        return Decision(action, _with_active(after, AlertType.ERROR))
+    if state.active is AlertType.ERROR:
+        # A WARNING condition seen now waits for the next check, once the ERROR has resolved.
+        recovered = after.successes_in_a_row >= settings.success_threshold
+        return Decision(Action.RESOLVE_ALERT, _with_active(after, None)) if recovered else Decision(Action.NOTHING, after)
+    if state.active is AlertType.WARNING:
+        cleared = after.clear_in_a_row >= settings.success_threshold
+        return Decision(Action.RESOLVE_ALERT, _with_active(after, None)) if cleared else Decision(Action.NOTHING, after)
+    if slow and after.slow_in_a_row >= settings.failure_threshold:
+        reason = WarningReason("slow", response_time_ms=check.response_time_ms,
+                               limit_ms=settings.max_response_time_ms, checks=after.slow_in_a_row)
+        return Decision(Action.OPEN_WARNING, _with_active(after, AlertType.WARNING), reason)
+    if expiring:
+        reason = WarningReason("certificate", days_left=max(0, math.ceil(check.cert_days_left)),
+                               expires_at=cert_expires_at)
+        return Decision(Action.OPEN_WARNING, _with_active(after, AlertType.WARNING), reason)
+    return Decision(Action.NOTHING, after)
+
+
+def _with_active(state: RuleState, active: AlertType | None) -> RuleState:
+    return RuleState(state.failures_in_a_row, state.successes_in_a_row, state.slow_in_a_row, state.clear_in_a_row,
+                     active)
 
 
 def is_agent_verdict(target: str | None, target_url: str) -> bool:
@@ -57,12 +154,9 @@ def is_failure(is_success: bool, status_code: int | None, agent_verdict: bool) -
 
 
 def decide(state: TargetState, failed: bool, threshold: int) -> Action:
-    """What one new check result means for its target (SPEC §5)."""
-    if not failed:
-        return Action.RESOLVE_ALERT if state.has_active_alert else Action.NOTHING
-    if state.has_active_alert:
-        return Action.NOTHING  # dedup: one alert per outage, however long
-    return Action.OPEN_ALERT if state.failures_in_a_row + 1 >= threshold else Action.NOTHING
+    """What one new check result means for a target with only a failure threshold (SPEC §5): `judge`'s plain case."""
+    full = RuleState(state.failures_in_a_row, active=AlertType.ERROR if state.has_active_alert else None)
+    return judge(full, Check(failed), RuleSettings(threshold)).action
 
 
 def next_state(state: TargetState, failed: bool, action: Action) -> TargetState:
@@ -77,9 +171,18 @@ def next_state(state: TargetState, failed: bool, action: Action) -> TargetState:
 
 def failures_in_a_row(results_newest_first: list[bool]) -> int:
     """How many of the newest results were failures before the latest success (True = failed)."""
+    return _leading(results_newest_first, True)
+
+
+def successes_in_a_row(results_newest_first: list[bool]) -> int:
+    """How many of the newest results were successes before the latest failure (True = failed)."""
+    return _leading(results_newest_first, False)
+
+
+def _leading(results: list[bool], value: bool) -> int:
     count = 0
-    for failed in results_newest_first:
-        if not failed:
+    for result in results:
+        if result is not value:
             break
         count += 1
     return count
@@ -90,8 +193,9 @@ def decide_late(has_active_alert: bool, failed: bool, failures_now: int, thresho
 
     It can complete a run of failures that, in check-time order, reaches the threshold, so an
     outage reported out of order still opens its alert. It never resolves an alert: a newer check
-    has already spoken for the target's present state. `failures_now` is the run of failures
-    counted back from the newest check, with the late result in its place.
+    has already spoken for the target's present state, and it never touches a WARNING (pass
+    `has_active_alert` true while one is active). `failures_now` is the run of failures counted
+    back from the newest check, with the late result in its place.
     """
     if failed and not has_active_alert and failures_now >= threshold:
         return Action.OPEN_ALERT

@@ -12,6 +12,7 @@ from backend.errors import ApiError
 from backend.database import write_transaction
 from backend.ingest import Batch, Recorded
 from backend.rules import AlertStatus, can_transition
+from backend.target_rules import TargetRules
 from backend.validation import EventIn
 
 __all__ = ["AlertService", "Recorded"]
@@ -25,16 +26,22 @@ class AlertService:
     def __init__(self, engine: Engine, failure_threshold: int, channels: list[str]):
         self.engine = engine
         self.failure_threshold = failure_threshold
-        self.channels = channels  # every alert change queues one delivery per channel
+        self.channels = channels  # every alert change queues one delivery per channel the target takes
+        self.rules = TargetRules(failure_threshold)  # per-target settings, cached per targets file version
         self.agent_seen = AgentSeenThrottle()
 
-    def record_events(self, new_events: list[EventIn]) -> list[Recorded]:
-        """Store a validated batch once per event_uid, all or nothing, applying the rules (SPEC §4, §5)."""
+    def record_events(self, new_events: list[EventIn], at_once: bool = False) -> list[Recorded]:
+        """Store a validated batch once per event_uid, all or nothing, applying the rules (SPEC §4, §5, §9).
+
+        `at_once=True`: each failure opens an ERROR at once, whatever the target's failure_threshold
+        (the push deadline timer and /ping/<token>/fail).
+        """
         # No statement for the agent unless this process has not written its time for a few seconds.
         due = self.agent_seen.claim({e.agent for e in new_events if e.agent is not None})
         try:
             with write_transaction(self.engine) as conn:
-                recorded = Batch(conn, self.failure_threshold, self.channels).record(new_events)
+                recorded = Batch(conn, self.failure_threshold, self.channels, at_once=at_once,
+                                 rules=self.rules).record(new_events)
                 now = store.now_text()
                 for name in due:
                     store.agent_seen(conn, name, "last_event_at", now)

@@ -48,13 +48,14 @@ def precise_text(moment: datetime) -> str:
 # than SQLite takes to run it (measured with pyinstrument under bench/ingest.py).
 _EVENTS_BY_UID = select(events.c.event_uid, events.c.id).where(
     events.c.event_uid.in_(bindparam("uids", expanding=True)))
-_LOCK_TARGETS = select(targets).where(targets.c.target_url.in_(bindparam("urls", expanding=True))).with_for_update()
-_ACTIVE_ALERTS = select(alerts.c.target_url, alerts.c.id).where(
-    alerts.c.target_url.in_(bindparam("urls", expanding=True)), alerts.c.status.in_(ACTIVE_STATUSES))
+_LOCK_TARGETS = select(targets).where(targets.c.name.in_(bindparam("names", expanding=True))).with_for_update()
+_ACTIVE_ALERTS = select(alerts.c.target, alerts.c.id, alerts.c.alert_type).where(
+    alerts.c.target.in_(bindparam("names", expanding=True)), alerts.c.status.in_(ACTIVE_STATUSES))
 _INSERT_EVENTS = insert(events).returning(events.c.id, sort_by_parameter_order=True)
-_NEW_TARGET = insert(targets).values(failures_in_a_row=0)
-_SAVE_TARGET = (update(targets).where(targets.c.target_url == bindparam("b_target_url"))
-                .values(failures_in_a_row=bindparam("b_failures"), last_check_at=bindparam("b_last_check_at")))
+_NEW_TARGET = insert(targets).values(failures_in_a_row=0, successes_in_a_row=0, slow_in_a_row=0, clear_in_a_row=0)
+_STATE_COLUMNS = ("failures_in_a_row", "last_check_at", "successes_in_a_row", "slow_in_a_row", "clear_in_a_row")
+_SAVE_TARGET = (update(targets).where(targets.c.name == bindparam("b_name"))
+                .values({column: bindparam(f"b_{column}") for column in _STATE_COLUMNS}))
 _MAX_PARAMS = 500  # IN lists stay far below any database's bound-parameter limit
 
 
@@ -69,19 +70,19 @@ def events_by_uid(conn: Connection, uids: list[str]) -> dict[str, int]:
     return {row.event_uid: row.id for row in _rows_in(conn, _EVENTS_BY_UID, "uids", uids)}
 
 
-def lock_targets(conn: Connection, target_urls: list[str]) -> dict[str, dict]:
-    """The rule state of each target, locked for this transaction (created empty on a first check).
+def lock_targets(conn: Connection, names: list[str]) -> dict[str, dict]:
+    """The rule state of each target (by its key, SPEC §8), locked for this transaction (created empty on a first check).
 
     SELECT … FOR UPDATE makes concurrent writers for one target take turns on PostgreSQL; on
     SQLite the write transaction (BEGIN IMMEDIATE) already does, and FOR UPDATE is left out.
-    Pass the URLs sorted, so that two transactions always lock in the same order.
+    Pass the names sorted, so that two transactions always lock in the same order.
     """
-    found = _select_targets(conn, target_urls)
-    missing = [url for url in target_urls if url not in found]
-    for url in missing:
+    found = _select_targets(conn, names)
+    missing = [name for name in names if name not in found]
+    for name in missing:
         try:
             with conn.begin_nested():
-                conn.execute(_NEW_TARGET, {"target_url": url})
+                conn.execute(_NEW_TARGET, {"name": name})
         except IntegrityError:
             pass  # another writer created it first; we wait for its lock below
     if missing:
@@ -89,20 +90,20 @@ def lock_targets(conn: Connection, target_urls: list[str]) -> dict[str, dict]:
     return found
 
 
-def _select_targets(conn: Connection, target_urls: list[str]) -> dict[str, dict]:
-    return {row.target_url: dict(zip(row._fields, row)) for row in _rows_in(conn, _LOCK_TARGETS, "urls", target_urls)}
+def _select_targets(conn: Connection, names: list[str]) -> dict[str, dict]:
+    return {row.name: dict(zip(row._fields, row)) for row in _rows_in(conn, _LOCK_TARGETS, "names", names)}
 
 
-def active_alert_ids(conn: Connection, target_urls: list[str]) -> dict[str, int]:
-    """The OPEN or ACK alert of each of these targets that has one."""
-    return {row.target_url: row.id for row in _rows_in(conn, _ACTIVE_ALERTS, "urls", target_urls)}
+def active_alert_ids(conn: Connection, names: list[str]) -> dict[str, tuple[int, str]]:
+    """The OPEN or ACK alert of each of these targets that has one: (id, alert_type)."""
+    return {row.target: (row.id, row.alert_type) for row in _rows_in(conn, _ACTIVE_ALERTS, "names", names)}
 
 
 def save_targets(conn: Connection, rows: list[dict]) -> None:
     """Write the rule state of targets locked earlier by lock_targets (one executemany)."""
     if rows:
-        conn.execute(_SAVE_TARGET, [{"b_target_url": r["target_url"], "b_failures": r["failures_in_a_row"],
-                                     "b_last_check_at": r["last_check_at"]} for r in rows])
+        conn.execute(_SAVE_TARGET, [{"b_name": r["name"], **{f"b_{c}": r[c] for c in _STATE_COLUMNS}}
+                                    for r in rows])
 
 
 def insert_events(conn: Connection, rows: list[dict]) -> list[int]:
@@ -122,8 +123,9 @@ def _next_delivery_query():
     blocked = exists().where(and_(earlier.c.alert_id == deliveries.c.alert_id, earlier.c.channel == channel,
                                   earlier.c.status == "PENDING", earlier.c.id < deliveries.c.id))
     return (select(deliveries, events.c.target_url, events.c.status_code, events.c.response_time_ms,
-                   events.c.error_message, events.c.timestamp)
+                   events.c.error_message, events.c.timestamp, alerts.c.reason)
             .join(events, events.c.id == deliveries.c.event_id)
+            .join(alerts, alerts.c.id == deliveries.c.alert_id)
             .where(deliveries.c.channel == channel, deliveries.c.status == "PENDING",
                    deliveries.c.next_attempt_at <= now, ~blocked)
             .order_by(deliveries.c.id).limit(1))
@@ -238,11 +240,18 @@ def purge_events(conn: Connection, older_than: str, limit: int) -> int:
     return conn.execute(delete(events).where(events.c.id.in_(doomed.scalar_subquery()))).rowcount
 
 
-def recent_failures(conn: Connection, target_url: str, limit: int) -> list[bool]:
-    """Whether each of the target's newest `limit` checks failed, newest first, in check-time order."""
+def recent_failures(conn: Connection, target_url: str, limit: int, key: str | None = None) -> list[bool]:
+    """Whether each of the target's newest `limit` checks of this URL failed, newest first, in check-time order.
+
+    With `key`, only the checks of that target (COALESCE(target, target_url), SPEC §8); the URL
+    keeps the query on the (target_url, checked_at) index.
+    """
+    query = (select(events.c.is_success, events.c.status_code, events.c.target)
+             .where(events.c.target_url == target_url))
+    if key is not None:
+        query = query.where(func.coalesce(events.c.target, events.c.target_url) == key)
     rows = conn.execute(
-        select(events.c.is_success, events.c.status_code, events.c.target)
-        .where(events.c.target_url == target_url)
+        query
         .order_by(events.c.checked_at.desc(), events.c.id.desc())
         .limit(limit)
     )
@@ -262,20 +271,26 @@ def set_alert_status(conn: Connection, alert_id: int, from_statuses: tuple[str, 
     return result.rowcount == 1
 
 
+# An alert as the API shows it: `reason` is the notices' JSON, said in words by `message` already.
+_ALERT_COLUMNS = [column for column in alerts.c if column.name != "reason"]
+
+
 def get_alert(conn: Connection, alert_id: int) -> dict | None:
     """One alert as a dict, or None."""
-    row = conn.execute(select(alerts).where(alerts.c.id == alert_id)).mappings().first()
+    row = conn.execute(select(*_ALERT_COLUMNS).where(alerts.c.id == alert_id)).mappings().first()
     return dict(row) if row else None
 
 
 def list_alerts(conn: Connection, status: str | None, target_url: str | None, limit: int,
-                offset: int) -> list[dict]:
-    """Alerts newest first, optionally filtered by status and target (SPEC §4)."""
-    query = select(alerts).order_by(alerts.c.id.desc()).limit(limit).offset(offset)
+                offset: int, target: str | None = None) -> list[dict]:
+    """Alerts newest first, optionally filtered by status, URL and target name (SPEC §4, §8)."""
+    query = select(*_ALERT_COLUMNS).order_by(alerts.c.id.desc()).limit(limit).offset(offset)
     if status:
         query = query.where(alerts.c.status == status)
     if target_url:
         query = query.where(alerts.c.target_url == target_url)
+    if target:
+        query = query.where(alerts.c.target == target)
     return [dict(row) for row in conn.execute(query).mappings()]
 
 
@@ -326,6 +341,30 @@ def save_file_targets(conn: Connection, fingerprint: str, now: str, added: list[
     conn.execute(update(targets_file).where(targets_file.c.id == 1).values(fingerprint=fingerprint, loaded_at=now))
 
 
+def file_target_rule_rows(conn: Connection) -> list[dict]:
+    """Every loaded file target's name, target_url and spec (JSON text): what the rules need of it."""
+    rows = conn.execute(select(file_targets.c.name, file_targets.c.target_url, file_targets.c.spec))
+    return [dict(row._mapping) for row in rows]
+
+
+def forget_removed_targets(conn: Connection, names: list[str], now: str) -> list[int]:
+    """Resolve, without a notice, the active alerts of targets removed from the file and drop their rule state.
+
+    Returns the ids of the alerts resolved (SPEC §8: a removed target's active alert is resolved silently).
+    """
+    resolved = []
+    for start in range(0, len(names), _MAX_PARAMS):
+        chunk = names[start:start + _MAX_PARAMS]
+        active = conn.execute(select(alerts.c.id).where(alerts.c.target.in_(chunk),
+                                                        alerts.c.status.in_(ACTIVE_STATUSES))).scalars().all()
+        if active:
+            conn.execute(update(alerts).where(alerts.c.id.in_(active), alerts.c.status.in_(ACTIVE_STATUSES))
+                         .values(status="RESOLVED", resolved_at=now))
+            resolved.extend(active)
+        conn.execute(delete(targets).where(targets.c.name.in_(chunk)))
+    return resolved
+
+
 def file_target_specs(conn: Connection, kinds: tuple[str, ...]) -> list[str]:
     """The specs (JSON text) of the loaded targets of these kinds, in file order."""
     query = (select(file_targets.c.spec).where(file_targets.c.kind.in_(kinds))
@@ -340,18 +379,18 @@ def count_file_targets(conn: Connection) -> int:
 
 def list_file_targets(conn: Connection, limit: int, offset: int) -> list[dict]:
     """A page of file targets in file order, each with its rule state (None before a first result)."""
-    query = (select(file_targets.c.spec, file_targets.c.target_url, targets.c.failures_in_a_row,
+    query = (select(file_targets.c.spec, file_targets.c.name, targets.c.failures_in_a_row,
                     targets.c.last_check_at)
-             .select_from(file_targets.outerjoin(targets, targets.c.target_url == file_targets.c.target_url))
+             .select_from(file_targets.outerjoin(targets, targets.c.name == file_targets.c.name))
              .order_by(file_targets.c.position).limit(limit).offset(offset))
     return [dict(row) for row in conn.execute(query).mappings()]
 
 
-def active_alerts_of(conn: Connection, target_urls: list[str]) -> dict[str, dict]:
-    """The OPEN or ACK alert of each of these targets that has one, whole."""
-    query = select(alerts).where(alerts.c.target_url.in_(bindparam("urls", expanding=True)),
+def active_alerts_of(conn: Connection, names: list[str]) -> dict[str, dict]:
+    """The OPEN or ACK alert of each of these targets (by name) that has one, whole."""
+    query = select(*_ALERT_COLUMNS).where(alerts.c.target.in_(bindparam("names", expanding=True)),
                                  alerts.c.status.in_(ACTIVE_STATUSES))
-    return {row.target_url: dict(row._mapping) for row in _rows_in(conn, query, "urls", target_urls)}
+    return {row.target: dict(row._mapping) for row in _rows_in(conn, query, "names", names)}
 
 
 def agent_seen(conn: Connection, name: str, column: str, now: str) -> None:

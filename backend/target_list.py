@@ -80,6 +80,10 @@ def store_loaded(engine: Engine, loaded: LoadedFile) -> LoadSummary:
         names = {spec["name"] for spec in loaded.targets}
         removed = [name for name in before if name not in names]
         store.save_file_targets(conn, loaded.fingerprint, now, added, updated, removed)
+        silenced = store.forget_removed_targets(conn, removed, now) if removed else []
+    if silenced:
+        log.info("%s of targets removed from the file resolved, without a notice: %s",
+                 plural(len(silenced), "active alert"), ", ".join(map(str, silenced)))
     return LoadSummary(len(loaded.targets), len(added), changed, len(removed))
 
 
@@ -138,12 +142,12 @@ class TargetList:
         """GET /targets: a page of targets in file order with their state; `${NAME}` never resolved."""
         with self.engine.connect() as conn:
             rows = store.list_file_targets(conn, limit, offset)
-            urls = [row["target_url"] for row in rows if row["target_url"]]
-            active = store.active_alerts_of(conn, urls) if urls else {}
+            names = [row["name"] for row in rows]
+            active = store.active_alerts_of(conn, names) if names else {}
             total = store.count_file_targets(conn)
         targets = []
         for row in rows:
-            alert = active.get(row["target_url"])
+            alert = active.get(row["name"])
             shown = public_view(json.loads(row["spec"]))
             shown.update({"state": target_state(row["last_check_at"], alert), "paused": False,
                           "failures_in_a_row": row["failures_in_a_row"] or 0,

@@ -20,6 +20,8 @@ MAX_ERROR_MESSAGE_LENGTH = 2000
 MAX_RESPONSE_TIME_MS = 2**31 - 1  # fits an INTEGER column in every database
 MAX_TARGET_NAME_LENGTH = MAX_URL_LENGTH + 16  # a target's default name is its URL, or tcp://host:port
 MAX_AGENT_NAME_LENGTH = 255  # a host name at most
+MAX_PHASE_MS = 86_400_000.0  # a phase time of a day or more is no measurement
+PhaseMs = Annotated[float, Field(strict=True, ge=0, le=MAX_PHASE_MS, allow_inf_nan=False)]
 
 
 def is_valid_url(value: str, schemes: tuple[str, ...]) -> bool:
@@ -54,11 +56,22 @@ class EventIn(BaseModel):
     # Which file target this checks (its name), and which agent checked it (AGENT_NAME) (SPEC §8).
     target: Annotated[StrictStr, Field(min_length=1, max_length=MAX_TARGET_NAME_LENGTH)] | None = None
     agent: Annotated[StrictStr, Field(min_length=1, max_length=MAX_AGENT_NAME_LENGTH)] | None = None
+    # What the agent measured of a file target's check, when known (SPEC §9): ms from the request's start.
+    dns_ms: PhaseMs | None = None
+    connect_ms: PhaseMs | None = None
+    tls_ms: PhaseMs | None = None
+    first_byte_ms: PhaseMs | None = None
+    cert_expires_at: StrictStr | None = None  # the server certificate's notAfter, ISO 8601 with a zone
 
     @property
     def checked_at(self) -> datetime:
         """When the check ran, as an aware UTC datetime."""
         return datetime.fromisoformat(self.timestamp)
+
+    @property
+    def cert_expiry(self) -> datetime | None:
+        """The certificate's expiry as an aware UTC datetime, when sent."""
+        return datetime.fromisoformat(self.cert_expires_at) if self.cert_expires_at is not None else None
 
     @field_validator("event_uid")
     @classmethod
@@ -85,9 +98,11 @@ class EventIn(BaseModel):
             raise ValueError("must not contain NUL characters")
         return value
 
-    @field_validator("timestamp")
+    @field_validator("timestamp", "cert_expires_at")
     @classmethod
-    def _iso_8601(cls, value: str) -> str:
+    def _iso_8601(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         try:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
@@ -106,6 +121,8 @@ _TYPE_PROBLEMS = {
     "bool_type": "must be true or false",
     "int_type": "must be a whole number or null",
     "string_type": "must be a string",
+    "float_type": "must be a number or null",
+    "finite_number": "must be a finite number or null",
     "greater_than_equal": "is too small",
     "less_than_equal": "is too large",
 }
@@ -176,7 +193,7 @@ def _parse_event(item: Any, now: datetime, max_skew_seconds: float) -> EventIn:
 def _describe(error: dict) -> tuple[str, str]:
     """A pydantic complaint as (field name, problem in words)."""
     field = ".".join(str(part) for part in error["loc"] if not isinstance(part, int)
-                     and part not in ("constrained-int", "int", "str", "bool"))
+                     and part not in ("constrained-int", "int", "float", "str", "bool"))
     kind = error["type"]
     if kind == "missing":
         problem = _MISSING
@@ -256,12 +273,15 @@ def parse_agent_header(raw: str | None) -> str | None:
     return name
 
 
-def parse_target_filter(raw: str | None) -> str | None:
-    """The ?target_url= filter of GET /alerts, or a 400 for text no stored URL can contain."""
+def parse_target_filter(raw: str | None, name: str = "target_url") -> str | None:
+    """The ?target_url= (or ?target=) filter of GET /alerts, or a 400 for text no stored one can contain."""
     if raw is None or raw == "":
         return None
-    if len(raw) > MAX_URL_LENGTH or "\x00" in raw:
+    if name == "target_url" and (len(raw) > MAX_URL_LENGTH or "\x00" in raw):
         raise ApiError(400, "target_url must be a URL of at most 2048 characters.", details={"field": "target_url"})
+    if len(raw) > MAX_TARGET_NAME_LENGTH or "\x00" in raw:
+        raise ApiError(400, f"target must be a target name of at most {MAX_TARGET_NAME_LENGTH} characters.",
+                       details={"field": "target"})
     return raw
 
 

@@ -337,7 +337,14 @@ def test_tcp_successes_open_nothing_and_tcp_failures_open_an_alert_at_the_thresh
     assert api.send(event(TCP, ok=True, status_code=None))["alert"]["status"] == "RESOLVED"
 
 
-def test_a_file_target_event_judged_a_success_by_the_agent_is_one_even_with_a_404(api, db):
+@pytest.fixture
+def gone_page_in_the_file(tmp_path):
+    """A targets file (written before the app loads it) with the http target `gone-page`."""
+    (tmp_path / "targets.yaml").write_text(f"targets:\n  - name: gone-page\n    url: {URL}\n"
+                                           "    expect_status: [404]\n", encoding="utf-8")
+
+
+def test_a_file_target_event_judged_a_success_by_the_agent_is_one_even_with_a_404(gone_page_in_the_file, api, db):
     """An http file target whose expect_status lists 404: is_success true is the verdict (SPEC §9)."""
     for _ in range(3):
         assert api.send(event(ok=True, status=404, target="gone-page"))["alert"] is None

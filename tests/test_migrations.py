@@ -11,6 +11,8 @@ from backend.migrate import upgrade
 from backend.migrate import alembic_config, current_revision
 from tests.support.databases import database_url, query
 
+HEAD = "0004"
+
 
 def test_migrations_build_the_declared_schema_with_no_drift(tmp_path):
     engine = make_engine(database_url(tmp_path))
@@ -19,7 +21,7 @@ def test_migrations_build_the_declared_schema_with_no_drift(tmp_path):
         with engine.connect() as conn:
             drift = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
         assert drift == []
-        assert current_revision(engine) == "0003"
+        assert current_revision(engine) == HEAD
     finally:
         engine.dispose()
 
@@ -82,7 +84,7 @@ def test_upgrading_a_released_0001_database_keeps_its_rows_and_reaches_the_decla
 
         upgrade(engine)
 
-        assert current_revision(engine) == "0003"
+        assert current_revision(engine) == HEAD
         assert query(url, "SELECT target_url, status_code, target, agent FROM events") == [
             ("https://a.example/", 503, None, None)]
         assert query(url, "SELECT failures_in_a_row FROM targets") == [(1,)]
@@ -117,10 +119,52 @@ def test_upgrading_a_0002_database_keeps_its_rows_and_adds_an_empty_agents_table
 
         upgrade(engine)
 
-        assert current_revision(engine) == "0003"
+        assert current_revision(engine) == HEAD
         assert query(url, "SELECT target, agent FROM events") == [("a", "host-1")]
         assert query(url, "SELECT name FROM file_targets") == [("a",)]
         assert query(url, "SELECT COUNT(*) FROM agents") == [(0,)]  # filled as agents are heard from again
+        with engine.connect() as conn:
+            drift = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+        assert drift == []
+    finally:
+        engine.dispose()
+
+
+def test_upgrading_a_0003_database_keys_alerts_and_rule_state_by_target_name(tmp_path):
+    """0004 (per-target rules): alerts.target and targets.name are backfilled from the URL, the one-active index moves."""
+    from alembic import command
+    from sqlalchemy.exc import IntegrityError
+
+    from backend.database import write_transaction
+
+    url = database_url(tmp_path)
+    engine = make_engine(url)
+    try:
+        with write_transaction(engine) as conn:
+            command.upgrade(alembic_config(conn), "0003")
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO events (target_url, status_code, response_time_ms, timestamp, is_success, "
+                "error_message, received_at, event_uid, is_late, checked_at) VALUES ('https://a.example/', 503, "
+                "12, '2026-01-01 00:00:00', 0, 'HTTP 503', '2026-01-01 00:00:01', NULL, 0, '2026-01-01 00:00:00.000')")
+            conn.exec_driver_sql("INSERT INTO alerts (event_id, target_url, alert_type, status, created_at, message) "
+                                 "VALUES (1, 'https://a.example/', 'ERROR', 'OPEN', 'x', 'Service is down: HTTP 503')")
+            conn.exec_driver_sql("INSERT INTO targets (target_url, failures_in_a_row, last_check_at) "
+                                 "VALUES ('https://a.example/', 3, '2026-01-01 00:00:00.000')")
+
+        upgrade(engine)
+
+        assert current_revision(engine) == HEAD
+        assert query(url, "SELECT target, target_url, status FROM alerts") == [
+            ("https://a.example/", "https://a.example/", "OPEN")]
+        assert query(url, "SELECT name, failures_in_a_row, successes_in_a_row, slow_in_a_row, clear_in_a_row "
+                          "FROM targets") == [("https://a.example/", 3, 0, 0, 0)]
+        assert query(url, "SELECT dns_ms, connect_ms, tls_ms, first_byte_ms, cert_expires_at FROM events") == [
+            (None, None, None, None, None)]
+        with pytest.raises(IntegrityError), engine.begin() as conn:  # one active alert per target name
+            conn.exec_driver_sql("INSERT INTO alerts (event_id, target_url, target, alert_type, status, created_at, "
+                                 "message) VALUES (1, 'https://b.example/', 'https://a.example/', 'WARNING', 'ACK', "
+                                 "'x', 'slow')")
         with engine.connect() as conn:
             drift = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
         assert drift == []

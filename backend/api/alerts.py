@@ -22,12 +22,13 @@ def _find_alert(conn, alert_id: int) -> dict:
 
 @bp.get("/alerts")
 def list_alerts():
-    """Alerts newest first, filtered by ?status= and ?target_url=, paged by ?limit= and ?offset=."""
+    """Alerts newest first, filtered by ?status=, ?target= (name) and ?target_url=, paged by ?limit= and ?offset=."""
     status = parse_status_filter(request.args.get("status"))
     target_url = parse_target_filter(request.args.get("target_url"))
+    target = parse_target_filter(request.args.get("target"), "target")
     limit, offset = parse_page(request.args)
     with current_app.extensions["outage"].engine.connect() as conn:
-        alerts = store.list_alerts(conn, status, target_url, limit, offset)
+        alerts = store.list_alerts(conn, status, target_url, limit, offset, target=target)
     return jsonify({"alerts": alerts, "limit": limit, "offset": offset})
 
 

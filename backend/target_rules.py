@@ -1,0 +1,85 @@
+"""Which target an event belongs to, and that target's rule settings (SPEC §8, §9), cached per process.
+
+The settings come from the loaded targets file: the target's own value, else the file's `defaults:`
+(both merged into the stored spec at load), else the backend's environment (FAILURE_THRESHOLD;
+success_threshold 1). They are read once per version of the file: each batch asks only for the
+file's fingerprint, inside its own transaction, and rebuilds the cache when it changed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from backend import store
+from backend.rules import RuleSettings
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """An event's target key and settings; `settings` is None for a named target not in the file (no rules)."""
+
+    key: str
+    settings: RuleSettings | None
+    in_file: bool  # the key is a file target's name (stored as events.target)
+
+
+@dataclass(frozen=True)
+class TargetBook:
+    """One version of the targets file as the rules need it: settings by name, names by URL."""
+
+    settings: dict[str, RuleSettings]
+    names_by_url: dict[str, tuple[str, ...]]
+    defaults: RuleSettings  # for a target not in the file, named by its URL
+
+    def resolve(self, target: str | None, target_url: str) -> Resolved:
+        """The event's key: its `target` when sent, else the one file target with its URL, else the URL (SPEC §8)."""
+        if target is not None:
+            settings = self.settings.get(target)
+            return Resolved(target, settings, settings is not None)
+        names = self.names_by_url.get(target_url, ())
+        if len(names) == 1:
+            return Resolved(names[0], self.settings[names[0]], True)
+        return Resolved(target_url, self.defaults, False)
+
+
+def rule_settings(spec: dict, failure_threshold: int) -> RuleSettings:
+    """A file target's rule settings from its stored spec; unset keys take the backend's defaults."""
+    # A push target's missed ping or /fail is an outage at once unless the file says otherwise.
+    default_threshold = 1 if spec.get("kind") == "push" else failure_threshold
+    channels = spec.get("channels")
+    return RuleSettings(
+        failure_threshold=spec.get("failure_threshold") or default_threshold,
+        success_threshold=spec.get("success_threshold") or 1,
+        max_response_time_ms=spec.get("max_response_time_ms"),
+        tls_expiry_days=spec.get("tls_expiry_days"),
+        channels=tuple(channels) if channels is not None else None,
+    )
+
+
+class TargetRules:
+    """The per-process cache of TargetBook, keyed by the targets file's fingerprint."""
+
+    def __init__(self, failure_threshold: int):
+        self.defaults = RuleSettings(failure_threshold)
+        self._lock = threading.Lock()
+        self._cached: tuple[str | None, TargetBook] | None = None
+
+    def book(self, conn: Connection) -> TargetBook:
+        """The current version's book, read inside the caller's transaction (one small query when cached)."""
+        fingerprint = store.targets_file_fingerprint(conn)
+        cached = self._cached
+        if cached is not None and cached[0] == fingerprint:
+            return cached[1]
+        settings, by_url = {}, {}
+        for row in store.file_target_rule_rows(conn):
+            settings[row["name"]] = rule_settings(json.loads(row["spec"]), self.defaults.failure_threshold)
+            if row["target_url"] is not None:
+                by_url.setdefault(row["target_url"], []).append(row["name"])
+        book = TargetBook(settings, {url: tuple(names) for url, names in by_url.items()}, self.defaults)
+        with self._lock:
+            self._cached = (fingerprint, book)
+        return book
