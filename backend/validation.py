@@ -203,6 +203,7 @@ def _describe(error: dict) -> tuple[str, str]:
         problem = str(error["ctx"]["error"])
     elif kind in ("greater_than_equal", "less_than_equal"):
         bound = error["ctx"].get("ge", error["ctx"].get("le"))
+        bound = int(bound) if float(bound).is_integer() else bound  # 0, not 0.0, for a float field
         problem = f"must be {'at least' if kind == 'greater_than_equal' else 'at most'} {bound}"
     elif kind == "string_too_long":
         problem = f"must be at most {error['ctx']['max_length']} characters"
