@@ -137,3 +137,15 @@ def test_a_proxy_from_the_environment_is_used(target, monkeypatch):
         proxied.close()
     assert (first.status_code, second.status_code) == (200, 200)
     assert target.hits == 2
+
+
+def test_a_file_targets_event_carries_the_phase_times_and_certificate_expiry_and_a_target_urls_does_not():
+    """SPEC §9: measured times and the certificate's expiry go to the backend for file targets only."""
+    taken = datetime(2025, 1, 8, 15, 30, 45, tzinfo=timezone.utc)
+    expiry = datetime(2025, 1, 11, 19, 30, 0, tzinfo=timezone(timedelta(hours=9)))
+    measured = {"dns_ms": 0.1234, "connect_ms": 1.5, "tls_ms": 4.0, "first_byte_ms": 9.87654, "cert_expires_at": expiry}
+    event = CheckResult("https://example.com", taken, True, 200, 10, None, target="site", **measured).to_event()
+    assert {k: event[k] for k in measured} == {"dns_ms": 0.123, "connect_ms": 1.5, "tls_ms": 4.0,
+                                               "first_byte_ms": 9.877, "cert_expires_at": "2025-01-11T10:30:00Z"}
+    plain = CheckResult("https://example.com", taken, True, 200, 10, None, **measured).to_event()
+    assert not set(measured) & set(plain)

@@ -21,8 +21,8 @@ class CheckResult:
     # The idempotency key, made once per check: a retried send repeats it, so the backend can
     # store the event once however often it arrives.
     event_uid: str = field(default_factory=lambda: str(uuid.uuid4()))
-    # Measured by libcurl when known, from the start of the (last) request, in ms (SPEC §9). Not in
-    # the event yet: a backend refuses fields it does not know.
+    # Measured by libcurl when known, from the start of the (last) request, in ms (SPEC §9). Sent in
+    # a file target's event only: a TARGET_URL's event stays exactly as SPEC §4 has it.
     dns_ms: float | None = None
     connect_ms: float | None = None
     tls_ms: float | None = None
@@ -33,8 +33,9 @@ class CheckResult:
     def to_event(self, agent: str | None = None) -> dict:
         """One element of the `POST /events` array for this result (SPEC §4), with its event_uid.
 
-        A file target's event also names the target, and `agent` the agent that checked it (SPEC §8);
-        a TARGET_URL's event has neither, exactly as before.
+        A file target's event also names the target, `agent` the agent that checked it (SPEC §8), and
+        carries the phase times and certificate expiry measured (SPEC §9); a TARGET_URL's event has
+        none of them, exactly as before.
         """
         timestamp = self.timestamp.astimezone(timezone.utc).isoformat(timespec="milliseconds")
         event = {
@@ -50,6 +51,13 @@ class CheckResult:
             event["target"] = self.target
             if agent is not None:
                 event["agent"] = agent
+            for name in ("dns_ms", "connect_ms", "tls_ms", "first_byte_ms"):
+                value = getattr(self, name)
+                if value is not None:
+                    event[name] = round(value, 3)
+            if self.cert_expires_at is not None:
+                expiry = self.cert_expires_at.astimezone(timezone.utc).isoformat(timespec="seconds")
+                event["cert_expires_at"] = expiry.replace("+00:00", "Z")
         return event
 
 

@@ -58,6 +58,8 @@ class _TargetHandler(QuietHandler):
             # Hold the connection open past any sane client timeout, but stop when the test ends.
             server.release.wait(server.hang_seconds)
             return
+        if server.delay_seconds:  # a slow site: answers, late (released early when the test ends)
+            server.release.wait(server.delay_seconds)
         self.send_response(server.status)
         self.send_header("Content-Type", "text/plain")
         body = f"status {server.status}\n".encode()
@@ -69,7 +71,8 @@ class _TargetHandler(QuietHandler):
 class TargetServer(LoopbackServer):
     """A target site on 127.0.0.1 whose answer a test changes mid-run.
 
-    `mode` is "status" (answer `status`) or "hang" (never answer); `stop()` makes the port refuse.
+    `mode` is "status" (answer `status`, after `delay_seconds`) or "hang" (never answer); `stop()` makes
+    the port refuse.
     """
 
     def __init__(self, port: int = 0):
@@ -78,6 +81,7 @@ class TargetServer(LoopbackServer):
         self.status = 200
         self.hits = 0
         self.hang_seconds = 30.0
+        self.delay_seconds = 0.0  # how long each answer waits
 
     def set_status(self, status: int) -> None:
         self.mode, self.status = "status", status
