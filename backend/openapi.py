@@ -11,7 +11,7 @@ from functools import cache
 from backend.errors import CLOCK_SKEW, INVALID_EVENT, INVALID_REQUEST, INVALID_TARGETS_FILE, UNKNOWN_FIELD
 from backend.validation import MAX_BATCH, EventIn
 
-_FORMATS = {"target_url": "uri", "timestamp": "date-time", "event_uid": "uuid"}
+_FORMATS = {"target_url": "uri", "timestamp": "date-time", "event_uid": "uuid", "cert_expires_at": "date-time"}
 
 
 def _event_schema() -> dict:
@@ -57,9 +57,12 @@ EVENTS_400 = _error(
 
 ALERT = {
     "type": "object",
-    "required": ["id", "event_id", "target_url", "alert_type", "status", "created_at", "resolved_at", "message"],
+    "required": ["id", "event_id", "target_url", "target", "alert_type", "status", "created_at", "resolved_at",
+                 "message"],
     "properties": {
         "id": {"type": "integer"}, "event_id": {"type": "integer"}, "target_url": {"type": "string"},
+        "target": {"type": "string", "description": "The target's name: the file target's, else its URL (SPEC §8); "
+                                                    "at most one OPEN or ACK alert per target."},
         "alert_type": {"type": "string", "enum": ["ERROR", "WARNING", "RECOVERY"]},
         "status": {"type": "string", "enum": ["OPEN", "ACK", "RESOLVED"]},
         "created_at": {"type": "string"}, "acknowledged_at": {"type": ["string", "null"]},
@@ -129,7 +132,9 @@ def openapi_document() -> dict:
                 "parameters": [
                     {"name": "status", "in": "query", "schema": {"type": "string",
                                                                  "enum": ["OPEN", "ACK", "RESOLVED"]}},
-                    {"name": "target_url", "in": "query", "schema": {"type": "string"}}, *PAGING],
+                    {"name": "target_url", "in": "query", "schema": {"type": "string"}},
+                    {"name": "target", "in": "query", "schema": {"type": "string"},
+                     "description": "The target's name (a file target's name, else its URL)."}, *PAGING],
                 "responses": {"200": {"description": "A page of alerts.", **_json({
                     "type": "object", "required": ["alerts"],
                     "properties": {"alerts": {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}},

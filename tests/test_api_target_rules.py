@@ -155,3 +155,12 @@ def test_bad_phase_times_or_certificate_expiry_are_refused_naming_the_field(api,
     response = api.post("/events", json=event(**{field: value}))
     assert response.status_code == 400
     assert response.get_json()["details"] == {"code": "invalid_event", "field": field, "problem": problem}
+
+
+def test_the_openapi_document_has_the_new_event_fields_and_the_alerts_target(client):
+    document = client.get("/openapi.json").get_json()
+    event_fields = document["components"]["schemas"]["Event"]["properties"]
+    assert {"dns_ms", "connect_ms", "tls_ms", "first_byte_ms", "cert_expires_at"} <= set(event_fields)
+    assert {"type": "string", "format": "date-time"} in event_fields["cert_expires_at"]["anyOf"]
+    assert "target" in document["components"]["schemas"]["Alert"]["required"]
+    assert "target" in [p["name"] for p in document["paths"]["/alerts"]["get"]["parameters"]]
