@@ -13,8 +13,8 @@ import weakref
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-from sqlalchemy import (BigInteger, Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text, create_engine,
-                        event, text)
+from sqlalchemy import (BigInteger, Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text,
+                        create_engine, event, text)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 

@@ -1,8 +1,8 @@
 """Storing one POST /events batch and applying the alert rules to it, in one transaction (SPEC §4, §5, §8, §9).
 
 Each event belongs to a target key (its file target's name, else its URL: target_rules.TargetBook),
-whose settings the rules take. The batch is judged per target in check-time order. Results in order are decided in memory from
-each target's locked state and inserted together (one multi-row INSERT); a late result (older than
+whose settings the rules take. The batch is judged per target in check-time order. Results in
+order are decided in memory from each target's locked state and inserted together (one multi-row INSERT); a late result (older than
 the newest applied one) first flushes what is pending, since it must recount the target's run of
 failures from the stored events.
 """
@@ -173,7 +173,7 @@ class Batch:
 
     def _record_late(self, index: int, key: str, target: _Target, row: dict, failed: bool,
                      settings: RuleSettings) -> None:
-        """A check older than the newest applied one: recount the runs in check-time order; WARNINGs stay as they are."""
+        """A check older than the newest applied one: recount the runs in check-time order; WARNINGs stay."""
         [event_id] = store.insert_events(self.conn, [row])
         # Counting one past the larger threshold is enough: the rules only ask "reached it or not".
         limit = max(settings.failure_threshold, settings.success_threshold) + 1

@@ -114,13 +114,13 @@ def judge(state: RuleState, check: Check, settings: RuleSettings, cert_expires_a
             return Decision(Action.NOTHING, after)  # dedup, or not yet an outage
         action = Action.REPLACE_WARNING if state.active is AlertType.WARNING else Action.OPEN_ALERT
         return Decision(action, _with_active(after, AlertType.ERROR))
-    if state.active is AlertType.ERROR:
-        # A WARNING condition seen now waits for the next check, once the ERROR has resolved.
-        recovered = after.successes_in_a_row >= settings.success_threshold
-        return Decision(Action.RESOLVE_ALERT, _with_active(after, None)) if recovered else Decision(Action.NOTHING, after)
-    if state.active is AlertType.WARNING:
-        cleared = after.clear_in_a_row >= settings.success_threshold
-        return Decision(Action.RESOLVE_ALERT, _with_active(after, None)) if cleared else Decision(Action.NOTHING, after)
+    if state.active is not None:
+        # An ERROR recovers after success_threshold successes (a WARNING condition seen meanwhile
+        # waits for the next check); a WARNING once its condition has been clear that long.
+        run = after.successes_in_a_row if state.active is AlertType.ERROR else after.clear_in_a_row
+        if run >= settings.success_threshold:
+            return Decision(Action.RESOLVE_ALERT, _with_active(after, None))
+        return Decision(Action.NOTHING, after)
     if slow and after.slow_in_a_row >= settings.failure_threshold:
         reason = WarningReason("slow", response_time_ms=check.response_time_ms,
                                limit_ms=settings.max_response_time_ms, checks=after.slow_in_a_row)

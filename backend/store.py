@@ -71,7 +71,7 @@ def events_by_uid(conn: Connection, uids: list[str]) -> dict[str, int]:
 
 
 def lock_targets(conn: Connection, names: list[str]) -> dict[str, dict]:
-    """The rule state of each target (by its key, SPEC §8), locked for this transaction (created empty on a first check).
+    """The rule state of each target (by its key, SPEC §8), locked for this transaction (made empty on a first check).
 
     SELECT … FOR UPDATE makes concurrent writers for one target take turns on PostgreSQL; on
     SQLite the write transaction (BEGIN IMMEDIATE) already does, and FOR UPDATE is left out.

@@ -131,7 +131,7 @@ def test_upgrading_a_0002_database_keeps_its_rows_and_adds_an_empty_agents_table
 
 
 def test_upgrading_a_0003_database_keys_alerts_and_rule_state_by_target_name(tmp_path):
-    """0004 (per-target rules): alerts.target and targets.name are backfilled from the URL, the one-active index moves."""
+    """0004: alerts.target and targets.name are backfilled from the URL, and the one-active index moves to the name."""
     from alembic import command
     from sqlalchemy.exc import IntegrityError
 
