@@ -14,7 +14,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from sqlalchemy import (BigInteger, Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text,
-                        create_engine, event, text)
+                        create_engine, event, insert_sentinel, text)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 
@@ -52,6 +52,9 @@ events = Table(
     Column("tls_ms", Float, nullable=True),
     Column("first_byte_ms", Float, nullable=True),
     Column("cert_expires_at", Text, nullable=True),
+    # The row's place in its multi-row INSERT, which SQLAlchemy sends and reads back to match ids
+    # to rows: without it, on SQLite, an INSERT ... RETURNING in parameter order runs once per row.
+    insert_sentinel("batch_position", Integer),
     Index("ix_events_target_url_checked_at", "target_url", "checked_at"),  # the rules' recount
     Index("uq_events_event_uid", "event_uid", unique=True),
     Index("ix_events_timestamp", "timestamp"),  # retention purge

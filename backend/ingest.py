@@ -87,8 +87,9 @@ class Batch:
         # A named target that is not in the file has no rules, so no state to lock (SPEC §8).
         self._lock_targets(sorted({r.key for r in resolved if r.settings is not None}))
         fresh = self._skip_stored(new_events)
-        for index in sorted(fresh, key=lambda i: new_events[i].checked_at):
-            self._judge(index, new_events[index], resolved[index])
+        moments = [e.checked_at for e in new_events]  # parsed once: the sort and the judging both need it
+        for index in sorted(fresh, key=moments.__getitem__):
+            self._judge(index, new_events[index], moments[index], resolved[index])
         self._flush()
         self._save_targets()
         for index, result in enumerate(self.results):
@@ -127,9 +128,9 @@ class Batch:
             log.info("%s already stored (same event_uid): not stored again", plural(len(stored), "event"))
         return fresh
 
-    def _judge(self, index: int, new: EventIn, resolved: Resolved) -> None:
+    def _judge(self, index: int, new: EventIn, moment: datetime, resolved: Resolved) -> None:
         """Decide what one event means; in-order events wait in `pending` for one multi-row insert."""
-        checked_at = store.check_time_text(new.checked_at)
+        checked_at = store.check_time_text(moment)
         name = resolved.key if resolved.in_file else new.target
         settings = resolved.settings
         if settings is None:  # a target no longer in the file: stored, no rule runs (SPEC §8)
@@ -148,13 +149,13 @@ class Batch:
         state = target.state
         cert_days_left = None
         if new.cert_expires_at is not None:
-            cert_days_left = (new.cert_expiry - new.checked_at).total_seconds() / 86400
+            cert_days_left = (new.cert_expiry - moment).total_seconds() / 86400
         row = _event_row(new, self.received_at, False, checked_at, name)
         decision = judge(state, Check(failed, new.response_time_ms, cert_days_left), settings,
-                         row["cert_expires_at"])
+                         row.get("cert_expires_at"))
         if failed and state.active is AlertType.ERROR:
             log.info("check of %s at %s failed again: alert already active, no new alert (dedup)",
-                     resolved.key, store.utc_text(new.checked_at))
+                     resolved.key, checked_at[:19])
         target.state = decision.state
         target.last_check_at, target.changed = checked_at, True
         self.pending.append(_Pending(index, row, decision.action, resolved.key, settings, decision.reason))
@@ -253,11 +254,11 @@ def _reason_json(reason: WarningReason | None) -> str | None:
 
 
 def _event_row(new: EventIn, received_at: str, is_late: bool, checked_at: str, target: str | None) -> dict:
-    return {
+    row = {
         "target_url": new.target_url,
         "status_code": new.status_code,
         "response_time_ms": new.response_time_ms,
-        "timestamp": store.utc_text(new.checked_at),
+        "timestamp": checked_at[:19],  # utc_text's form: the same moment cut to the second
         "is_success": 1 if new.is_success else 0,
         "error_message": new.error_message,
         "received_at": received_at,
@@ -266,9 +267,8 @@ def _event_row(new: EventIn, received_at: str, is_late: bool, checked_at: str, t
         "checked_at": checked_at,
         "target": target,
         "agent": new.agent,
-        "dns_ms": new.dns_ms,
-        "connect_ms": new.connect_ms,
-        "tls_ms": new.tls_ms,
-        "first_byte_ms": new.first_byte_ms,
-        "cert_expires_at": store.utc_text(new.cert_expiry) if new.cert_expires_at is not None else None,
     }
+    if new.has_measurements:  # else left out: see store.insert_events
+        row.update(dns_ms=new.dns_ms, connect_ms=new.connect_ms, tls_ms=new.tls_ms, first_byte_ms=new.first_byte_ms,
+                   cert_expires_at=store.utc_text(new.cert_expiry) if new.cert_expires_at is not None else None)
+    return row

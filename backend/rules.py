@@ -68,9 +68,9 @@ class RuleState:
     """A target's full rule state: the runs of results before the one being judged, and its active alert."""
 
     failures_in_a_row: int = 0
-    successes_in_a_row: int = 0   # checks that did not fail, since the last one that did
-    slow_in_a_row: int = 0        # successful checks slower than max_response_time_ms, in a row
-    clear_in_a_row: int = 0       # successful checks with no WARNING condition, in a row
+    successes_in_a_row: int = 0   # checks that did not fail, since the last one that did (up to success_threshold)
+    slow_in_a_row: int = 0        # successful checks slower than max_response_time_ms (up to failure_threshold)
+    clear_in_a_row: int = 0       # successful checks with no WARNING condition (up to success_threshold)
     active: AlertType | None = None  # the type of its OPEN or ACK alert (ERROR or WARNING)
 
 
@@ -102,13 +102,16 @@ def judge(state: RuleState, check: Check, settings: RuleSettings, cert_expires_a
             and check.response_time_ms > settings.max_response_time_ms)
     expiring = (not failed and settings.tls_expiry_days is not None and check.cert_days_left is not None
                 and check.cert_days_left < settings.tls_expiry_days)
-    after = RuleState(
-        failures_in_a_row=state.failures_in_a_row + 1 if failed else 0,
-        successes_in_a_row=0 if failed else state.successes_in_a_row + 1,
-        slow_in_a_row=state.slow_in_a_row + 1 if slow else 0,
-        clear_in_a_row=0 if failed or slow or expiring else state.clear_in_a_row + 1,
-        active=state.active,
-    )
+    # The runs other than failures stop at the threshold they are compared with, so a steady
+    # target's state repeats and is not made anew for every check (the ingest path is hot).
+    runs = (state.failures_in_a_row + 1 if failed else 0,
+            0 if failed else min(state.successes_in_a_row + 1, settings.success_threshold),
+            min(state.slow_in_a_row + 1, settings.failure_threshold) if slow else 0,
+            0 if failed or slow or expiring else min(state.clear_in_a_row + 1, settings.success_threshold))
+    if runs == (state.failures_in_a_row, state.successes_in_a_row, state.slow_in_a_row, state.clear_in_a_row):
+        after = state
+    else:
+        after = RuleState(*runs, state.active)
     if failed:
         if state.active is AlertType.ERROR or after.failures_in_a_row < settings.failure_threshold:
             return Decision(Action.NOTHING, after)  # dedup, or not yet an outage

@@ -91,7 +91,9 @@ def lock_targets(conn: Connection, names: list[str]) -> dict[str, dict]:
 
 
 def _select_targets(conn: Connection, names: list[str]) -> dict[str, dict]:
-    return {row.name: dict(zip(row._fields, row)) for row in _rows_in(conn, _LOCK_TARGETS, "names", names)}
+    rows = list(_rows_in(conn, _LOCK_TARGETS, "names", names))
+    fields = rows[0]._fields if rows else ()  # once: Row._fields costs more than the zip, per row
+    return {row.name: dict(zip(fields, row)) for row in rows}
 
 
 def active_alert_ids(conn: Connection, names: list[str]) -> dict[str, tuple[int, str]]:
@@ -102,12 +104,26 @@ def active_alert_ids(conn: Connection, names: list[str]) -> dict[str, tuple[int,
 def save_targets(conn: Connection, rows: list[dict]) -> None:
     """Write the rule state of targets locked earlier by lock_targets (one executemany)."""
     if rows:
-        conn.execute(_SAVE_TARGET, [{"b_name": r["name"], **{f"b_{c}": r[c] for c in _STATE_COLUMNS}}
+        conn.execute(_SAVE_TARGET, [{"b_name": r["name"], "b_failures_in_a_row": r["failures_in_a_row"],
+                                     "b_last_check_at": r["last_check_at"], "b_successes_in_a_row": r["successes_in_a_row"],
+                                     "b_slow_in_a_row": r["slow_in_a_row"], "b_clear_in_a_row": r["clear_in_a_row"]}
                                     for r in rows])
 
 
+# What an agent measured of a file target's check (SPEC §9): columns a row may leave out.
+MEASURED_COLUMNS = ("dns_ms", "connect_ms", "tls_ms", "first_byte_ms", "cert_expires_at")
+
+
 def insert_events(conn: Connection, rows: list[dict]) -> list[int]:
-    """Store check results in one multi-row INSERT and return their ids, in the order given."""
+    """Store check results in one multi-row INSERT and return their ids, in the order given.
+
+    Rows may leave out MEASURED_COLUMNS; when none has them (TARGET_URL agents) they are not sent
+    at all, which keeps the statement as narrow as before they existed.
+    """
+    if any(MEASURED_COLUMNS[-1] in row for row in rows):
+        for row in rows:
+            if MEASURED_COLUMNS[-1] not in row:
+                row.update(dict.fromkeys(MEASURED_COLUMNS))
     return list(conn.execute(_INSERT_EVENTS, rows).scalars())
 
 

@@ -31,19 +31,15 @@ class Resolved:
 class TargetBook:
     """One version of the targets file as the rules need it: settings by name, names by URL."""
 
-    settings: dict[str, RuleSettings]
-    names_by_url: dict[str, tuple[str, ...]]
+    by_name: dict[str, Resolved]      # each file target, resolved
+    by_url: dict[str, Resolved]       # the URLs of exactly one file target each, resolved to it
     defaults: RuleSettings  # for a target not in the file, named by its URL
 
     def resolve(self, target: str | None, target_url: str) -> Resolved:
         """The event's key: its `target` when sent, else the one file target with its URL, else the URL (SPEC §8)."""
         if target is not None:
-            settings = self.settings.get(target)
-            return Resolved(target, settings, settings is not None)
-        names = self.names_by_url.get(target_url, ())
-        if len(names) == 1:
-            return Resolved(names[0], self.settings[names[0]], True)
-        return Resolved(target_url, self.defaults, False)
+            return self.by_name.get(target) or Resolved(target, None, False)
+        return self.by_url.get(target_url) or Resolved(target_url, self.defaults, False)
 
 
 def rule_settings(spec: dict, failure_threshold: int) -> RuleSettings:
@@ -74,12 +70,14 @@ class TargetRules:
         cached = self._cached
         if cached is not None and cached[0] == fingerprint:
             return cached[1]
-        settings, by_url = {}, {}
+        by_name, names_by_url = {}, {}
         for row in store.file_target_rule_rows(conn):
-            settings[row["name"]] = rule_settings(json.loads(row["spec"]), self.defaults.failure_threshold)
+            settings = rule_settings(json.loads(row["spec"]), self.defaults.failure_threshold)
+            by_name[row["name"]] = Resolved(row["name"], settings, True)
             if row["target_url"] is not None:
-                by_url.setdefault(row["target_url"], []).append(row["name"])
-        book = TargetBook(settings, {url: tuple(names) for url, names in by_url.items()}, self.defaults)
+                names_by_url.setdefault(row["target_url"], []).append(row["name"])
+        by_url = {url: by_name[names[0]] for url, names in names_by_url.items() if len(names) == 1}
+        book = TargetBook(by_name, by_url, self.defaults)
         with self._lock:
             self._cached = (fingerprint, book)
         return book

@@ -69,6 +69,12 @@ class EventIn(BaseModel):
         return datetime.fromisoformat(self.timestamp)
 
     @property
+    def has_measurements(self) -> bool:
+        """Whether the agent sent any phase time or the certificate's expiry."""
+        return (self.dns_ms is not None or self.connect_ms is not None or self.tls_ms is not None
+                or self.first_byte_ms is not None or self.cert_expires_at is not None)
+
+    @property
     def cert_expiry(self) -> datetime | None:
         """The certificate's expiry as an aware UTC datetime, when sent."""
         return datetime.fromisoformat(self.cert_expires_at) if self.cert_expires_at is not None else None

@@ -35,11 +35,13 @@ def upgrade() -> None:
     for column in ("dns_ms", "connect_ms", "tls_ms", "first_byte_ms"):
         op.add_column("events", sa.Column(column, sa.Float(), nullable=True))
     op.add_column("events", sa.Column("cert_expires_at", sa.Text(), nullable=True))
+    # SQLAlchemy's insert sentinel (database.events): one multi-row INSERT per batch on SQLite too.
+    op.add_column("events", sa.Column("batch_position", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("events") as batch:
-        for column in ("cert_expires_at", "first_byte_ms", "tls_ms", "connect_ms", "dns_ms"):
+        for column in ("batch_position", "cert_expires_at", "first_byte_ms", "tls_ms", "connect_ms", "dns_ms"):
             batch.drop_column(column)
     with op.batch_alter_table("targets") as batch:
         for column in ("clear_in_a_row", "slow_in_a_row", "successes_in_a_row"):
