@@ -101,7 +101,8 @@ def seed(db: Path, events_total: int, alerts_total: int) -> dict:
             k = first + THRESHOLD - 1
             status = last_status(t) if a == alerts_per_target - 1 else "RESOLVED"
             at, resolved = utc_text(moment(k)), status == "RESOLVED"
-            alert_rows.append({"event_id": event_id(k, t), "target_url": url_of(t), "alert_type": "ERROR",
+            alert_rows.append({"event_id": event_id(k, t), "target_url": url_of(t), "target": url_of(t),
+                               "alert_type": "ERROR",
                                "status": status, "created_at": at,
                                "acknowledged_at": utc_text(moment(k) + step / 2) if status == "ACK" else None,
                                "resolved_at": utc_text(moment(k + 1)) if resolved else None,
@@ -116,7 +117,7 @@ def seed(db: Path, events_total: int, alerts_total: int) -> dict:
         for kind in (("ERROR", "RECOVERY") if row["status"] == "RESOLVED" else ("ERROR",))))
     last_check = check_time_text(moment(per_target - 1))
     insert_rows(conn, "targets", (
-        {"target_url": url_of(t), "last_check_at": last_check,
+        {"name": url_of(t), "last_check_at": last_check,
          "failures_in_a_row": 0 if last_status(t) == "RESOLVED" else per_target - starts[t][-1]}
         for t in range(TARGETS)))
     conn.execute("COMMIT")
