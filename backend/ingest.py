@@ -102,11 +102,12 @@ class Batch:
             return
         saved = store.lock_targets(self.conn, keys)
         active = store.active_alert_ids(self.conn, keys)
+        types = store.alert_types(self.conn, list(active.values())) if active else {}
         for key in keys:
-            alert_id, alert_type = active.get(key, (None, None))
+            alert_id = active.get(key)
             row = saved[key]
             state = RuleState(row["failures_in_a_row"], row["successes_in_a_row"], row["slow_in_a_row"],
-                              row["clear_in_a_row"], AlertType(alert_type) if alert_type else None)
+                              row["clear_in_a_row"], AlertType(types[alert_id]) if alert_id is not None else None)
             self.targets[key] = _Target(state, alert_id, row["last_check_at"])
 
     def _skip_stored(self, new_events: list[EventIn]) -> list[int]:

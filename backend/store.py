@@ -49,7 +49,7 @@ def precise_text(moment: datetime) -> str:
 _EVENTS_BY_UID = select(events.c.event_uid, events.c.id).where(
     events.c.event_uid.in_(bindparam("uids", expanding=True)))
 _LOCK_TARGETS = select(targets).where(targets.c.name.in_(bindparam("names", expanding=True))).with_for_update()
-_ACTIVE_ALERTS = select(alerts.c.target, alerts.c.id, alerts.c.alert_type).where(
+_ACTIVE_ALERTS = select(alerts.c.target, alerts.c.id).where(
     alerts.c.target.in_(bindparam("names", expanding=True)), alerts.c.status.in_(ACTIVE_STATUSES))
 _INSERT_EVENTS = insert(events).returning(events.c.id, sort_by_parameter_order=True)
 _NEW_TARGET = insert(targets).values(failures_in_a_row=0, successes_in_a_row=0, slow_in_a_row=0, clear_in_a_row=0)
@@ -96,9 +96,15 @@ def _select_targets(conn: Connection, names: list[str]) -> dict[str, dict]:
     return {row.name: dict(zip(fields, row)) for row in rows}
 
 
-def active_alert_ids(conn: Connection, names: list[str]) -> dict[str, tuple[int, str]]:
-    """The OPEN or ACK alert of each of these targets that has one: (id, alert_type)."""
-    return {row.target: (row.id, row.alert_type) for row in _rows_in(conn, _ACTIVE_ALERTS, "names", names)}
+def active_alert_ids(conn: Connection, names: list[str]) -> dict[str, int]:
+    """The OPEN or ACK alert of each of these targets (by name) that has one."""
+    return {row.target: row.id for row in _rows_in(conn, _ACTIVE_ALERTS, "names", names)}
+
+
+def alert_types(conn: Connection, alert_ids: list[int]) -> dict[int, str]:
+    """The type (ERROR or WARNING) of each of these alerts."""
+    query = select(alerts.c.id, alerts.c.alert_type).where(alerts.c.id.in_(bindparam("ids", expanding=True)))
+    return {row.id: row.alert_type for row in _rows_in(conn, query, "ids", alert_ids)}
 
 
 def save_targets(conn: Connection, rows: list[dict]) -> None:
