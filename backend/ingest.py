@@ -2,9 +2,9 @@
 
 Each event belongs to a target key (its file target's name, else its URL: target_rules.TargetBook),
 whose settings the rules take. The batch is judged per target in check-time order. Results in
-order are decided in memory from each target's locked state and inserted together (one multi-row INSERT); a late result (older than
-the newest applied one) first flushes what is pending, since it must recount the target's run of
-failures from the stored events.
+order are decided in memory from each target's locked state and inserted together (one
+multi-row INSERT); a late result (older than the newest applied one) first flushes what is
+pending, since it must recount the target's runs from the stored events.
 """
 
 from __future__ import annotations

@@ -110,8 +110,10 @@ def alert_types(conn: Connection, alert_ids: list[int]) -> dict[int, str]:
 def save_targets(conn: Connection, rows: list[dict]) -> None:
     """Write the rule state of targets locked earlier by lock_targets (one executemany)."""
     if rows:
+        # Spelled out rather than built from _STATE_COLUMNS: this runs once per target per batch.
         conn.execute(_SAVE_TARGET, [{"b_name": r["name"], "b_failures_in_a_row": r["failures_in_a_row"],
-                                     "b_last_check_at": r["last_check_at"], "b_successes_in_a_row": r["successes_in_a_row"],
+                                     "b_last_check_at": r["last_check_at"],
+                                     "b_successes_in_a_row": r["successes_in_a_row"],
                                      "b_slow_in_a_row": r["slow_in_a_row"], "b_clear_in_a_row": r["clear_in_a_row"]}
                                     for r in rows])
 
