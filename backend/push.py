@@ -29,7 +29,7 @@ def fail_message(body: bytes) -> str:
 
 
 def record_ping(engine: Engine, channels: list[str], token: str, failure: str | None) -> Recorded | None:
-    """Store a ping (a success, or the failure it reports) for the push target with this token; None if none has it."""
+    """Store a ping (a success, or the failure it reports) for the push target with this token; None if none has."""
     with engine.connect() as conn:  # read first: a wrong token never waits for the write lock
         target = store.push_target_by_token(conn, token)
     if target is None:

@@ -300,7 +300,8 @@ def lock_targets_file(conn: Connection) -> str | None:
 
 def targets_file_version(conn: Connection) -> tuple[str | None, str | None]:
     """Which load of the targets file `file_targets` holds: its fingerprint and when it was loaded."""
-    row = conn.execute(select(targets_file.c.fingerprint, targets_file.c.loaded_at).where(targets_file.c.id == 1)).first()
+    query = select(targets_file.c.fingerprint, targets_file.c.loaded_at).where(targets_file.c.id == 1)
+    row = conn.execute(query).first()
     return (row.fingerprint, row.loaded_at) if row else (None, None)
 
 
