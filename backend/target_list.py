@@ -78,7 +78,7 @@ def store_loaded(engine: Engine, loaded: LoadedFile) -> LoadSummary:
                 changed += 1
                 updated.append(row)
             elif old["position"] != position or old["ping_token"] != row["ping_token"]:
-                updated.append({**row, "changed_at": old["changed_at"]})  # only moved in the file
+                updated.append({**row, "changed_at": old["changed_at"]})  # only moved, or given its ping token
         names = {spec["name"] for spec in loaded.targets}
         removed = [name for name in before if name not in names]
         store.save_file_targets(conn, loaded.fingerprint, now, added, updated, removed)
@@ -144,10 +144,7 @@ class TargetList:
         return {"refresh_seconds": _number(self.settings.agent_refresh_seconds), "targets": targets}
 
     def page(self, limit: int, offset: int, base_url: str) -> dict:
-        """GET /targets: a page of targets in file order with their state; `${NAME}` never resolved.
-
-        A push target shows its `ping_url`, built on `base_url` (the request's own scheme and host).
-        """
+        """GET /targets: a page of targets in file order with their state; push targets show a ping_url on base_url."""
         with self.engine.connect() as conn:
             rows = store.list_file_targets(conn, limit, offset)
             urls = [row["target_url"] for row in rows if row["target_url"]]

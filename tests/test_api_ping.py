@@ -59,7 +59,8 @@ def test_the_token_stays_when_the_target_changes_and_its_clock_keeps_its_first_l
 
 
 @with_env(FAILURE_THRESHOLD="3")
-def test_a_ping_stores_a_success_and_a_ping_to_fail_opens_an_error_at_once(targets_yaml, api, client, db, console):
+def test_a_ping_stores_a_success_and_a_ping_to_fail_opens_an_error_at_once(targets_yaml, app, api, client, db,
+                                                                            console):
     path = "/ping/" + token_of(ping_url(api))
     answer = client.get(path)  # no API key: cron jobs only know the URL
     assert (answer.status_code, answer.get_json()) == (200, {"ok": True})
@@ -77,6 +78,7 @@ def test_a_ping_stores_a_success_and_a_ping_to_fail_opens_an_error_at_once(targe
     assert api.get(f"/alerts/{alert['id']}").get_json()["status"] == "RESOLVED"
     rows = db.rows("SELECT target_url, target, is_success, agent FROM events ORDER BY id")
     assert [tuple(r) for r in rows] == [(PUSH_URL, NAME, ok, None) for ok in (1, 0, 1)]
+    assert app.extensions["outage"].dispatcher.wait_idle(5)
     assert f"ERROR - {PUSH_URL}" in console.getvalue() and f"RECOVERY - {PUSH_URL}" in console.getvalue()
 
 
