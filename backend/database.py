@@ -143,12 +143,15 @@ file_targets = Table(
     Column("name", Text, primary_key=True),
     Column("position", Integer, nullable=False),  # its place in the file
     Column("kind", String(8), nullable=False),  # http, tcp or push
-    Column("target_url", Text, nullable=True),  # what its events carry; NULL for push targets
+    Column("target_url", Text, nullable=True),  # what its events carry (push://<name> for push targets)
     Column("spec", Text, nullable=False),
     Column("loaded_at", Text, nullable=False),  # when the target first appeared (deadlines count from it)
     Column("changed_at", Text, nullable=False),  # when its settings last changed
+    # A push target's secret for /ping/<token> (SPEC §9); kept across reloads, NULL for other kinds.
+    Column("ping_token", Text, nullable=True),
     Index("ix_file_targets_position", "position"),
     Index("ix_file_targets_target_url", "target_url"),
+    Index("uq_file_targets_ping_token", "ping_token", unique=True),
 )
 
 # One row (id 1): which version of the targets file `file_targets` holds. Reloads lock this row,
@@ -158,6 +161,16 @@ targets_file = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("fingerprint", Text, nullable=True),  # SHA-256 of the file's bytes; "absent" for no file
     Column("loaded_at", Text, nullable=True),
+)
+
+# One row (id 1): the deadline timer's heartbeat (backend/deadline_timer.py). `beat_at` is its last
+# pass; `resumed_at` when it last started after a gap (the backend was down), which moves deadlines
+# that passed meanwhile to at least then plus an allowance.
+deadline_timer = Table(
+    "deadline_timer", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("beat_at", Text, nullable=True),
+    Column("resumed_at", Text, nullable=True),
 )
 
 agents = Table(

@@ -8,6 +8,7 @@ from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from backend.database import DatabaseBusyError
+from backend.ping_tokens import redact_ping_paths
 
 log = logging.getLogger(__name__)
 
@@ -44,23 +45,28 @@ def error_response(status: int, message: str, details: dict | None = None):
     return jsonify({"error": message, "details": details or {}}), status
 
 
+def _path() -> str:
+    """The request's path as logs show it: a push target's ping token written as <token>."""
+    return redact_ping_paths(request.path)
+
+
 def register_error_handlers(app: Flask) -> None:
     """Render ApiError, Flask's HTTP errors and unexpected failures as JSON."""
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
-        log.warning("%s %s -> %d: %s", request.method, request.path, exc.status, exc.message)
+        log.warning("%s %s -> %d: %s", request.method, _path(), exc.status, exc.message)
         return error_response(exc.status, exc.message, exc.details)
 
     @app.errorhandler(DatabaseBusyError)
     def _database_busy(exc: DatabaseBusyError):
-        log.warning("%s %s -> 503: %s", request.method, request.path, exc)
+        log.warning("%s %s -> 503: %s", request.method, _path(), exc)
         return error_response(503, "The database is busy with another writer; nothing was stored, try again.")
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         status = exc.code or 500
-        log.warning("%s %s -> %d", request.method, request.path, status)
+        log.warning("%s %s -> %d", request.method, _path(), status)
         return error_response(status, _HTTP_MESSAGES.get(status, f"{exc.name}."))
 
     @app.errorhandler(Exception)

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from flask import Flask
 from sqlalchemy import Engine
 
-from backend.api import agents, alerts, events, health, targets
+from backend.api import agents, alerts, events, health, ping, targets
 from backend.config import Settings
+from backend.deadline_timer import DeadlineTimer
 from backend.dispatch import Dispatcher, fail_deliveries_of_removed_channels
 from backend.errors import register_error_handlers
 from backend.log_setup import configure_logging
@@ -37,9 +38,12 @@ class AppContext:
     dispatcher: Dispatcher
     purger: "RetentionPurger"
     targets: TargetList
+    timer: DeadlineTimer | None = None
 
     def close(self) -> None:
         """Stop the background threads (finishing attempts in hand) and the database pool."""
+        if self.timer is not None:
+            self.timer.close()
         self.targets.close()
         self.purger.close()
         self.dispatcher.close(timeout=self.settings.notify_timeout_seconds + 5)
@@ -68,9 +72,11 @@ def create_app(settings: Settings, notifiers: list[Notifier] | None = None) -> F
     purger = RetentionPurger(engine, settings.retention_days, settings.retention_interval_seconds)
     app.extensions["outage"] = AppContext(settings, engine, service, dispatcher, purger, target_list)
     register_error_handlers(app)
-    for blueprint in (health.bp, events.bp, alerts.bp, targets.bp, agents.bp):
+    for blueprint in (health.bp, events.bp, alerts.bp, targets.bp, agents.bp, ping.bp):
         app.register_blueprint(blueprint)
     target_list.start_watching()
+    app.extensions["outage"].timer = DeadlineTimer(service, settings.agent_refresh_seconds,
+                                                   on_alert=dispatcher.wake)
     return app
 
 

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from concurrent_log_handler import ConcurrentRotatingFileHandler
 
+from backend.ping_tokens import redact_ping_paths
 from common.logs import configure_logging as configure_shared_logging
+
+
+def _redact_ping_tokens(record: logging.LogRecord) -> bool:
+    """Rewrite a request line so a push target's ping token never reaches the log (SPEC §9)."""
+    message = record.getMessage()
+    if "/ping/" in message:
+        record.msg, record.args = redact_ping_paths(message), ()
+    return True
 
 
 def configure_logging(log_file: Path, max_bytes: int = 10 * 1024 * 1024, backups: int = 5) -> None:
@@ -18,3 +28,5 @@ def configure_logging(log_file: Path, max_bytes: int = 10 * 1024 * 1024, backups
                                              encoding="utf-8", use_gzip=False)
     # httpx logs every request URL at INFO, and a Bot API URL contains the bot token.
     configure_shared_logging(rotating, quiet=("httpx", "httpcore"))
+    # Flask's development server (FLASK_DEBUG=true) logs each request line, path included.
+    logging.getLogger("werkzeug").addFilter(_redact_ping_tokens)

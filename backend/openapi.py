@@ -91,6 +91,7 @@ TARGET = {
         "state": {"type": "string", "enum": ["UP", "DOWN", "WARNING", "PAUSED", "UNKNOWN"]},
         "paused": {"type": "boolean"}, "failures_in_a_row": {"type": "integer", "minimum": 0},
         "last_check": {"type": ["string", "null"]}, "alert": NULLABLE_ALERT,
+        "ping_url": {"type": "string", "description": "Push targets only: the URL their job calls (secret)."},
     },
 }
 AGENT_TARGET = {
@@ -103,6 +104,24 @@ AGENT_TARGET = {
 }
 PAGING = [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
           {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}}]
+TOKEN = {"name": "token", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1},
+         "description": "The push target's token, from its `ping_url` in GET /targets."}
+PING_OK = {"description": "Stored.", **_json({"type": "object", "required": ["ok"],
+                                              "properties": {"ok": {"type": "boolean", "const": True}}})}
+PING_404 = _error("No push target has this token; nothing was stored.")
+
+
+def _ping(summary: str, body: str | None = None) -> dict:
+    """GET and POST of one ping route: no API key, the push target's token in the path."""
+    post = {"summary": summary, "security": [], "parameters": [TOKEN],
+            "responses": {"200": PING_OK, "404": PING_404}}
+    if body:
+        post["requestBody"] = {"required": False, "description": body,
+                               "content": {"text/plain": {"schema": {"type": "string"}}}}
+    get = {key: value for key, value in post.items() if key != "requestBody"}
+    return {"get": get, "post": post}
+
+
 ALERT_ID = {"name": "alert_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
 
 
@@ -191,6 +210,10 @@ def openapi_document() -> dict:
                     "properties": {"agents": {"type": "array", "items": {"$ref": "#/components/schemas/Agent"}},
                                    "limit": {"type": "integer"}, "offset": {"type": "integer"}}})},
                               "400": ERRORS["400"], "401": ERRORS["401"]}}},
+            "/ping/{token}": _ping("A push target's job ran: store a successful event (resolves its ERROR)."),
+            "/ping/{token}/fail": _ping("A push target's job failed: store a failed event, which opens an ERROR "
+                                        "at once.", "The error message (optional): printable text, cut at 500 "
+                                        "characters."),
             "/health": {"get": {"summary": "Whether the database answers.", "security": [],
                                 "responses": {"200": {"description": "ok"},
                                               "503": _error("The database does not answer.")}}},

@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 from sqlalchemy import Connection, and_, bindparam, case, delete, exists, func, insert, select, union, update
 from sqlalchemy.exc import IntegrityError
 
-from backend.database import (agents, alerts, deliveries, events, file_targets, leases, notification_logs, targets,
-                              targets_file)
+from backend.database import (agents, alerts, deadline_timer, deliveries, events, file_targets, leases,
+                              notification_logs, targets, targets_file)
 from backend.rules import ACTIVE_STATUSES, is_agent_verdict, is_failure
 
 # Stored times are UTC text. isoformat, not strftime: strftime("%Y") does not zero-pad years
@@ -337,15 +337,22 @@ def lock_targets_file(conn: Connection) -> str | None:
     return conn.execute(query).scalar_one_or_none()
 
 
+def targets_file_version(conn: Connection) -> tuple[str | None, str | None]:
+    """Which load of the targets file `file_targets` holds: its fingerprint and when it was loaded."""
+    query = select(targets_file.c.fingerprint, targets_file.c.loaded_at).where(targets_file.c.id == 1)
+    row = conn.execute(query).first()
+    return (row.fingerprint, row.loaded_at) if row else (None, None)
+
+
 def targets_file_fingerprint(conn: Connection) -> str | None:
     """The fingerprint of the targets file the list was loaded from (None before the first load)."""
     return conn.execute(select(targets_file.c.fingerprint).where(targets_file.c.id == 1)).scalar_one_or_none()
 
 
 def file_target_rows(conn: Connection) -> dict[str, dict]:
-    """Every loaded file target by name: its position, spec (JSON text) and change time."""
+    """Every loaded file target by name: its position, spec (JSON text), change time and ping token."""
     rows = conn.execute(select(file_targets.c.name, file_targets.c.position, file_targets.c.spec,
-                               file_targets.c.changed_at))
+                               file_targets.c.changed_at, file_targets.c.ping_token))
     return {row.name: dict(row._mapping) for row in rows}
 
 
@@ -357,7 +364,7 @@ def save_file_targets(conn: Connection, fingerprint: str, now: str, added: list[
     if updated:
         conn.execute(update(file_targets).where(file_targets.c.name == bindparam("b_name")).values(
             position=bindparam("position"), kind=bindparam("kind"), target_url=bindparam("target_url"),
-            spec=bindparam("spec"), changed_at=bindparam("changed_at")),
+            spec=bindparam("spec"), changed_at=bindparam("changed_at"), ping_token=bindparam("ping_token")),
             [{"b_name": row["name"], **{k: v for k, v in row.items() if k not in ("name", "loaded_at")}}
              for row in updated])
     if added:
@@ -403,11 +410,53 @@ def count_file_targets(conn: Connection) -> int:
 
 def list_file_targets(conn: Connection, limit: int, offset: int) -> list[dict]:
     """A page of file targets in file order, each with its rule state (None before a first result)."""
-    query = (select(file_targets.c.spec, file_targets.c.name, targets.c.failures_in_a_row,
-                    targets.c.last_check_at)
+    query = (select(file_targets.c.spec, file_targets.c.name, file_targets.c.ping_token,
+                    targets.c.failures_in_a_row, targets.c.last_check_at)
              .select_from(file_targets.outerjoin(targets, targets.c.name == file_targets.c.name))
              .order_by(file_targets.c.position).limit(limit).offset(offset))
     return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def push_target_by_token(conn: Connection, token: str) -> dict | None:
+    """The push target (name, target_url) whose ping token this is, or None."""
+    row = conn.execute(select(file_targets.c.name, file_targets.c.target_url).where(
+        file_targets.c.ping_token == token, file_targets.c.kind == "push")).first()
+    return dict(row._mapping) if row else None
+
+
+def watched_targets(conn: Connection) -> list[dict]:
+    """Every loaded target the deadline timer watches: name, kind, target_url, spec, loaded_at, changed_at."""
+    query = select(file_targets.c.name, file_targets.c.kind, file_targets.c.target_url, file_targets.c.spec,
+                   file_targets.c.loaded_at, file_targets.c.changed_at).where(
+        file_targets.c.target_url.is_not(None)).order_by(file_targets.c.position)
+    return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def quiet_targets(conn: Connection, checked_before: str) -> dict[str, str | None]:
+    """Loaded targets (by name) whose newest result is older than `checked_before`, or who have none: its time."""
+    last = targets.c.last_check_at
+    query = (select(file_targets.c.name, last)
+             .select_from(file_targets.outerjoin(targets, targets.c.name == file_targets.c.name))
+             .where((last.is_(None)) | (last < checked_before)))
+    return {row.name: row.last_check_at for row in conn.execute(query)}
+
+
+def last_results(conn: Connection, names: list[str]) -> dict[str, str | None]:
+    """The newest applied result of each of these targets (by name), their rule state locked for this transaction."""
+    return {name: row["last_check_at"] for name, row in lock_targets(conn, sorted(names)).items()}
+
+
+def timer_beat(conn: Connection) -> dict:
+    """The deadline timer's heartbeat row (beat_at, resumed_at), locked for this transaction."""
+    query = (select(deadline_timer.c.beat_at, deadline_timer.c.resumed_at)
+             .where(deadline_timer.c.id == 1).with_for_update())
+    return dict(conn.execute(query).mappings().one())
+
+
+def save_timer_beat(conn: Connection, beat_at: str, resumed_at: str | None) -> None:
+    """Record the deadline timer's pass at `beat_at`, and when it last resumed after a gap."""
+    conn.execute(update(deadline_timer).where(deadline_timer.c.id == 1).values(beat_at=beat_at,
+                                                                             resumed_at=resumed_at))
 
 
 def active_alerts_of(conn: Connection, names: list[str]) -> dict[str, dict]:

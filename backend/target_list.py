@@ -22,6 +22,7 @@ from backend.config import ROOT, Settings
 from backend.database import DatabaseBusyError, write_transaction
 from backend.errors import ApiError
 from backend.leases import Lease
+from backend.ping_tokens import new_ping_token, ping_url
 from backend.startup import first_line
 from backend.targets_file import (LoadedFile, TargetsFileError, agent_view, dumps_spec, public_view,
                                   read_targets_file)
@@ -67,16 +68,17 @@ def store_loaded(engine: Engine, loaded: LoadedFile) -> LoadSummary:
         before = store.file_target_rows(conn)
         added, updated, changed = [], [], 0
         for position, spec in enumerate(loaded.targets):
-            row = {"name": spec["name"], "position": position, "kind": spec["kind"],
-                   "target_url": spec["target_url"], "spec": dumps_spec(spec), "loaded_at": now, "changed_at": now}
             old = before.get(spec["name"])
+            row = {"name": spec["name"], "position": position, "kind": spec["kind"],
+                   "target_url": spec["target_url"], "spec": dumps_spec(spec), "loaded_at": now, "changed_at": now,
+                   "ping_token": ping_token_for(spec, old)}
             if old is None:
                 added.append(row)
             elif old["spec"] != row["spec"]:
                 changed += 1
                 updated.append(row)
-            elif old["position"] != position:
-                updated.append({**row, "changed_at": old["changed_at"]})  # only moved in the file
+            elif old["position"] != position or old["ping_token"] != row["ping_token"]:
+                updated.append({**row, "changed_at": old["changed_at"]})  # only moved, or given its ping token
         names = {spec["name"] for spec in loaded.targets}
         removed = [name for name in before if name not in names]
         store.save_file_targets(conn, loaded.fingerprint, now, added, updated, removed)
@@ -85,6 +87,13 @@ def store_loaded(engine: Engine, loaded: LoadedFile) -> LoadSummary:
         log.info("%s of targets removed from the file resolved, without a notice: %s",
                  plural(len(silenced), "active alert"), ", ".join(map(str, silenced)))
     return LoadSummary(len(loaded.targets), len(added), changed, len(removed))
+
+
+def ping_token_for(spec: dict, old: dict | None) -> str | None:
+    """A push target keeps its token across reloads and changes; it gets one when it first needs it."""
+    if spec["kind"] != "push":
+        return None
+    return old["ping_token"] if old is not None and old["ping_token"] else new_ping_token()
 
 
 class TargetList:
@@ -138,8 +147,8 @@ class TargetList:
                            "process's environment.") from None
         return {"refresh_seconds": _number(self.settings.agent_refresh_seconds), "targets": targets}
 
-    def page(self, limit: int, offset: int) -> dict:
-        """GET /targets: a page of targets in file order with their state; `${NAME}` never resolved."""
+    def page(self, limit: int, offset: int, base_url: str) -> dict:
+        """GET /targets: a page of targets in file order with their state; push targets show a ping_url on base_url."""
         with self.engine.connect() as conn:
             rows = store.list_file_targets(conn, limit, offset)
             names = [row["name"] for row in rows]
@@ -152,6 +161,8 @@ class TargetList:
             shown.update({"state": target_state(row["last_check_at"], alert), "paused": False,
                           "failures_in_a_row": row["failures_in_a_row"] or 0,
                           "last_check": row["last_check_at"], "alert": alert})
+            if row["ping_token"] and shown["kind"] == "push":
+                shown["ping_url"] = ping_url(base_url, row["ping_token"])
             targets.append(shown)
         return {"targets": targets, "limit": limit, "offset": offset, "total": total}
 

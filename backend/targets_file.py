@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
+from urllib.parse import quote
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -307,14 +308,19 @@ def public_view(spec: dict) -> dict:
     return shown
 
 
-def _target_url(spec: dict) -> str | None:
-    """The target_url its events carry: the URL, tcp://host:port, or None for a push target."""
+def _target_url(spec: dict) -> str:
+    """The target_url its events carry: the URL, tcp://host:port, or push://<name, percent-encoded>."""
     if spec["kind"] == "http":
         return spec["url"]
     if spec["kind"] == "tcp":
         host = spec["host"]
         return f"tcp://[{host}]:{spec['port']}" if ":" in host else f"tcp://{host}:{spec['port']}"
-    return None
+    return push_target_url(spec["name"])  # a push target's name is required
+
+
+def push_target_url(name: str) -> str:
+    """The target_url of a push target's events: built here from its name, never accepted from POST /events."""
+    return "push://" + quote(name, safe="")
 
 
 def _line_of(root, path: tuple) -> int | None:

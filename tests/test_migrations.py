@@ -11,7 +11,7 @@ from backend.migrate import upgrade
 from backend.migrate import alembic_config, current_revision
 from tests.support.databases import database_url, query
 
-HEAD = "0004"
+HEAD = "0005"
 
 
 def test_migrations_build_the_declared_schema_with_no_drift(tmp_path):
@@ -168,5 +168,38 @@ def test_upgrading_a_0003_database_keys_alerts_and_rule_state_by_target_name(tmp
         with engine.connect() as conn:
             drift = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
         assert drift == []
+    finally:
+        engine.dispose()
+
+
+def test_upgrading_a_0003_database_gives_loaded_push_targets_a_token_at_the_next_start(tmp_path):
+    """0005 (push targets) on a database made and filled at 0003: the next load adds the token, keeps loaded_at."""
+    from alembic import command
+
+    from backend.config import load_settings
+    from backend.database import write_transaction
+    from backend.target_list import TargetList
+
+    url = database_url(tmp_path)
+    engine = make_engine(url)
+    targets = tmp_path / "targets.yaml"
+    targets.write_text("targets:\n  - {name: nightly, kind: push, period: 60, grace: 5}\n", encoding="utf-8")
+    try:
+        with write_transaction(engine) as conn:
+            command.upgrade(alembic_config(conn), "0003")
+        settings = load_settings({"API_KEY": "k" * 20, "DATABASE_URL": url, "TARGETS_FILE": str(targets)})
+        with engine.begin() as conn:  # as the 0003 code loaded it: no token, no target_url
+            conn.exec_driver_sql(
+                "INSERT INTO file_targets (name, position, kind, target_url, spec, loaded_at, changed_at) VALUES "
+                "('nightly', 0, 'push', NULL, '{}', '2026-01-01 00:00:00', '2026-01-01 00:00:00')")
+            conn.exec_driver_sql("UPDATE targets_file SET fingerprint = 'the same file'")
+
+        upgrade(engine)
+        assert query(url, "SELECT fingerprint FROM targets_file") == [(None,)]  # the file is loaded again
+        assert query(url, "SELECT beat_at, resumed_at FROM deadline_timer") == [(None, None)]
+        TargetList(engine, settings).load_at_start()
+
+        [(token, target_url, loaded_at)] = query(url, "SELECT ping_token, target_url, loaded_at FROM file_targets")
+        assert len(token) == 32 and target_url == "push://nightly" and loaded_at == "2026-01-01 00:00:00"
     finally:
         engine.dispose()

@@ -75,7 +75,7 @@ def test_every_key_of_the_example_loads_with_defaults_merged_and_secrets_unresol
     assert by_name["db"]["target_url"] == "tcp://10.0.0.5:5432"
     assert by_name["ipv6 db"]["target_url"] == "tcp://[::1]:5432"
     push = by_name["nightly-backup"]
-    assert (push["period"], push["grace"], push["target_url"]) == (86400, 3600, None)
+    assert (push["period"], push["grace"], push["target_url"]) == (86400, 3600, "push://nightly-backup")
     assert "interval" not in push  # defaults apply only where a kind takes the key
     assert SECRET not in repr(loaded)
 

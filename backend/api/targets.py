@@ -15,7 +15,7 @@ bp.before_request(require_api_key)
 def list_targets():
     """The loaded targets in file order with their state, paged by ?limit= and ?offset=; no secret."""
     limit, offset = parse_page(request.args)
-    return jsonify(current_app.extensions["outage"].targets.page(limit, offset))
+    return jsonify(current_app.extensions["outage"].targets.page(limit, offset, request.url_root))
 
 
 @bp.post("/targets/reload")

@@ -1,0 +1,162 @@
+"""The deadline timer (SPEC §8 "no results is an outage", §9 push targets): a failed event for each silent target.
+
+One backend process at a time (the holder of the `deadlines` lease) looks every second for file
+targets silent past their deadline (backend/deadline_rules.py) and stores one failed event for each, with
+the rules applied as to any other event: its ERROR opens at once, and the target's next result
+resolves it. Nothing is held only in memory, so restarts and takeovers neither miss nor double one:
+
+- A missed deadline's event has event_uid uuid5(name, deadline) and becomes the target's newest
+  result, so the next deadline counts from it. Two processes that both see it due store it once.
+- The timer knows the backend was down from its heartbeat: each pass writes its time to
+  `deadline_timer.beat_at`. A pass that finds no beat newer than GAP_SECONDS (every backend
+  process was stopped, or the holder stalled) records `resumed_at` = now, and from then on no
+  deadline is earlier than resumed_at + the target's allowance (push: its grace; http and tcp:
+  AGENT_REFRESH_SECONDS plus one window, for agents to find the backend again and flush their
+  spool). Pings and results lost while the backend was down so raise no false alert, and a
+  deadline that passed meanwhile is still noticed when that allowance is over, never skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from backend import store
+from backend.database import DatabaseBusyError, write_transaction
+from backend.leases import Lease
+from backend.own_events import backend_event, record_at_once
+from backend.service import AlertService
+from backend.deadline_rules import Watch, deadline_uid, due_at, silence_message, watch_of
+from backend.startup import first_line
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 1.0
+GAP_SECONDS = 3.0  # a heartbeat older than this: no timer ran for a while, the backend was down
+LEASE_SECONDS = 10.0  # renewed at a third of it; a non-holder asks every tick, so a handoff leaves no gap
+
+
+def _moment(text: str | None) -> datetime | None:
+    """A stored UTC time (any of store's text forms) as an aware datetime."""
+    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc) if text else None
+
+
+class DeadlineTimer:
+    """A thread that stores missed deadlines as failed events, in the one process holding the lease."""
+
+    def __init__(self, service: AlertService, refresh_seconds: float, on_alert=lambda: None):
+        self.service = service
+        self.engine = service.engine
+        self.refresh_seconds = refresh_seconds
+        self.on_alert = on_alert  # wakes the dispatcher: the notices are in the outbox
+        self.lease = Lease(self.engine, "deadlines", LEASE_SECONDS)
+        self._renew_at = 0.0
+        self._holds = False
+        self._failing = False
+        self._watches: tuple[tuple, list[Watch]] = ((), [])  # (version of the loaded list, its watches)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="deadline-timer")
+        self._thread.start()
+
+    def run_once(self, now: datetime | None = None) -> int | None:
+        """One pass if this process holds the lease: how many missed deadlines it stored, or None."""
+        if time.monotonic() >= self._renew_at:
+            self._holds = bool(self.lease.take())
+            self._renew_at = time.monotonic() + (self.lease.seconds / 3 if self._holds else TICK_SECONDS)
+        if not self._holds:
+            return None
+        now = now or datetime.now(timezone.utc)
+        resumed = self._beat(now)
+        watches = self._current_watches()
+        if not watches:
+            return 0
+        # Only a target whose newest result is older than the shortest window can be due: SQL narrows it.
+        cutoff = store.check_time_text(now - timedelta(seconds=min(w.window for w in watches)))
+        with self.engine.connect() as conn:
+            quiet = store.quiet_targets(conn, cutoff)
+        due = [w for w in watches if w.name in quiet and due_at(w, _moment(quiet[w.name]), resumed) <= now]
+        return self._store_missed(due, now, resumed) if due else 0
+
+    def _beat(self, now: datetime) -> datetime | None:
+        """Write this pass's heartbeat; return since when the timer has run without a gap."""
+        with write_transaction(self.engine) as conn:
+            beat = store.timer_beat(conn)
+            previous, resumed = _moment(beat["beat_at"]), beat["resumed_at"]
+            if previous is None or (now - previous).total_seconds() > GAP_SECONDS:
+                resumed = store.precise_text(now)
+                if previous is not None:
+                    log.warning("deadline timer resumes after %.0f s without a pass (the backend was down): a "
+                                "deadline missed meanwhile is reported after each target's allowance",
+                                (now - previous).total_seconds())
+            store.save_timer_beat(conn, store.precise_text(now), resumed)
+        return _moment(resumed)
+
+    def _current_watches(self) -> list[Watch]:
+        """The watched targets of the loaded list, re-read only when the list was loaded again."""
+        with self.engine.connect() as conn:
+            version = store.targets_file_version(conn)
+            if version != self._watches[0]:
+                self._watches = (version, [
+                    watch_of(row["name"], row["kind"], row["target_url"], json.loads(row["spec"]),
+                             _moment(row["loaded_at"]), _moment(row["changed_at"]), self.refresh_seconds)
+                    for row in store.watched_targets(conn)])
+        return self._watches[1]
+
+    def _store_missed(self, due: list[Watch], now: datetime, resumed: datetime | None) -> int:
+        """Store one failed event per target still due once its newest result is read again under lock."""
+        stored = []
+        with write_transaction(self.engine) as conn:
+            last = store.last_results(conn, [w.name for w in due])
+            made = []
+            for watch in due:
+                last_result = _moment(last[watch.name])
+                deadline = due_at(watch, last_result, resumed)
+                if deadline <= now:  # a result may have come in since the first read
+                    message = silence_message(watch, deadline, last_result)
+                    uid = deadline_uid(watch.name, store.check_time_text(deadline))
+                    made.append((watch, backend_event(watch.target_url, watch.name, deadline, False, message, uid)))
+            recorded = record_at_once(conn, [event for _, event in made], self.service) if made else []
+            stored = [(watch, event) for (watch, event), result in zip(made, recorded) if not result.duplicate]
+        for watch, event in stored:
+            log.warning("%s target %s: %s (deadline %s)", watch.kind, watch.name, event.error_message,
+                        store.utc_text(event.checked_at))
+        if any(result.alert for result in recorded):
+            self.on_alert()
+        return len(stored)
+
+    @property
+    def holds_lease(self) -> bool:
+        """Whether this process is the one watching the deadlines."""
+        return self._holds
+
+    def close(self) -> None:
+        """Stop after the pass in hand and give the lease up, so another process takes over at once."""
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        if self._holds:
+            self.lease.release()
+
+    def _pass(self) -> None:
+        """run_once for the thread: a failure is one ERROR line and its end one INFO line, not a line per pass."""
+        try:
+            self.run_once()
+        except Exception as exc:  # a database outage: try again at the next tick
+            if not self._failing:
+                is_database = isinstance(exc, (SQLAlchemyError, DatabaseBusyError))
+                log.error("deadline timer pass failed, trying again every %g s: %s", TICK_SECONDS,
+                          first_line(getattr(exc, "orig", None) or exc), exc_info=not is_database)
+                self._failing = True
+            return
+        if self._failing:
+            log.info("deadline timer works again")
+            self._failing = False
+
+    def _run(self) -> None:
+        while not self._stopping.wait(TICK_SECONDS):
+            self._pass()
