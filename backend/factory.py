@@ -16,6 +16,7 @@ from backend.errors import register_error_handlers
 from backend.log_setup import configure_logging
 from backend.notifiers import Notifier, enabled_notifiers
 from backend.retention import RetentionPurger
+from backend.rollups import Roller
 from backend.service import AlertService
 from backend.startup import open_database
 from backend.target_list import TargetList
@@ -37,10 +38,12 @@ class AppContext:
     dispatcher: Dispatcher
     purger: "RetentionPurger"
     targets: TargetList
+    roller: Roller
 
     def close(self) -> None:
         """Stop the background threads (finishing attempts in hand) and the database pool."""
         self.targets.close()
+        self.roller.close()
         self.purger.close()
         self.dispatcher.close(timeout=self.settings.notify_timeout_seconds + 5)
         self.engine.dispose()
@@ -66,7 +69,8 @@ def create_app(settings: Settings, notifiers: list[Notifier] | None = None) -> F
                             lease_seconds=settings.notify_lease_seconds)
     service = AlertService(engine, settings.failure_threshold, [n.channel for n in notifiers])
     purger = RetentionPurger(engine, settings.retention_days, settings.retention_interval_seconds)
-    app.extensions["outage"] = AppContext(settings, engine, service, dispatcher, purger, target_list)
+    roller = Roller(engine, settings.rollup_interval_seconds, settings.rollup_settle_seconds)
+    app.extensions["outage"] = AppContext(settings, engine, service, dispatcher, purger, target_list, roller)
     register_error_handlers(app)
     for blueprint in (health.bp, events.bp, alerts.bp, targets.bp, agents.bp):
         app.register_blueprint(blueprint)

@@ -19,7 +19,7 @@ def test_migrations_build_the_declared_schema_with_no_drift(tmp_path):
         with engine.connect() as conn:
             drift = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
         assert drift == []
-        assert current_revision(engine) == "0003"
+        assert current_revision(engine) == "0006"
     finally:
         engine.dispose()
 
@@ -82,7 +82,7 @@ def test_upgrading_a_released_0001_database_keeps_its_rows_and_reaches_the_decla
 
         upgrade(engine)
 
-        assert current_revision(engine) == "0003"
+        assert current_revision(engine) == "0006"
         assert query(url, "SELECT target_url, status_code, target, agent FROM events") == [
             ("https://a.example/", 503, None, None)]
         assert query(url, "SELECT failures_in_a_row FROM targets") == [(1,)]
@@ -117,7 +117,7 @@ def test_upgrading_a_0002_database_keeps_its_rows_and_adds_an_empty_agents_table
 
         upgrade(engine)
 
-        assert current_revision(engine) == "0003"
+        assert current_revision(engine) == "0006"
         assert query(url, "SELECT target, agent FROM events") == [("a", "host-1")]
         assert query(url, "SELECT name FROM file_targets") == [("a",)]
         assert query(url, "SELECT COUNT(*) FROM agents") == [(0,)]  # filled as agents are heard from again
