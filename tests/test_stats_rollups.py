@@ -11,7 +11,10 @@ from backend import store
 from backend.retention import RetentionPurger
 from backend.rollups import CHUNK, Roller
 from backend.rules import is_agent_verdict, is_failure
-from tests.backend_fixtures import api, app, backend_env, client, console, db, event, settings  # noqa: F401
+from tests.backend_fixtures import api, app, backend_env, client, console, db, event, settings, with_env  # noqa: F401
+
+# Roll what is stored at once, on PostgreSQL too (its default settle time is 60 s).
+pytestmark = with_env(ROLLUP_SETTLE_SECONDS="0")
 
 BASE = datetime(2026, 10, 1, 10, 0, 0, tzinfo=timezone.utc)
 
@@ -121,7 +124,7 @@ def test_two_rollers_racing_over_one_database_count_each_event_once(app, api, db
     api.send(*varied_events(1000))
     api.send(*varied_events(1000, start_minute=7000))
     engine = app.extensions["outage"].engine
-    rollers = [Roller(engine, 60, start=False), Roller(engine, 60, start=False)]
+    rollers = [Roller(engine, 60, settle_seconds=0, start=False) for _ in range(2)]
     rolled = Counter()
     errors = []
 
