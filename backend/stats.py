@@ -41,9 +41,8 @@ def target_stats(engine: Engine, name: str, window: str, now: datetime | None = 
         unrolled = store.events_of_target_after(conn, name, watermark)
         if not rows and not unrolled and not store.has_stats_or_file_target(conn, name):
             raise ApiError(404, f"Target {name!r} is not in the targets file and has no checks.")
-    counts = HourCounts()
-    for row in rows:
-        counts.add_stored(row)
+    checks, failures, ms_sums, ms_counts, histograms = zip(*rows) if rows else ((),) * 5
+    counts = HourCounts(sum(checks), sum(failures), sum(ms_sums), sum(ms_counts), histogram.sum_of(histograms))
     for event in unrolled:
         if event.timestamp >= from_hour:
             counts.add_event(event)

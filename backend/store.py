@@ -439,16 +439,19 @@ def purge_rollups(conn: Connection, older_than_hour: str, limit: int) -> int:
     return conn.execute(delete(rollups).where(tuple_(rollups.c.target, rollups.c.hour).in_(doomed))).rowcount
 
 
-def rollups_since(conn: Connection, target: str, from_hour: str) -> tuple[int, list]:
-    """The watermark, and a target's rollup rows from `from_hour` on, read in one statement (one snapshot)."""
+def rollups_since(conn: Connection, target: str, from_hour: str) -> tuple[int, list[tuple]]:
+    """The watermark, and a target's rollups from `from_hour` on, read in one statement (one snapshot).
+
+    Each rollup as a plain tuple: checks, failures, response_ms_sum, response_ms_count, histogram.
+    """
     # One statement, so that on PostgreSQL (a snapshot per statement) the rows and the watermark
     # agree: the events above it are exactly those the rows do not count.
     joined = rollup_progress.outerjoin(rollups, and_(rollups.c.target == target, rollups.c.hour >= from_hour))
     query = select(rollup_progress.c.last_event_id, rollups.c.checks, rollups.c.failures,
                    rollups.c.response_ms_sum, rollups.c.response_ms_count,
                    rollups.c.histogram).select_from(joined).where(rollup_progress.c.id == 1)
-    rows = list(conn.execute(query))
-    return rows[0].last_event_id, [row for row in rows if row.checks is not None]
+    rows = conn.execute(query).all()
+    return rows[0][0], [tuple(row[1:]) for row in rows if row[1] is not None]
 
 
 def events_of_target_after(conn: Connection, target: str, after_id: int) -> list:
