@@ -2,8 +2,8 @@
 
 Alerts, their notification logs and the events they point at are kept forever; the stats rollups
 for ROLLUP_MIN_DAYS or RETENTION_DAYS, whichever is longer, so a 30-day window still works when
-events are kept for 7. However many
-backend processes run, one purges at a time: the one holding the `retention` lease.
+events are kept for 7. However many backend processes run, one purges at a time: the one holding
+the `retention` lease.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class RetentionPurger:
         return self.purge_once(now)
 
     def purge_once(self, now: datetime | None = None) -> int:
-        """Delete finished deliveries, expired events no alert or delivery uses, and old rollups, in chunks; the events purged."""
+        """Delete finished deliveries, expired events no alert or delivery uses, and old rollups; the events purged."""
         now = now or datetime.now(timezone.utc)
         cutoff = store.utc_text(now - timedelta(days=self.retention_days))
         deliveries = self._in_chunks(store.purge_deliveries, cutoff)

@@ -29,10 +29,10 @@ log = logging.getLogger(__name__)
 CHUNK = 2000  # events per transaction: the write lock is held for milliseconds (README, "Stats")
 MIN_LEASE_SECONDS = 60.0
 # On PostgreSQL an id is taken at INSERT and becomes visible at COMMIT, so a writer may commit id 7
-# after id 8 is visible; the roller leaves events that arrived in the last SETTLE_SECONDS alone, so it
+# after id 8 is visible; the roller leaves events that arrived in the last settle seconds alone, so it
 # never moves the watermark past one still in flight. SQLite writers take turns, committing in id
 # order. The stats route counts the unrolled events itself, so waiting costs no freshness.
-POSTGRES_SETTLE_SECONDS = 60.0
+POSTGRES_SETTLE_SECONDS = 15.0  # an ingest transaction lasts milliseconds
 
 
 def hour_of(timestamp: str) -> str:
@@ -60,14 +60,13 @@ class HourCounts:
             self.response_ms_count += 1
             self.histogram[histogram.bucket_of(row.response_time_ms)] += 1
 
-    def add_stored(self, row) -> None:
-        """Add a stored rollup row's counts."""
-        values = row if isinstance(row, dict) else row._mapping
-        self.checks += values["checks"]
-        self.failures += values["failures"]
-        self.response_ms_sum += values["response_ms_sum"]
-        self.response_ms_count += values["response_ms_count"]
-        histogram.decode(values["histogram"], self.histogram)
+    def add_stored(self, row: dict) -> None:
+        """Add a stored rollup row's counts (a row of store.rollup_rows)."""
+        self.checks += row["checks"]
+        self.failures += row["failures"]
+        self.response_ms_sum += row["response_ms_sum"]
+        self.response_ms_count += row["response_ms_count"]
+        histogram.decode(row["histogram"], self.histogram)
 
     def as_row(self, target: str, hour: str) -> dict:
         """The rollup row that stores these counts."""

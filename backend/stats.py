@@ -7,7 +7,6 @@ the hour that holds `now - window`, so it covers the whole window and up to one 
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Engine
@@ -54,7 +53,7 @@ def target_stats(engine: Engine, name: str, window: str, now: datetime | None = 
 
 def _uptime_percent(checks: int, failures: int) -> float | None:
     # Rounded down to 0.01, so that 100 means no failure at all.
-    return math.floor((checks - failures) * 10000 / checks) / 100 if checks else None
+    return (checks - failures) * 10000 // checks / 100 if checks else None
 
 
 def _response_times(counts: HourCounts) -> dict:

@@ -13,7 +13,7 @@ from backend.rollups import CHUNK, Roller
 from backend.rules import is_agent_verdict, is_failure
 from tests.backend_fixtures import api, app, backend_env, client, console, db, event, settings, with_env  # noqa: F401
 
-# Roll what is stored at once, on PostgreSQL too (its default settle time is 60 s).
+# Roll what is stored at once, on PostgreSQL too (its default settle time is 15 s).
 pytestmark = with_env(ROLLUP_SETTLE_SECONDS="0")
 
 BASE = datetime(2026, 10, 1, 10, 0, 0, tzinfo=timezone.utc)
@@ -146,10 +146,10 @@ def test_two_rollers_racing_over_one_database_count_each_event_once(app, api, db
 
 
 def test_on_postgresql_events_that_arrived_within_the_settle_time_wait(app, api, db):
-    roller = Roller(app.extensions["outage"].engine, 60, settle_seconds=60, start=False)
+    roller = Roller(app.extensions["outage"].engine, 60, settle_seconds=15, start=False)
     api.send(event(timestamp=at(0)))
     assert roller.run_once() == 0  # arrived just now: a writer with a lower id may still be in flight
-    assert roller.run_once(now=datetime.now(timezone.utc) + timedelta(seconds=61)) == 1
+    assert roller.run_once(now=datetime.now(timezone.utc) + timedelta(seconds=16)) == 1
 
 
 def test_rollups_outlive_the_events_for_35_days_or_retention_days(app, api, db):

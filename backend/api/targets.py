@@ -1,4 +1,4 @@
-"""GET /targets, GET /targets/<name>/stats, POST /targets/reload and GET /agent/targets: the targets file's list (SPEC §8)."""
+"""GET /targets, GET /targets/<name>/stats, POST /targets/reload, GET /agent/targets: the targets list (SPEC §8)."""
 
 from flask import Blueprint, current_app, jsonify, request
 
