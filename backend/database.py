@@ -180,6 +180,29 @@ agents = Table(
     Column("last_pull_at", Text, nullable=True),  # when it last asked for GET /agent/targets
 )
 
+# Per target and hour of check time, what GET /targets/<name>/stats sums (SPEC §8), so a 30-day
+# window reads 720 rows, not 43,200 events. `target` is COALESCE(events.target, events.target_url);
+# `hour` is the stored time form cut to the hour. Filled by the roller (backend/rollups.py), kept
+# past RETENTION_DAYS (backend/retention.py). No rowid on SQLite: the key is the table.
+rollups = Table(
+    "rollups", metadata,
+    Column("target", Text, primary_key=True),
+    Column("hour", Text, primary_key=True),  # YYYY-MM-DD HH:00:00, UTC
+    Column("checks", Integer, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("response_ms_sum", BigInteger, nullable=False),
+    Column("response_ms_count", Integer, nullable=False),  # checks with a response time
+    Column("histogram", Text, nullable=False),  # backend/histogram.py's sparse `bucket:count` pairs
+    sqlite_with_rowid=False,
+)
+
+# One row (id 1): every event with id <= last_event_id is counted in `rollups`, and none above it.
+rollup_progress = Table(
+    "rollup_progress", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("last_event_id", BigInteger, nullable=False),
+)
+
 # Named leases (backend/leases.py): at most one holder at a time across every backend process.
 leases = Table(
     "leases", metadata,

@@ -17,6 +17,7 @@ from backend.errors import register_error_handlers
 from backend.log_setup import configure_logging
 from backend.notifiers import Notifier, enabled_notifiers
 from backend.retention import RetentionPurger
+from backend.rollups import Roller
 from backend.service import AlertService
 from backend.startup import open_database
 from backend.target_list import TargetList
@@ -38,6 +39,7 @@ class AppContext:
     dispatcher: Dispatcher
     purger: "RetentionPurger"
     targets: TargetList
+    roller: Roller
     timer: DeadlineTimer | None = None
 
     def close(self) -> None:
@@ -45,6 +47,7 @@ class AppContext:
         if self.timer is not None:
             self.timer.close()
         self.targets.close()
+        self.roller.close()
         self.purger.close()
         self.dispatcher.close(timeout=self.settings.notify_timeout_seconds + 5)
         self.engine.dispose()
@@ -70,7 +73,8 @@ def create_app(settings: Settings, notifiers: list[Notifier] | None = None) -> F
                             lease_seconds=settings.notify_lease_seconds)
     service = AlertService(engine, settings.failure_threshold, [n.channel for n in notifiers])
     purger = RetentionPurger(engine, settings.retention_days, settings.retention_interval_seconds)
-    app.extensions["outage"] = AppContext(settings, engine, service, dispatcher, purger, target_list)
+    roller = Roller(engine, settings.rollup_interval_seconds, settings.rollup_settle_seconds)
+    app.extensions["outage"] = AppContext(settings, engine, service, dispatcher, purger, target_list, roller)
     register_error_handlers(app)
     for blueprint in (health.bp, events.bp, alerts.bp, targets.bp, agents.bp, ping.bp):
         app.register_blueprint(blueprint)

@@ -102,6 +102,23 @@ AGENT_TARGET = {
     "properties": {"name": {"type": "string"}, "kind": {"type": "string", "enum": ["http", "tcp"]},
                    "interval": {"type": "number"}, "timeout": {"type": "number"}},
 }
+# GET /targets/<name>/stats (SPEC §8): times in the stored form, UTC.
+STATS = {
+    "type": "object",
+    "required": ["target", "window", "from", "to", "checks", "failures", "uptime_percent", "response_time_ms"],
+    "properties": {
+        "target": {"type": "string"}, "window": {"type": "string", "enum": ["24h", "7d", "30d"]},
+        "from": {"type": "string", "description": "The top of the hour that holds `to` minus the window."},
+        "to": {"type": "string"},
+        "checks": {"type": "integer", "minimum": 0}, "failures": {"type": "integer", "minimum": 0},
+        "uptime_percent": {"type": ["number", "null"], "description": "Successful checks / checks, rounded "
+                           "down to 0.01 (100 means no failure); null when there was no check."},
+        "response_time_ms": {"type": "object", "required": ["mean", "p95"], "properties": {
+            "mean": {"type": ["number", "null"]},
+            "p95": {"type": ["number", "null"], "description": "From a log-bucket histogram: within 5% of the "
+                    "exact nearest-rank p95."}}},
+    },
+}
 PAGING = [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
           {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}}]
 TOKEN = {"name": "token", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1},
@@ -183,6 +200,20 @@ def openapi_document() -> dict:
                                    "limit": {"type": "integer"}, "offset": {"type": "integer"},
                                    "total": {"type": "integer"}}})},
                               "400": ERRORS["400"], "401": ERRORS["401"]}}},
+            "/targets/{name}/stats": {"get": {
+                "summary": "A target's checks, failures, uptime and response times over a window, from rollups "
+                           "plus the checks stored since the last roll.",
+                "parameters": [
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
+                     "description": "The file target's name, or the URL of a target not in the file; "
+                                    "percent-encoded, taken whole (it may hold `/`)."},
+                    {"name": "window", "in": "query",
+                     "schema": {"type": "string", "enum": ["24h", "7d", "30d"], "default": "24h"}}],
+                "responses": {"200": {"description": "The stats.", **_json({"$ref": "#/components/schemas/Stats"})},
+                              "400": _error("The window is not 24h, 7d or 30d (`details.code` `invalid_request`, "
+                                            "`details.field` `window`)."),
+                              "401": ERRORS["401"],
+                              "404": _error("No file target has that name and no check was stored under it.")}}},
             "/targets/reload": {"post": {
                 "summary": "Re-read the targets file; an invalid one is refused and the running list stays.",
                 "responses": {"200": {"description": "Loaded: how many targets, and what changed.", **_json({
@@ -223,6 +254,7 @@ def openapi_document() -> dict:
             "schemas": {
                 "Event": _event_schema(), "Alert": ALERT, "Recorded": RECORDED,
                 "Error": ERROR, "Target": TARGET, "AgentTarget": AGENT_TARGET, "Agent": AGENT,
+                "Stats": STATS,
             },
         },
     }

@@ -1,7 +1,9 @@
 """Purge of old events and finished deliveries (RETENTION_DAYS), so a long-running install never fills its disk.
 
-Alerts, their notification logs and the events they point at are kept forever. However many
-backend processes run, one purges at a time: the one holding the `retention` lease.
+Alerts, their notification logs and the events they point at are kept forever; the stats rollups
+for ROLLUP_MIN_DAYS or RETENTION_DAYS, whichever is longer, so a 30-day window still works when
+events are kept for 7. However many backend processes run, one purges at a time: the one holding
+the `retention` lease.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ log = logging.getLogger(__name__)
 
 CHUNK = 5000  # rows per transaction, so ingest never waits long behind a purge
 MIN_LEASE_SECONDS = 60.0  # a holder slowed down for a moment keeps its turn
+ROLLUP_MIN_DAYS = 35  # the longest stats window (30 days) and then some
 
 
 class RetentionPurger:
@@ -45,13 +48,18 @@ class RetentionPurger:
         return self.purge_once(now)
 
     def purge_once(self, now: datetime | None = None) -> int:
-        """Delete finished deliveries, then expired events no alert or delivery uses, in chunks; the events purged."""
-        cutoff = store.utc_text((now or datetime.now(timezone.utc)) - timedelta(days=self.retention_days))
+        """Delete finished deliveries, expired events no alert or delivery uses, and old rollups; the events purged."""
+        now = now or datetime.now(timezone.utc)
+        cutoff = store.utc_text(now - timedelta(days=self.retention_days))
         deliveries = self._in_chunks(store.purge_deliveries, cutoff)
         total = self._in_chunks(store.purge_events, cutoff)
         if total or deliveries:
             log.info("retention: purged %s checked and %s finished before %s",
                      plural(total, "event"), plural(deliveries, "delivery", "deliveries"), cutoff)
+        rollup_cutoff = store.utc_text(now - timedelta(days=max(self.retention_days, ROLLUP_MIN_DAYS)))
+        hours = self._in_chunks(store.purge_rollups, rollup_cutoff)
+        if hours:
+            log.info("retention: purged %s before %s", plural(hours, "rollup row"), rollup_cutoff)
         return total
 
     def _in_chunks(self, purge, cutoff: str) -> int:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import Connection, and_, bindparam, case, delete, exists, func, insert, select, union, update
+from sqlalchemy import (Connection, and_, bindparam, case, delete, exists, func, insert, literal, select, tuple_,
+                        union, update)
 from sqlalchemy.exc import IntegrityError
 
 from backend.database import (agents, alerts, deadline_timer, deliveries, events, file_targets, leases,
-                              notification_logs, targets, targets_file)
+                              notification_logs, rollup_progress, rollups, targets, targets_file)
 from backend.rules import ACTIVE_STATUSES, is_agent_verdict, is_failure
 
 # Stored times are UTC text. isoformat, not strftime: strftime("%Y") does not zero-pad years
@@ -489,6 +490,94 @@ def list_agents(conn: Connection, limit: int, offset: int) -> list[dict]:
     query = (select(agents.c.name, _LAST_SEEN, agents.c.last_event_at, agents.c.last_pull_at)
              .order_by(_LAST_SEEN.desc(), agents.c.name).limit(limit).offset(offset))
     return [dict(row) for row in conn.execute(query).mappings()]
+
+
+# The name a check counts under in rollups and stats (SPEC §8): the file target's name, else the URL.
+STATS_KEY = func.coalesce(events.c.target, events.c.target_url)
+_EVENT_STATS_COLUMNS = (events.c.id, STATS_KEY.label("key"), events.c.timestamp, events.c.is_success,
+                        events.c.status_code, events.c.target, events.c.target_url, events.c.response_time_ms)
+
+
+def rollup_watermark(conn: Connection) -> int:
+    """The id of the newest event counted in rollups (every one below it is too)."""
+    return conn.execute(select(rollup_progress.c.last_event_id).where(rollup_progress.c.id == 1)).scalar_one()
+
+
+def events_after(conn: Connection, after_id: int, limit: int) -> list:
+    """Up to `limit` events with ids above `after_id`, by id, with what a rollup counts and when each arrived."""
+    query = (select(*_EVENT_STATS_COLUMNS, events.c.received_at).where(events.c.id > after_id)
+             .order_by(events.c.id).limit(limit))
+    return list(conn.execute(query))
+
+
+def advance_rollup_watermark(conn: Connection, from_id: int, to_id: int) -> bool:
+    """Move the watermark from `from_id` to `to_id`, only if it is still at `from_id`; True when it moved.
+
+    Run first in the roller's transaction: on PostgreSQL the row lock it takes makes a second
+    roller wait, then find the watermark moved, and count nothing twice.
+    """
+    moved = conn.execute(update(rollup_progress).where(rollup_progress.c.id == 1,
+                                                       rollup_progress.c.last_event_id == from_id)
+                         .values(last_event_id=to_id))
+    return moved.rowcount == 1
+
+
+def rollup_rows(conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+    """The stored rollup rows among these (target, hour) keys."""
+    found = {}
+    for start in range(0, len(keys), _MAX_PARAMS):
+        query = select(rollups).where(tuple_(rollups.c.target, rollups.c.hour).in_(keys[start:start + _MAX_PARAMS]))
+        found.update({(row.target, row.hour): dict(row._mapping) for row in conn.execute(query)})
+    return found
+
+
+def save_rollups(conn: Connection, new_rows: list[dict], changed_rows: list[dict]) -> None:
+    """Insert new rollup rows and overwrite changed ones (the caller merged them under the write lock)."""
+    if new_rows:
+        conn.execute(insert(rollups), new_rows)
+    if changed_rows:
+        conn.execute(update(rollups).where(rollups.c.target == bindparam("b_target"),
+                                           rollups.c.hour == bindparam("b_hour")).values(
+            checks=bindparam("checks"), failures=bindparam("failures"),
+            response_ms_sum=bindparam("response_ms_sum"), response_ms_count=bindparam("response_ms_count"),
+            histogram=bindparam("histogram")),
+            [{"b_target": r["target"], "b_hour": r["hour"],
+              **{k: v for k, v in r.items() if k not in ("target", "hour")}} for r in changed_rows])
+
+
+def purge_rollups(conn: Connection, older_than_hour: str, limit: int) -> int:
+    """Delete up to `limit` rollup rows of hours before `older_than_hour`."""
+    doomed = select(rollups.c.target, rollups.c.hour).where(rollups.c.hour < older_than_hour).limit(limit)
+    return conn.execute(delete(rollups).where(tuple_(rollups.c.target, rollups.c.hour).in_(doomed))).rowcount
+
+
+def rollups_since(conn: Connection, target: str, from_hour: str) -> tuple[int, list[tuple]]:
+    """The watermark, and a target's rollups from `from_hour` on, read in one statement (one snapshot).
+
+    Each rollup as a plain tuple: checks, failures, response_ms_sum, response_ms_count, histogram.
+    """
+    # One statement, so that on PostgreSQL (a snapshot per statement) the rows and the watermark
+    # agree: the events above it are exactly those the rows do not count.
+    joined = rollup_progress.outerjoin(rollups, and_(rollups.c.target == target, rollups.c.hour >= from_hour))
+    query = select(rollup_progress.c.last_event_id, rollups.c.checks, rollups.c.failures,
+                   rollups.c.response_ms_sum, rollups.c.response_ms_count,
+                   rollups.c.histogram).select_from(joined).where(rollup_progress.c.id == 1)
+    rows = conn.execute(query).all()
+    return rows[0][0], [tuple(row[1:]) for row in rows if row[1] is not None]
+
+
+def events_of_target_after(conn: Connection, target: str, after_id: int) -> list:
+    """A target's events above `after_id`: those not rolled up yet."""
+    # No condition on the time here: with one, a planner may walk the timestamp index over the
+    # whole window instead of the few ids above the watermark.
+    return list(conn.execute(select(*_EVENT_STATS_COLUMNS).where(events.c.id > after_id, STATS_KEY == target)))
+
+
+def has_stats_or_file_target(conn: Connection, target: str) -> bool:
+    """Whether a name is a loaded file target or has any rollup row at all."""
+    query = select(literal(1)).where(exists().where(file_targets.c.name == target)
+                                     | exists().where(rollups.c.target == target))
+    return conn.execute(query).first() is not None
 
 
 def ping(conn: Connection) -> None:

@@ -1,5 +1,6 @@
-"""Queries at size: GET /alerts (unfiltered and filtered) with 100,000 alerts, and the rule path of
-POST /events with 1,000,000 events beside them, under gunicorn; p50/p99 of sequential requests.
+"""Queries at size: GET /alerts (unfiltered and filtered) with 100,000 alerts, the rule path of
+POST /events with 1,000,000 events beside them, and GET /targets/<name>/stats?window=30d over 30 days
+of rollups of 1,000 targets, under gunicorn; p50/p99 of sequential requests.
 
 GET /alerts reads only the alerts table, so its rows are labelled by the alerts stored; POST /events
 writes into the events table and its indexes, so its rows are labelled by both. The database is
@@ -7,7 +8,10 @@ created by backend.migrate.upgrade (the backend's own schema and indexes), then 
 SQL in one transaction: 1000 targets with 1000 checks each over the last 10 days and 100 outages
 each, every outage three failed checks (the third opens the alert) and one success that resolves it;
 the newest outage is still going on 5% of the targets (OPEN) and acknowledged on 2% (ACK); one
-notification log row per notice sent; and each target's rule state.
+notification log row per notice sent; and each target's rule state. Rollups: one row per target and
+hour for the last 30 days (720,000 rows: 60 checks an hour, a failure now and then, a histogram of
+about 20 buckets as measured by bench/disk_use.py), the watermark left 2,000 events short of the
+newest, so each stats request also counts a tail of unrolled events, as the route does between rolls.
 
     python -m bench.queries [--quick]
 """
@@ -21,14 +25,17 @@ import sqlite3
 import tempfile
 import time
 import uuid
+from urllib.parse import quote
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from backend.histogram import bucket_of, encode
 from backend.store import check_time_text, utc_text
 from bench.common import API_KEY, GUNICORN_BACKEND, Gunicorn, Row, insert_rows, log, percentile, print_table
 
 TARGETS = 1000
 THRESHOLD = 3
+UNROLLED = 2000  # events above the rollups' watermark
 
 
 def url_of(t: int) -> str:
@@ -48,7 +55,21 @@ def outage_starts(t: int, per_target: int, alerts_per_target: int) -> list[int]:
     return [a * spacing + t % (spacing - THRESHOLD - 1) for a in range(alerts_per_target)]
 
 
-def seed(db: Path, events_total: int, alerts_total: int) -> dict:
+def rollup_rows(days: int):
+    """One rollup row per target and hour for the last `days` days, shaped like real ones."""
+    from collections import Counter
+
+    first = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(days=days)
+    histograms = [encode(Counter(bucket_of(40 + (i * 7 + j * 13) % 90) for j in range(60))) for i in range(50)]
+    for t in range(TARGETS):
+        for h in range(days * 24):
+            failures = 1 if (t + h) % 37 == 0 else 0
+            yield {"target": url_of(t), "hour": utc_text(first + timedelta(hours=h)), "checks": 60,
+                   "failures": failures, "response_ms_sum": 60 * 84, "response_ms_count": 60 - failures,
+                   "histogram": histograms[(t + h) % len(histograms)]}
+
+
+def seed(db: Path, events_total: int, alerts_total: int, rollup_days: int = 30) -> dict:
     """Create the schema with the migrations and fill it with raw executemany in one transaction."""
     from backend.database import make_engine
     from backend.migrate import upgrade
@@ -120,14 +141,16 @@ def seed(db: Path, events_total: int, alerts_total: int) -> dict:
         {"name": url_of(t), "last_check_at": last_check,
          "failures_in_a_row": 0 if last_status(t) == "RESOLVED" else per_target - starts[t][-1]}
         for t in range(TARGETS)))
+    insert_rows(conn, "rollups", rollup_rows(rollup_days))
+    conn.execute("UPDATE rollup_progress SET last_event_id = ? WHERE id = 1", (max(0, events_total - UNROLLED),))
     conn.execute("COMMIT")
     conn.execute("PRAGMA journal_mode=WAL")
     counts = dict(conn.execute("SELECT status, count(*) FROM alerts GROUP BY status").fetchall())
     counts.update({name: conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
-                   for name in ("events", "alerts")})
+                   for name in ("events", "alerts", "rollups")})
     conn.close()
     log(f"  seeded {counts['events']:,} events and {counts['alerts']:,} alerts ({counts.get('OPEN', 0)} OPEN, "
-        f"{counts.get('ACK', 0)} ACK) in {time.perf_counter() - started:.0f}s")
+        f"{counts.get('ACK', 0)} ACK) and {counts['rollups']:,} rollup rows in {time.perf_counter() - started:.0f}s")
     return counts
 
 
@@ -168,6 +191,7 @@ def event_bodies(targets: list[int], is_success: bool):
 def run(quick: bool = False) -> list[Row]:
     """Seed, start the backend on the seeded database, time each query; return the summary rows."""
     events_total, alerts_total, n = (20_000, 2_000, 30) if quick else (1_000_000, 100_000, 300)
+    rollup_days = 3 if quick else 30
     at_alerts = f"{alerts_total:,} alerts"
     at_events = f"{events_total:,} events, {at_alerts}"
     active = [t for t in range(TARGETS) if last_status(t) != "RESOLVED"]
@@ -175,7 +199,9 @@ def run(quick: bool = False) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="bench-queries-") as name:
         tmp = Path(name)
         log(f"queries: seeding {events_total:,} events and {at_alerts}")
-        seed(tmp / "notifications.db", events_total, alerts_total)
+        seed(tmp / "notifications.db", events_total, alerts_total, rollup_days)
+        at_rollups = f"{TARGETS * rollup_days * 24:,} rollup rows + {UNROLLED:,} unrolled events"
+        stats_path = f"/targets/{quote(url_of(TARGETS // 2 + 1), safe='')}/stats?window=30d"
         cases = [
             ("GET /alerts", "GET", "/alerts", None),
             ("GET /alerts?status=OPEN", "GET", "/alerts?status=OPEN", None),
@@ -188,20 +214,24 @@ def run(quick: bool = False) -> list[Row]:
              f"/alerts?limit=50&offset={alerts_total // 2}", None),
             ("POST /events failure, active alert (dedup)", "POST", "/events", event_bodies(active, False)),
             ("POST /events success, no alert", "POST", "/events", event_bodies(calm, True)),
+            ("GET /targets/<name>/stats?window=30d", "GET", stats_path, None),
         ]
         rows = []
+        # No roll during the run: every stats request counts the same unrolled tail.
         with Gunicorn(tmp, GUNICORN_BACKEND, "backend", BACKEND_WORKERS="2", RETENTION_DAYS="0",
-                      FAILURE_THRESHOLD=str(THRESHOLD)) as backend:
+                      FAILURE_THRESHOLD=str(THRESHOLD), ROLLUP_INTERVAL_SECONDS="86400") as backend:
             for label, method, path, bodies in cases:
                 ms = timed(backend.port, method, path, bodies, n)
                 p50, p99 = percentile(ms, 50), percentile(ms, 99)
                 log(f"  {label}: p50 {p50:.1f} ms p99 {p99:.1f} ms ({n} requests)")
-                is_get_alerts = method == "GET"
-                size = at_alerts if is_get_alerts else at_events
+                is_stats = path == stats_path
+                is_get_alerts = method == "GET" and not is_stats
+                size = at_rollups if is_stats else at_alerts if is_get_alerts else at_events
+                ceiling = 50 if is_stats else 20 if is_get_alerts else None  # SPEC §8; the alerts issue
                 rows.append(Row("queries", f"{label} p50 @ {size}", p50, "ms"))
                 rows.append(Row("queries", f"{label} p99 @ {size}", p99, "ms",
-                                target="< 20 ms" if is_get_alerts else "",
-                                met=(p99 < 20) if is_get_alerts else None))
+                                target=f"< {ceiling} ms" if ceiling else "",
+                                met=(p99 < ceiling) if ceiling else None))
     return rows
 
 

@@ -9,8 +9,8 @@ from tests.support import databases
 from tests.support.servers import FakeTelegram, TargetServer
 
 # The threads the backend and the agent start by these names; each must end with its owner's close.
-_BACKGROUND_THREADS = ("dispatch-", "retention", "targets-watch", "deadline-timer", "check-engine", "spool-writer",
-                       "sender")
+_BACKGROUND_THREADS = ("dispatch-", "retention", "rollups", "targets-watch", "deadline-timer", "check-engine",
+                       "spool-writer", "sender")
 
 
 @pytest.fixture(autouse=True)

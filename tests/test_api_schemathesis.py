@@ -31,6 +31,6 @@ def test_every_route_answers_as_documented(case):
 def test_the_document_is_public_and_names_every_route(app):
     document = app.test_client().get("/openapi.json").get_json()
     assert set(document["paths"]) == {"/events", "/alerts", "/alerts/{alert_id}", "/health", "/targets",
-                                      "/targets/reload", "/agent/targets", "/agents", "/ping/{token}",
-                                      "/ping/{token}/fail"}
+                                      "/targets/reload", "/targets/{name}/stats", "/agent/targets", "/agents",
+                                      "/ping/{token}", "/ping/{token}/fail"}
     assert document["components"]["schemas"]["Event"]["properties"]["event_uid"]

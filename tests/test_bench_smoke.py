@@ -46,8 +46,10 @@ def test_ingest_batches_carry_failures_and_open_alerts_during_the_run():
 def test_queries_label_get_alerts_by_alerts_stored_and_post_events_by_both():
     rows = queries.run(quick=True)
     assert all(math.isfinite(row.value) for row in rows)
-    assert all(row.metric.endswith("@ 2,000 alerts") for row in rows if row.metric.startswith("GET"))
+    assert all(row.metric.endswith("@ 2,000 alerts") for row in rows if row.metric.startswith("GET /alerts"))
     assert all(row.metric.endswith("@ 20,000 events, 2,000 alerts") for row in rows if row.metric.startswith("POST"))
+    stats = [row.metric for row in rows if row.metric.startswith("GET /targets/")]
+    assert stats and all(m.endswith("@ 72,000 rollup rows + 2,000 unrolled events") for m in stats)
 
 
 def test_queries_seed_gives_every_alert_its_failed_checks_and_recovery(tmp_path):

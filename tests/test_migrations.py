@@ -11,7 +11,7 @@ from backend.migrate import upgrade
 from backend.migrate import alembic_config, current_revision
 from tests.support.databases import database_url, query
 
-HEAD = "0005"
+HEAD = "0006"
 
 
 def test_migrations_build_the_declared_schema_with_no_drift(tmp_path):
@@ -201,5 +201,34 @@ def test_upgrading_a_0003_database_gives_loaded_push_targets_a_token_at_the_next
 
         [(token, target_url, loaded_at)] = query(url, "SELECT ping_token, target_url, loaded_at FROM file_targets")
         assert len(token) == 32 and target_url == "push://nightly" and loaded_at == "2026-01-01 00:00:00"
+    finally:
+        engine.dispose()
+
+
+def test_upgrading_a_0003_database_rolls_up_the_events_it_already_holds(tmp_path):
+    """0006 (stats rollups) on a database filled at 0003: the watermark starts at 0, the roller backfills."""
+    from alembic import command
+
+    from backend.database import write_transaction
+    from backend.rollups import Roller
+
+    url = database_url(tmp_path)
+    engine = make_engine(url)
+    try:
+        with write_transaction(engine) as conn:
+            command.upgrade(alembic_config(conn), "0003")
+        with engine.begin() as conn:
+            for minute, ok in ((0, 1), (1, 0)):
+                conn.exec_driver_sql(
+                    "INSERT INTO events (target_url, status_code, response_time_ms, timestamp, is_success, "
+                    "error_message, received_at, is_late, checked_at, target) VALUES "
+                    f"('https://a.example/', 200, 12, '2026-01-01 00:0{minute}:00', {ok}, NULL, "
+                    f"'2026-01-01 00:0{minute}:01', 0, '2026-01-01 00:0{minute}:00.000', 'a')")
+        upgrade(engine)
+        assert query(url, "SELECT last_event_id FROM rollup_progress") == [(0,)]
+        roller = Roller(engine, 60, settle_seconds=0, start=False)
+        assert roller.run_once() == 2
+        assert query(url, "SELECT target, hour, checks, failures FROM rollups") == [
+            ("a", "2026-01-01 00:00:00", 2, 1)]
     finally:
         engine.dispose()

@@ -1,7 +1,8 @@
-"""GET /targets, POST /targets/reload and GET /agent/targets: the targets file's list (SPEC §8)."""
+"""GET /targets, GET /targets/<name>/stats, POST /targets/reload, GET /agent/targets: the targets list (SPEC §8)."""
 
 from flask import Blueprint, current_app, jsonify, request
 
+from backend import stats
 from backend.api import require_api_key
 from backend.errors import INVALID_TARGETS_FILE, ApiError
 from backend.targets_file import TargetsFileError
@@ -16,6 +17,14 @@ def list_targets():
     """The loaded targets in file order with their state, paged by ?limit= and ?offset=; no secret."""
     limit, offset = parse_page(request.args)
     return jsonify(current_app.extensions["outage"].targets.page(limit, offset, request.url_root))
+
+
+# merge_slashes off: a name may hold "//" (a URL) and is taken whole, percent-encoded or not (SPEC §8).
+@bp.get("/targets/<path:name>/stats", merge_slashes=False)
+def target_stats(name: str):
+    """A target's checks, failures, uptime and response times over ?window=24h|7d|30d (SPEC §8)."""
+    window = stats.parse_window(request.args.get("window"))
+    return jsonify(stats.target_stats(current_app.extensions["outage"].engine, name, window))
 
 
 @bp.post("/targets/reload")

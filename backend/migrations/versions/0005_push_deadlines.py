@@ -1,7 +1,7 @@
 """Push targets and the deadline timer (SPEC §8, §9): file_targets.ping_token and the deadline_timer row.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-02
 """
 

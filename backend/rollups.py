@@ -1,0 +1,169 @@
+"""The roller: counts stored events into per-target, per-hour rollups, off the ingest path (SPEC §8 stats).
+
+However many backend processes run, one rolls at a time: the holder of the `rollups` lease. It
+reads events by id above a watermark in bounded chunks and writes each chunk's counts in one
+transaction with the watermark's advance, conditional on the watermark it started from: a crash
+rolls back both, and a second roller (a lease taken over from a slow holder) finds the watermark
+moved and counts nothing twice. A late event (an old check time, a new id) lands in its own hour.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import Engine
+
+from backend import histogram, store
+from backend.database import write_transaction
+from backend.leases import Lease
+from backend.rules import is_agent_verdict, is_failure
+from common.logs import plural
+
+log = logging.getLogger(__name__)
+
+CHUNK = 2000  # events per transaction: the write lock is held for milliseconds (README, "Stats")
+MIN_LEASE_SECONDS = 60.0
+# On PostgreSQL an id is taken at INSERT and becomes visible at COMMIT, so a writer may commit id 7
+# after id 8 is visible; the roller leaves events that arrived in the last settle seconds alone, so it
+# never moves the watermark past one still in flight. SQLite writers take turns, committing in id
+# order. The stats route counts the unrolled events itself, so waiting costs no freshness.
+POSTGRES_SETTLE_SECONDS = 15.0  # an ingest transaction lasts milliseconds
+
+
+def hour_of(timestamp: str) -> str:
+    """The rollup hour of a stored time (YYYY-MM-DD HH:MM:SS): YYYY-MM-DD HH:00:00."""
+    return timestamp[:13] + ":00:00"
+
+
+@dataclass
+class HourCounts:
+    """What a rollup row counts: checks, failures, response times (sum, count and histogram)."""
+
+    checks: int = 0
+    failures: int = 0
+    response_ms_sum: int = 0
+    response_ms_count: int = 0
+    histogram: Counter = field(default_factory=Counter)
+
+    def add_event(self, row) -> None:
+        """Count one event (a row of store.events_after or store.events_of_target_after)."""
+        self.checks += 1
+        self.failures += is_failure(bool(row.is_success), row.status_code,
+                                    is_agent_verdict(row.target, row.target_url))
+        if row.response_time_ms is not None:
+            self.response_ms_sum += row.response_time_ms
+            self.response_ms_count += 1
+            self.histogram[histogram.bucket_of(row.response_time_ms)] += 1
+
+    def add_stored(self, row: dict) -> None:
+        """Add a stored rollup row's counts (a row of store.rollup_rows)."""
+        self.checks += row["checks"]
+        self.failures += row["failures"]
+        self.response_ms_sum += row["response_ms_sum"]
+        self.response_ms_count += row["response_ms_count"]
+        histogram.decode(row["histogram"], self.histogram)
+
+    def as_row(self, target: str, hour: str) -> dict:
+        """The rollup row that stores these counts."""
+        return {"target": target, "hour": hour, "checks": self.checks, "failures": self.failures,
+                "response_ms_sum": self.response_ms_sum, "response_ms_count": self.response_ms_count,
+                "histogram": histogram.encode(self.histogram)}
+
+
+def count_events(rows) -> dict[tuple[str, str], HourCounts]:
+    """The counts of these events by (target, hour of check time)."""
+    counts: dict[tuple[str, str], HourCounts] = {}
+    for row in rows:
+        key = (row.key, hour_of(row.timestamp))
+        if key not in counts:
+            counts[key] = HourCounts()
+        counts[key].add_event(row)
+    return counts
+
+
+class Roller:
+    """A background thread that rolls new events up every `interval_seconds`, while it holds the lease."""
+
+    def __init__(self, engine: Engine, interval_seconds: float, settle_seconds: float | None = None,
+                 start: bool = True):
+        self.engine = engine
+        self.interval_seconds = interval_seconds
+        if settle_seconds is None:
+            settle_seconds = POSTGRES_SETTLE_SECONDS if engine.dialect.name == "postgresql" else 0.0
+        self.settle_seconds = settle_seconds
+        self.lease = Lease(engine, "rollups", max(2 * interval_seconds, MIN_LEASE_SECONDS))
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="rollups")
+        if start:
+            self._thread.start()
+
+    def run_once(self, now: datetime | None = None) -> int | None:
+        """Roll every settled event up if this process holds the lease; how many, or None when another holds it."""
+        held_until = self.lease.take()
+        if not held_until:
+            return None
+        total = 0
+        while not self._stopping.is_set():
+            rolled = self.roll_chunk(now)
+            total += rolled
+            if rolled < CHUNK:
+                break
+            if time.monotonic() > held_until - self.lease.seconds / 2:  # a long backlog: keep the turn
+                held_until = self.lease.take()
+                if not held_until:
+                    break
+        if total:
+            log.info("rollups: counted %s", plural(total, "event"))
+        return total
+
+    def roll_chunk(self, now: datetime | None = None) -> int:
+        """Count the next chunk of events into rollups, in one transaction with the watermark; how many."""
+        # Read and count outside the write lock; the transaction below only merges and writes.
+        with self.engine.connect() as conn:
+            watermark = store.rollup_watermark(conn)
+            rows = store.events_after(conn, watermark, CHUNK)
+        rows = self._settled(rows, now)
+        if not rows:
+            return 0
+        counts = count_events(rows)
+        with write_transaction(self.engine) as conn:
+            if not store.advance_rollup_watermark(conn, watermark, rows[-1].id):
+                log.info("rollups: another process rolled events after %d meanwhile; nothing counted", watermark)
+                return 0
+            stored = store.rollup_rows(conn, list(counts))
+            new_rows, changed_rows = [], []
+            for key, hour_counts in counts.items():
+                if key in stored:
+                    hour_counts.add_stored(stored[key])
+                (changed_rows if key in stored else new_rows).append(hour_counts.as_row(*key))
+            store.save_rollups(conn, new_rows, changed_rows)
+        return len(rows)
+
+    def _settled(self, rows: list, now: datetime | None) -> list:
+        """The rows up to (not including) the first that arrived within the settle time."""
+        if not self.settle_seconds:
+            return rows
+        cutoff = store.utc_text((now or datetime.now(timezone.utc)) - timedelta(seconds=self.settle_seconds))
+        for index, row in enumerate(rows):
+            if row.received_at >= cutoff:
+                return rows[:index]
+        return rows
+
+    def close(self) -> None:
+        """Stop after the chunk in hand and give the lease up."""
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+            self.lease.release()
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self.interval_seconds):
+            try:
+                self.run_once()
+            except Exception:  # retried next interval; the stats route counts unrolled events meanwhile
+                log.exception("rollups failed")
