@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from common.proc_stat import STIME, UTIME, stat_fields  # noqa: E402
+from common.proc_stat import PARENT, STIME, UTIME, stat_fields  # noqa: E402
 from tests.support.procs import base_env as _test_env  # noqa: E402
 from tests.support.procs import free_port, stop, wait_healthy, wait_until  # noqa: E402,F401
 
@@ -107,6 +107,20 @@ def cpu_seconds(pid: int) -> float:
     """utime + stime of a live process so far, from /proc/<pid>/stat."""
     fields = stat_fields(pid)
     return (int(fields[UTIME]) + int(fields[STIME])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """cpu_seconds of a live process and of its children now alive (a gunicorn master and its workers)."""
+    total = cpu_seconds(pid)
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                fields = stat_fields(entry.name)
+                if int(fields[PARENT]) == pid:
+                    total += (int(fields[UTIME]) + int(fields[STIME])) / os.sysconf("SC_CLK_TCK")
+            except OSError:  # it exited meanwhile
+                pass
+    return total
 
 
 def start_python(args: list[str], env: dict[str, str], log_path: Path, pipe: bool = False) -> subprocess.Popen:

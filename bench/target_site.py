@@ -4,12 +4,18 @@ An asyncio server that answers every GET with 200 over keep-alive HTTP/1.1 (bodi
 only, which is all the agent and wrk send), and records when each request under /t/ arrived
 (time.time()), so the benchmark can compare a check's actual start with its planned slot.
 GET /__arrivals returns them as JSON [[path, unix_time], ...]; other paths are answered, not recorded.
+`TargetSite` starts it as a child process for a benchmark.
 """
 
 import asyncio
 import json
 import sys
 import time
+from pathlib import Path
+
+import requests
+
+from bench.common import answers, base_env, free_port, start_python, stop, wait_until
 
 _arrivals: list[tuple[str, float]] = []
 _OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n"
@@ -43,6 +49,38 @@ async def _serve(port: int) -> None:
     server = await asyncio.get_running_loop().create_server(_Site, "127.0.0.1", port, backlog=1024)
     async with server:
         await server.serve_forever()
+
+
+class TargetSite:
+    """This site as a child process on a free 127.0.0.1 port, stopped by PID; a context manager."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = Path(tmp)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = None
+
+    def __enter__(self) -> "TargetSite":
+        self.proc = start_python(["-m", "bench.target_site", str(self.port)], base_env(self.tmp),
+                                 self.tmp / "site.out")
+        try:
+            wait_until(lambda: answers(f"{self.url}/health"), 15, message="target site")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None:
+            stop(self.proc)
+
+    def arrivals(self) -> list:
+        """[[path, unix time], ...] of every request under /t/ so far."""
+        return requests.get(f"{self.url}/__arrivals", timeout=10).json()
+
+    def served(self) -> int:
+        """Requests under /t/ answered so far."""
+        return len(self.arrivals())
 
 
 if __name__ == "__main__":
