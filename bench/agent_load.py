@@ -34,6 +34,7 @@ from pathlib import Path
 
 from bench.common import (API_KEY, GUNICORN_BACKEND, Gunicorn, Row, base_env, log, percentile, print_table,
                           start_python, stop, tree_cpu_seconds, wait_until)
+from bench.agent_profile import thread_cpu_seconds
 from bench.target_site import TargetSite
 
 from agent.agent import spread_offsets  # noqa: E402  (bench.common put the repository on sys.path)
@@ -128,6 +129,7 @@ def measure(site, targets: int, interval_s: float, rounds: int = ROUNDS, profile
                 wait_until(lambda: site.served() > served_before, 120, 0.1, "the agent's first check")
                 # From here on the agent is checking: imports, start-up and its first pull are behind it.
                 spy = _py_spy(agent.pid, profile, tmp) if profile else None
+                threads_first = thread_cpu_seconds(agent.pid)
                 started = time.monotonic()
                 cpu_first_s, _ = proc_usage(agent.pid)
                 served_first, backend_first_s = site.served(), tree_cpu_seconds(backend.proc.pid)
@@ -139,6 +141,7 @@ def measure(site, targets: int, interval_s: float, rounds: int = ROUNDS, profile
                 if agent.poll() is not None:
                     raise RuntimeError(f"agent exited with {agent.returncode}; see {tmp / 'agent.out'}")
                 cpu_s, peak_rss_mb = proc_usage(agent.pid)
+                thread_cpu = {tid: cpu - threads_first.get(tid, 0.0) for tid, cpu in thread_cpu_seconds(agent.pid).items()}
                 served, backend_s = site.served() - served_first, tree_cpu_seconds(backend.proc.pid) - backend_first_s
                 stored_meanwhile = _count_events(tmp / "notifications.db") - stored_first
                 wall_s = time.monotonic() - started
@@ -163,6 +166,7 @@ def measure(site, targets: int, interval_s: float, rounds: int = ROUNDS, profile
         "cpu_per_check_ms": 1000 * (cpu_s - cpu_first_s) / max(1, served),
         # The gunicorn master and workers, over the checks they stored meanwhile.
         "backend_cpu_per_1000": 1000 * backend_s / max(1, stored_meanwhile),
+        "thread_cpu_s": thread_cpu,  # by thread id, from the first check on: weighs the profile
     }
     result["kept_up"] = missing == 0 and result["p99_ms"] < 1000
     log(f"  {len(made)} checks made ({missing} of the first {rounds} rounds missing, {not_stored} not stored, "

@@ -11,6 +11,7 @@ the libcurl callbacks and the selector are the engine's Python overhead; the sch
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections import Counter
@@ -18,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from bench.common import ROOT, log
+from common.proc_stat import STIME, UTIME, stat_fields
 
 GROUPS = ("libcurl (transfers, setopt, getinfo)", "engine overhead (Python loop, callbacks)",
           "result building", "log line", "spool (SQLite writes)", "sending (POST /events)", "scheduling",
@@ -38,6 +40,7 @@ _CURL_CALL = re.compile(r"\b(setopt|getinfo|socket_action|info_read|add_handle|r
 # Innermost frames that wait rather than work: py-spy's --nonblocking sampling cannot always tell a
 # thread blocked on a lock, in epoll or on a socket from a running one. Such samples are left out.
 _WAITS = ("Condition.wait ", "Event.wait ", "EpollSelector.select ", "SocketIO.readinto ", "Thread.join ")
+_THREAD = re.compile(r"^thread \((\d+)\)(?::\s*([^;]*))?")
 _FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*):(?P<line>\d+)\)$")
 
 
@@ -69,19 +72,54 @@ def group_of(frames: list[str]) -> str | None:
     return OTHER
 
 
-def summarize(stacks: Path) -> dict[str, float]:
-    """Each group's share (0..1) of the working samples in py-spy's raw output (`frame;... count` lines)."""
-    counts: Counter[str] = Counter()
+def summarize(stacks: Path, thread_cpu: dict[int, float] | None = None) -> dict[str, float]:
+    """Each group's share (0..1) of the agent's CPU, from py-spy's raw output (`thread (tid): name;frame;... count`).
+
+    py-spy samples a thread whenever it is not idle, a thread waiting in fsync included; so with
+    `thread_cpu` (CPU seconds per thread id, from /proc) each thread's samples share out that
+    thread's CPU. Without it, each group's share of the working samples.
+    """
+    counts: dict[int, Counter] = {}
+    names: dict[int, str] = {}
+    waiting = 0
     for line in stacks.read_text(encoding="utf-8", errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
-        if stack and count.isdigit():
-            frames = [f for f in stack.split(";") if not f.startswith("thread (")]
-            counts[group_of(frames)] += int(count)
-    waiting = counts.pop(None, 0)
-    total = sum(counts.values())
+        if not (stack and count.isdigit()):
+            continue
+        thread = _THREAD.match(stack)
+        if thread:
+            names[int(thread[1])] = thread[2]
+        frames = [f for f in stack.split(";") if not f.startswith("thread (")]
+        group = group_of(frames)
+        if group is None:
+            waiting += int(count)
+        else:
+            counts.setdefault(int(thread[1]) if thread else 0, Counter())[group] += int(count)
+    samples = sum(sum(c.values()) for c in counts.values())
+    log(f"  profile: {samples} samples working, {waiting} waiting (left out)")
+    weights = {tid: sum(c.values()) for tid, c in counts.items()} if thread_cpu is None else dict(thread_cpu)
+    total = sum(weights.values())
     if total:
-        log(f"  profile: {total} samples working, {waiting} waiting (left out)")
-    return {group: counts[group] / total for group in GROUPS if counts[group]} if total else {}
+        log("  agent CPU by thread: " + ", ".join(f"{names.get(tid) or tid} {weight / total:.0%}" for tid, weight in
+                                                   sorted(weights.items(), key=lambda item: -item[1]) if weight))
+    shares: Counter[str] = Counter()
+    for tid, weight in weights.items():
+        in_thread = counts.get(tid) or Counter({OTHER: 1})  # CPU, but not one working sample
+        for group, n in in_thread.items():
+            shares[group] += weight / total * n / sum(in_thread.values()) if total else 0
+    return {group: shares[group] for group in GROUPS if shares[group]}
+
+
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) of each live thread of `pid`, by thread id, from /proc."""
+    tick, result = os.sysconf("SC_CLK_TCK"), {}
+    for task in os.scandir(f"/proc/{pid}/task"):
+        try:
+            fields = stat_fields(f"{pid}/task/{task.name}")
+        except OSError:  # it ended meanwhile
+            continue
+        result[int(task.name)] = (int(fields[UTIME]) + int(fields[STIME])) / tick
+    return result
 
 
 if __name__ == "__main__":

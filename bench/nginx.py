@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from bench.common import answers, free_port, stop, wait_until
+from bench.common import ChildProcess, answers, free_port, start_command
 
 STATUS_PATH = "/__nginx_status"
 _CONFIG = """daemon off;
@@ -46,39 +46,40 @@ def find() -> str | None:
     return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).is_file()), None)
 
 
-class Nginx:
+class Nginx(ChildProcess):
     """nginx serving 200 "ok" on every path of 127.0.0.1:<free port>, keep-alive off; a context manager."""
+
+    name = "nginx"
 
     def __init__(self, binary: str, tmp: Path):
         self.binary, self.tmp = binary, Path(tmp)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
         self._status_calls = 0
         self._before = 0  # requests served before the benchmark's (the start-up's health checks)
 
-    def __enter__(self) -> "Nginx":
+    def start(self) -> subprocess.Popen:
         config = self.tmp / "nginx.conf"
         config.write_text(_CONFIG.format(tmp=self.tmp, port=self.port, status=STATUS_PATH), encoding="utf-8")
-        with open(self.tmp / "nginx.out", "ab") as out:
-            # -e: the error log before the config is read, which would otherwise be /var/log/nginx's.
-            self.proc = subprocess.Popen([self.binary, "-p", str(self.tmp), "-c", str(config),
-                                          "-e", str(self.tmp / "nginx-error.log")],
-                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        # -e: the error log before the config is read, which would otherwise be /var/log/nginx's.
+        return start_command([self.binary, "-p", str(self.tmp), "-c", str(config), "-e", str(self.tmp / "nginx-error.log")],
+                             self.tmp / "nginx.out")
+
+    def is_ready(self) -> bool:
+        return answers(f"{self.url}/health")
+
+    def __enter__(self) -> "Nginx":
         try:
-            wait_until(lambda: self.proc.poll() is not None or answers(f"{self.url}/health"), 15, message="nginx")
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"nginx exited with {self.proc.returncode}: "
-                                   f"{(self.tmp / 'nginx-error.log').read_text(errors='replace')[-500:]}")
+            super().__enter__()
+        except RuntimeError as exc:
+            log_tail = (self.tmp / "nginx-error.log").read_text(errors="replace")[-500:]
+            raise RuntimeError(f"{exc}: {log_tail}") from None
+        try:
             self._before = self.served()
         except BaseException:
             self.__exit__()
             raise
         return self
-
-    def __exit__(self, *exc) -> None:
-        if self.proc is not None:
-            stop(self.proc, timeout=10)
 
     def served(self) -> int:
         """Requests nginx answered since it started, but for its start-up check and these status requests."""

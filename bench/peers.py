@@ -32,8 +32,8 @@ from pathlib import Path
 
 import requests
 
-from bench.common import (API_KEY, GUNICORN_BACKEND, Gunicorn, Row, answers, cpu_seconds, free_port, have_wrk, log,
-                          print_table, run_load, stop, wait_until)
+from bench.common import (API_KEY, GUNICORN_BACKEND, ChildProcess, Gunicorn, Row, answers, cpu_seconds, free_port,
+                          have_wrk, log, print_table, run_load, start_command, stop, wait_until)
 from bench.target_site import TargetSite
 
 BLACKBOX = ("prometheus-blackbox-exporter", "blackbox_exporter")  # Debian's name, upstream's
@@ -76,29 +76,23 @@ def paced(url: str, rate: float, duration_s: float) -> int:
     return sum(ok)
 
 
-class BlackboxExporter:
+class BlackboxExporter(ChildProcess):
     """blackbox_exporter on a free 127.0.0.1 port with an http_2xx module, stopped by PID; a context manager."""
+
+    name = "blackbox_exporter"
 
     def __init__(self, binary: str, tmp: Path):
         self.binary, self.tmp = binary, tmp
         self.url = f"http://127.0.0.1:{free_port()}"
-        self.proc: subprocess.Popen | None = None
 
-    def __enter__(self) -> "BlackboxExporter":
+    def start(self) -> subprocess.Popen:
         config = self.tmp / "blackbox.yml"
         config.write_text("modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n")
-        self.proc = _start([self.binary, f"--config.file={config}", f"--web.listen-address={self.url[7:]}",
-                            "--log.level=warn"], self.tmp / "blackbox.out")
-        try:
-            wait_until(lambda: answers(f"{self.url}/-/healthy"), 20, message="blackbox")
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
+        return start_command([self.binary, f"--config.file={config}", f"--web.listen-address={self.url[7:]}",
+                       "--log.level=warn"], self.tmp / "blackbox.out")
 
-    def __exit__(self, *exc) -> None:
-        if self.proc is not None:
-            stop(self.proc)
+    def is_ready(self) -> bool:
+        return answers(f"{self.url}/-/healthy")
 
     def probe_url(self, target: str) -> str:
         """Its /probe URL for `target`, checked once: RuntimeError when the probe fails."""
@@ -153,7 +147,7 @@ def alertmanager(binary: str, tmp: Path, duration_s: float, ours: bool) -> list[
     url = f"http://127.0.0.1:{port}"
     config = tmp / "alertmanager.yml"
     config.write_text('route:\n  receiver: "null"\n  group_by: [alertname, instance]\nreceivers:\n  - name: "null"\n')
-    peer = _start([binary, f"--config.file={config}", f"--storage.path={tmp / 'am-data'}",
+    peer = start_command([binary, f"--config.file={config}", f"--storage.path={tmp / 'am-data'}",
                    f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=", "--log.level=warn"],
                   tmp / "alertmanager.out")
     peer_results = {}
@@ -189,12 +183,6 @@ def alertmanager(binary: str, tmp: Path, duration_s: float, ours: bool) -> list[
         else:
             rows.append(Row("peers", f"Alertmanager POST /api/v2/alerts, {label}: alerts/s", peer_rate, "alerts/s"))
     return rows
-
-
-def _start(cmd: list[str], log_path: Path) -> subprocess.Popen:
-    """Start a peer's binary in its own session, output to `log_path`; stop it with stop(proc), by PID."""
-    with open(log_path, "ab") as out:
-        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def run(quick: bool = False) -> list[Row]:

@@ -61,7 +61,7 @@ def run(quick: bool = False, targets: int = TARGETS, stretch: int = STRETCH, sta
             if probes:
                 rows += _ratio_rows(m, probes, rate)
             if profile is not None and profile.exists():
-                rows += _profile_rows(profile, m["cpu_per_check_ms"])
+                rows += _profile_rows(profile, m)
             if stretch:
                 # The stretch: what happens, whatever it is, is the figure.
                 rows += agent_load.rows_of(agent_load.measure(site, stretch, interval_s, rounds, from_file=True),
@@ -86,11 +86,11 @@ def _ratio_rows(m: dict, probes: list[tuple[int, float, float]], rate: float) ->
     ]
 
 
-def _profile_rows(stacks: Path, cpu_per_check_ms: float) -> list[Row]:
-    """The profile's groups, as CPU ms per check (the group's share of the samples x CPU per check)."""
-    shares = agent_profile.summarize(stacks)
+def _profile_rows(stacks: Path, m: dict) -> list[Row]:
+    """The profile's groups, as CPU ms per check (the group's share of the agent's CPU x CPU per check)."""
+    shares = agent_profile.summarize(stacks, m["thread_cpu_s"])
     log("  profile: " + ", ".join(f"{group} {share:.0%}" for group, share in shares.items()))
-    return [Row("speed", f"profile: {group} ({share:.0%} of the agent's samples)", share * cpu_per_check_ms,
+    return [Row("speed", f"profile: {group} ({share:.0%} of the agent's CPU)", share * m["cpu_per_check_ms"],
                 "ms/check") for group, share in sorted(shares.items(), key=lambda item: -item[1])]
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import requests
 
-from bench.common import answers, base_env, free_port, start_python, stop, wait_until
+from bench.common import ChildProcess, answers, base_env, free_port, start_python
 
 _arrivals: list[tuple[str, float]] = []
 _OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n"
@@ -51,28 +51,21 @@ async def _serve(port: int) -> None:
         await server.serve_forever()
 
 
-class TargetSite:
+class TargetSite(ChildProcess):
     """This site as a child process on a free 127.0.0.1 port, stopped by PID; a context manager."""
+
+    name = "target site"
 
     def __init__(self, tmp: Path):
         self.tmp = Path(tmp)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = None
 
-    def __enter__(self) -> "TargetSite":
-        self.proc = start_python(["-m", "bench.target_site", str(self.port)], base_env(self.tmp),
-                                 self.tmp / "site.out")
-        try:
-            wait_until(lambda: answers(f"{self.url}/health"), 15, message="target site")
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
+    def start(self):
+        return start_python(["-m", "bench.target_site", str(self.port)], base_env(self.tmp), self.tmp / "site.out")
 
-    def __exit__(self, *exc) -> None:
-        if self.proc is not None:
-            stop(self.proc)
+    def is_ready(self) -> bool:
+        return answers(f"{self.url}/health")
 
     def arrivals(self) -> list:
         """[[path, unix time], ...] of every request under /t/ so far."""

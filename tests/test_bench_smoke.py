@@ -163,3 +163,19 @@ _SOCKET_ACTION = f"CheckEngine._turn (agent/engine.py:{_line('agent/engine.py', 
 ])
 def test_profile_groups_a_stack_by_its_innermost_known_frame(stack, group):
     assert agent_profile.group_of(stack.split(";")) == group
+
+
+def test_profile_shares_out_each_threads_cpu_over_its_samples(tmp_path):
+    stacks = tmp_path / "stacks.txt"
+    stacks.write_text(
+        f"thread (11): check-engine;CheckEngine._run (agent/engine.py:155);{_SOCKET_ACTION} 30\n"
+        "thread (11): check-engine;CheckEngine._deliver (agent/engine.py:248);"
+        "Logger.info (logging/__init__.py:1489) 10\n"
+        "thread (12): spool-writer;SpoolWriter._run (agent/spool.py:244);Spool.add_many (agent/spool.py:112) 50\n"
+        "thread (12): spool-writer;SpoolWriter._run (agent/spool.py:240);Condition.wait (threading.py:327) 900\n")
+    by_samples = agent_profile.summarize(stacks)
+    assert by_samples[agent_profile.SPOOL] == pytest.approx(50 / 90)
+    # The spool writer mostly waited in fsync: its 50 samples stand for 1 CPU-second, the engine's 40 for 3.
+    by_cpu = agent_profile.summarize(stacks, {11: 3.0, 12: 1.0, 13: 0.0})
+    assert by_cpu == pytest.approx({agent_profile.LIBCURL: 0.75 * 30 / 40, agent_profile.LOG_LINE: 0.75 * 10 / 40,
+                                    agent_profile.SPOOL: 0.25})
