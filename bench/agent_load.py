@@ -3,10 +3,11 @@
 Measures checks/s, planned checks made and stored, scheduling lag (when each check started, from
 its event's timestamp, minus its planned slot, p50/p99), the agent's CPU (share of a core, and per
 check), peak RSS (from /proc) and the backend's CPU per 1,000 checks stored. The agent reports to the
-real backend under gunicorn; `measure` also serves bench/speed.py (nginx, a targets file). It is paced by design (each target once per interval),
-so no request-rate ceiling applies; its capacity is measured instead (--capacity): 1,000, 2,000,
-4,000, 8,000, then 16,000 targets every 10 s, until one does not keep up (a planned check of the
-measured rounds missing, or p99 lag of 1 s or more); the largest that kept up is reported.
+real backend under gunicorn; `measure` also serves bench/speed.py (nginx, a targets file). It is
+paced by design (each target once per interval), so no request-rate ceiling applies; its capacity
+is measured instead (--capacity): 1,000, 2,000, 4,000, 8,000, then 16,000 targets every 10 s, until
+one does not keep up (a planned check of the measured rounds not made, or p99 lag of 1 s or more);
+the largest that kept up is reported.
 
 Planned slots: the agent spreads its targets over the interval and logs when its schedule starts
 (t0, the "schedule: ... from <UTC time>" line); target i is first due at t0 + offset_i, with the

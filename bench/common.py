@@ -115,9 +115,8 @@ def tree_cpu_seconds(pid: int) -> float:
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             try:
-                fields = stat_fields(entry.name)
-                if int(fields[PARENT]) == pid:
-                    total += (int(fields[UTIME]) + int(fields[STIME])) / os.sysconf("SC_CLK_TCK")
+                if int(stat_fields(entry.name)[PARENT]) == pid:
+                    total += cpu_seconds(int(entry.name))
             except OSError:  # it exited meanwhile
                 pass
     return total

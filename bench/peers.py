@@ -89,7 +89,7 @@ class BlackboxExporter(ChildProcess):
         config = self.tmp / "blackbox.yml"
         config.write_text("modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n")
         return start_command([self.binary, f"--config.file={config}", f"--web.listen-address={self.url[7:]}",
-                       "--log.level=warn"], self.tmp / "blackbox.out")
+                              "--log.level=warn"], self.tmp / "blackbox.out")
 
     def is_ready(self) -> bool:
         return answers(f"{self.url}/-/healthy")
