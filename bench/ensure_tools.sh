@@ -40,7 +40,8 @@ for tool in $missing; do
                   "and its own CPU use lowers the figures" >&2 ;;
         nginx) echo "bench: nginx is not installed (apt-get install nginx-light): the 10,000-target" \
                     "benchmark is skipped" >&2 ;;
-        *) echo "bench: $command is not installed (apt-get install ${tool#*:}): its rows are skipped" >&2 ;;
+        *) echo "bench: $command is not installed (apt-get install $(echo "${tool#*:}" | sed 's/|/ or /g')):" \
+                "its rows are skipped" >&2 ;;
     esac
 done
 exit 0
