@@ -32,8 +32,8 @@ demo: $(VENV)/.installed .env
 test: $(VENV)/.installed-test
 	$(PY) -m pytest
 
-## bench: every benchmark (under ten minutes) and one summary table; installs wrk and the peers when missing
-bench: $(VENV)/.installed
+## bench: every benchmark (about ten minutes) and one summary table; installs wrk, nginx, the peers and py-spy when missing
+bench: $(VENV)/.installed-test
 	sh bench/ensure_tools.sh
 	$(PY) -m bench.run_all
 

@@ -17,9 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from common.proc_stat import STIME, UTIME, stat_fields  # noqa: E402
+from common.proc_stat import PARENT, STIME, UTIME, stat_fields  # noqa: E402
 from tests.support.procs import base_env as _test_env  # noqa: E402
-from tests.support.procs import free_port, stop, wait_healthy, wait_until  # noqa: E402,F401
+from tests.support.procs import free_port, stop, wait_until  # noqa: E402,F401
 
 
 def base_env(tmp: Path, **overrides: str) -> dict[str, str]:
@@ -109,6 +109,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[UTIME]) + int(fields[STIME])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """cpu_seconds of a live process and of its children now alive (a gunicorn master and its workers)."""
+    total = cpu_seconds(pid)
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if int(stat_fields(entry.name)[PARENT]) == pid:
+                    total += cpu_seconds(int(entry.name))
+            except OSError:  # it exited meanwhile
+                pass
+    return total
+
+
 def start_python(args: list[str], env: dict[str, str], log_path: Path, pipe: bool = False) -> subprocess.Popen:
     """Start `python <args>` from the repository root in its own session, output to `log_path`
     (or to a pipe the caller reads, with `pipe=True`); stop it with stop(proc), by PID."""
@@ -121,21 +134,36 @@ def start_python(args: list[str], env: dict[str, str], log_path: Path, pipe: boo
             out.close()
 
 
-class Gunicorn:
-    """gunicorn serving `args` (the backend or the bare app) on a free port; a context manager."""
+def start_command(cmd: list[str], log_path: Path) -> subprocess.Popen:
+    """Start a binary (a peer, nginx) in its own session, output to `log_path`; stop it with stop(proc), by PID."""
+    with open(log_path, "ab") as out:
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
-    def __init__(self, tmp: Path, args: list[str], name: str, pipe: bool = False, **env: str):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.args, self.name, self.pipe = args, name, pipe
-        self.log_path = tmp / f"{name}.out"
-        self.env = base_env(tmp, FLASK_PORT=str(self.port), API_KEY=API_KEY, **env)
-        self.proc: subprocess.Popen | None = None
 
-    def __enter__(self) -> "Gunicorn":
-        self.proc = start_python(self.args, self.env, self.log_path, pipe=self.pipe)
+class ChildProcess:
+    """A server a benchmark starts as its child and stops by PID; a context manager.
+
+    A subclass sets `name`, `start()` (the Popen) and `is_ready()`; __enter__ waits (bounded) until
+    it is ready, and stops it again if it exits first or never gets ready.
+    """
+
+    name = "server"
+    ready_timeout = 30.0
+    stop_timeout = 10.0
+    proc: subprocess.Popen | None = None
+
+    def start(self) -> subprocess.Popen:
+        raise NotImplementedError
+
+    def is_ready(self) -> bool:
+        raise NotImplementedError
+
+    def __enter__(self):
+        self.proc = self.start()
         try:
-            wait_healthy(self.url, self.proc, timeout=30)
+            wait_until(lambda: self.proc.poll() is not None or self.is_ready(), self.ready_timeout, 0.1, self.name)
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with status {self.proc.returncode} before it was ready")
         except BaseException:
             self.__exit__()
             raise
@@ -143,7 +171,27 @@ class Gunicorn:
 
     def __exit__(self, *exc) -> None:
         if self.proc is not None:
-            stop(self.proc, timeout=20)
+            stop(self.proc, timeout=self.stop_timeout)
+
+
+class Gunicorn(ChildProcess):
+    """gunicorn serving `args` (the backend or the bare app) on a free port."""
+
+    stop_timeout = 20.0
+    ready_timeout = 60.0  # a targets file of 50,000 is read and stored first
+
+    def __init__(self, tmp: Path, args: list[str], name: str, pipe: bool = False, **env: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.args, self.name, self.pipe = args, name, pipe
+        self.log_path = tmp / f"{name}.out"
+        self.env = base_env(tmp, FLASK_PORT=str(self.port), API_KEY=API_KEY, **env)
+
+    def start(self) -> subprocess.Popen:
+        return start_python(self.args, self.env, self.log_path, pipe=self.pipe)
+
+    def is_ready(self) -> bool:
+        return answers(f"{self.url}/health")
 
 
 # --- load generation: wrk with a Lua script, or the bounded Python generator when wrk is absent ---

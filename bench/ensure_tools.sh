@@ -1,18 +1,25 @@
 #!/bin/sh
 # Install what `make bench` drives when it is missing (Debian/Ubuntu: apt-get, as root or through sudo):
-# wrk, and the peers measured beside us, blackbox_exporter and Alertmanager (each package's command
-# has the package's name). A package the registry does not offer (no candidate in `apt-cache policy`,
-# even after `apt-get update`) is left out; the benchmarks then say what they skipped and go on.
-PACKAGES="wrk prometheus-blackbox-exporter prometheus-alertmanager"
+# wrk, the peers measured beside us (blackbox_exporter and Alertmanager), and nginx, the target of the
+# 10,000-target benchmark. Each entry is "command:package[|other package]": the first package
+# the registry offers (a candidate in `apt-cache policy`, even after `apt-get update`) is installed;
+# one it offers none of is left out, and the benchmarks then say what they skipped and go on.
+TOOLS="wrk:wrk prometheus-blackbox-exporter:prometheus-blackbox-exporter
+prometheus-alertmanager:prometheus-alertmanager nginx:nginx-light|nginx"
 missing=""
-for package in $PACKAGES; do
-    command -v "$package" >/dev/null 2>&1 || missing="$missing $package"
+for tool in $TOOLS; do
+    command -v "${tool%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${tool%%:*}" ] || missing="$missing $tool"
 done
 [ -z "$missing" ] && exit 0
 
-offered() {  # the missing packages apt-get can install now
-    for package in $missing; do
-        apt-cache policy "$package" 2>/dev/null | grep -q 'Candidate: [0-9]' && printf ' %s' "$package"
+offered() {  # for each missing command, the first of its packages apt-get can install now
+    for tool in $missing; do
+        for package in $(echo "${tool#*:}" | tr '|' ' '); do
+            if apt-cache policy "$package" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+                printf ' %s' "$package"
+                break
+            fi
+        done
     done
 }
 
@@ -20,17 +27,21 @@ if command -v apt-get >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; else SUDO=none; fi
     if [ "$SUDO" != none ]; then
         install=$(offered)
-        [ "$install" = "$missing" ] || { $SUDO apt-get update >/dev/null 2>&1; install=$(offered); }
+        [ "$(echo $install | wc -w)" = "$(echo $missing | wc -w)" ] || { $SUDO apt-get update >/dev/null 2>&1; install=$(offered); }
         # shellcheck disable=SC2086  # one word per package
         [ -n "$install" ] && $SUDO apt-get install -y $install >/dev/null 2>&1
     fi
 fi
-for package in $missing; do
-    command -v "$package" >/dev/null 2>&1 && continue
-    case $package in
+for tool in $missing; do
+    command=${tool%%:*}
+    command -v "$command" >/dev/null 2>&1 || [ -x "/usr/sbin/$command" ] && continue
+    case $command in
         wrk) echo "bench: wrk is not installed (apt-get install wrk): the Python load generator stands in," \
                   "and its own CPU use lowers the figures" >&2 ;;
-        *) echo "bench: $package is not installed (apt-get install $package): its rows are skipped" >&2 ;;
+        nginx) echo "bench: nginx is not installed (apt-get install nginx-light): the 10,000-target" \
+                    "benchmark is skipped" >&2 ;;
+        *) echo "bench: $command is not installed (apt-get install $(echo "${tool#*:}" | sed 's/|/ or /g')):" \
+                "its rows are skipped" >&2 ;;
     esac
 done
 exit 0

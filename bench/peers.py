@@ -32,8 +32,9 @@ from pathlib import Path
 
 import requests
 
-from bench.common import (API_KEY, GUNICORN_BACKEND, Gunicorn, Row, answers, base_env, cpu_seconds, free_port,
-                          have_wrk, log, print_table, run_load, start_python, stop, wait_until)
+from bench.common import (API_KEY, GUNICORN_BACKEND, ChildProcess, Gunicorn, Row, answers, cpu_seconds, free_port,
+                          have_wrk, log, print_table, run_load, start_command, stop, wait_until)
+from bench.target_site import TargetSite
 
 BLACKBOX = ("prometheus-blackbox-exporter", "blackbox_exporter")  # Debian's name, upstream's
 ALERTMANAGER = ("prometheus-alertmanager", "alertmanager")
@@ -75,31 +76,50 @@ def paced(url: str, rate: float, duration_s: float) -> int:
     return sum(ok)
 
 
+class BlackboxExporter(ChildProcess):
+    """blackbox_exporter on a free 127.0.0.1 port with an http_2xx module, stopped by PID; a context manager."""
+
+    name = "blackbox_exporter"
+
+    def __init__(self, binary: str, tmp: Path):
+        self.binary, self.tmp = binary, tmp
+        self.url = f"http://127.0.0.1:{free_port()}"
+
+    def start(self) -> subprocess.Popen:
+        config = self.tmp / "blackbox.yml"
+        config.write_text("modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n")
+        return start_command([self.binary, f"--config.file={config}", f"--web.listen-address={self.url[7:]}",
+                              "--log.level=warn"], self.tmp / "blackbox.out")
+
+    def is_ready(self) -> bool:
+        return answers(f"{self.url}/-/healthy")
+
+    def probe_url(self, target: str) -> str:
+        """Its /probe URL for `target`, checked once: RuntimeError when the probe fails."""
+        probe = f"{self.url}/probe?module=http_2xx&target={target}"
+        if b"probe_success 1" not in requests.get(probe, timeout=10).content:
+            raise RuntimeError(f"blackbox_exporter's probe of {target} failed")
+        return probe
+
+    def paced_cpu(self, target: str, rate: float, duration_s: float) -> tuple[int, float, float]:
+        """Probe `target` `rate` times a second for `duration_s`: (probes that succeeded, probes/s made,
+        its CPU ms per probe). Only the exporter's own process CPU counts, not the load generator's."""
+        probe = self.probe_url(target)
+        before, started = cpu_seconds(self.proc.pid), time.monotonic()
+        ok = paced(probe, rate, duration_s)
+        elapsed = time.monotonic() - started
+        return ok, ok / elapsed, 1000 * (cpu_seconds(self.proc.pid) - before) / max(1, ok)
+
+
 def blackbox(binary: str, tmp: Path, duration_s: float) -> list[Row]:
     """blackbox_exporter's CPU per probe, paced and under wrk, against the local target site."""
-    site_port, port = free_port(), free_port()
-    site_url, url = f"http://127.0.0.1:{site_port}", f"http://127.0.0.1:{port}"
-    config = tmp / "blackbox.yml"
-    config.write_text("modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n")
-    site = start_python(["-m", "bench.target_site", str(site_port)], base_env(tmp), tmp / "site.out")
-    peer = _start([binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-                  tmp / "blackbox.out")
-    try:
-        wait_until(lambda: answers(f"{site_url}/health") and answers(f"{url}/-/healthy"), 20, message="blackbox")
-        probe = f"{url}/probe?module=http_2xx&target={site_url}/t/probe"
-        if b"probe_success 1" not in requests.get(probe, timeout=10).content:
-            raise RuntimeError("blackbox_exporter's probe of the local site failed")
-        before = cpu_seconds(peer.pid)
-        ok = paced(probe, PACED_RATE, duration_s)
-        paced_ms = 1000 * (cpu_seconds(peer.pid) - before) / max(1, ok)
-        before = cpu_seconds(peer.pid)
-        load = run_load(probe, duration_s, 8, tmp)
-        wrk_ms = 1000 * (cpu_seconds(peer.pid) - before) / max(1, load["requests"])
+    with TargetSite(tmp) as site, BlackboxExporter(binary, tmp) as exporter:
+        ok, _, paced_ms = exporter.paced_cpu(f"{site.url}/t/probe", PACED_RATE, duration_s)
+        before = cpu_seconds(exporter.proc.pid)
+        load = run_load(exporter.probe_url(f"{site.url}/t/probe"), duration_s, 8, tmp)
+        wrk_ms = 1000 * (cpu_seconds(exporter.proc.pid) - before) / max(1, load["requests"])
         log(f"  blackbox_exporter: {ok} probes at {PACED_RATE}/s, {paced_ms:.2f} ms CPU each; "
             f"{load['rps']:.0f} probes/s with 8 connections ({load['tool']}), {wrk_ms:.2f} ms CPU each")
-    finally:
-        stop(peer)
-        stop(site)
     return [
         Row("peers", f"blackbox_exporter, {PACED_RATE} probes/s paced: CPU per probe ({ok} probes)", paced_ms, "ms"),
         Row("peers", "blackbox_exporter, 8 connections: probes/s", load["rps"], "probes/s"),
@@ -127,7 +147,7 @@ def alertmanager(binary: str, tmp: Path, duration_s: float, ours: bool) -> list[
     url = f"http://127.0.0.1:{port}"
     config = tmp / "alertmanager.yml"
     config.write_text('route:\n  receiver: "null"\n  group_by: [alertname, instance]\nreceivers:\n  - name: "null"\n')
-    peer = _start([binary, f"--config.file={config}", f"--storage.path={tmp / 'am-data'}",
+    peer = start_command([binary, f"--config.file={config}", f"--storage.path={tmp / 'am-data'}",
                    f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=", "--log.level=warn"],
                   tmp / "alertmanager.out")
     peer_results = {}
@@ -163,12 +183,6 @@ def alertmanager(binary: str, tmp: Path, duration_s: float, ours: bool) -> list[
         else:
             rows.append(Row("peers", f"Alertmanager POST /api/v2/alerts, {label}: alerts/s", peer_rate, "alerts/s"))
     return rows
-
-
-def _start(cmd: list[str], log_path: Path) -> subprocess.Popen:
-    """Start a peer's binary in its own session, output to `log_path`; stop it with stop(proc), by PID."""
-    with open(log_path, "ab") as out:
-        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def run(quick: bool = False) -> list[Row]:

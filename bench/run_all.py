@@ -1,6 +1,6 @@
 """Run every benchmark (`make bench`) and print one summary table with the date and the box.
 
-    python -m bench.run_all [--quick] [--only ingest,agent,alert,queries,peers]
+    python -m bench.run_all [--quick] [--only ingest,agent,alert,queries,peers,speed]
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import time
 import traceback
 from datetime import datetime, timezone
 
-from bench import agent_load, alert_latency, ingest, peers, queries
+from bench import agent_load, alert_latency, ingest, peers, queries, speed
 from bench.common import Row, have_wrk, log, print_table
 
 BENCHMARKS = {"ingest": ingest.run, "agent": agent_load.bench_rows, "alert": alert_latency.run, "queries": queries.run,
-              "peers": peers.run}
+              "peers": peers.run, "speed": speed.run}
 
 
 def box() -> str:

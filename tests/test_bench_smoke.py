@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from bench import agent_load, alert_latency, event_mix, ingest, peers, queries
+from bench import agent_load, agent_profile, alert_latency, event_mix, ingest, nginx, peers, queries, speed
 from bench.common import run_load
 from tests.support.servers import LoopbackServer
 
@@ -115,3 +115,69 @@ def test_peers_quick_run_measures_the_installed_peers_and_skips_the_others():
     rows = peers.run(quick=True)
     assert all(math.isfinite(row.value) for row in rows)
     assert bool(rows) == bool(peers.find(peers.BLACKBOX) or peers.find(peers.ALERTMANAGER))
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(nginx.find() is None, reason="nginx is not installed")
+def test_speed_quick_run_measures_the_agent_from_a_targets_file_beside_blackbox_on_nginx():
+    rows = speed.run(quick=True)
+    assert all(math.isfinite(row.value) for row in rows)
+    label = f"{speed.QUICK['targets']} targets @ 2s (targets file)"
+    assert _value(rows, f"{label}: planned checks made") > 0
+    assert _value(rows, f"{label}: planned checks stored in the backend") > 0
+    assert _value(rows, f"{label}: backend CPU per 1,000 checks stored") > 0
+    if peers.find(peers.BLACKBOX):
+        ratio = next(row for row in rows if "vs blackbox_exporter" in row.metric)
+        assert ratio.ceiling > 0 and ratio.met is not None
+    if agent_load.py_spy_binary():
+        assert any(row.metric.startswith("profile: ") for row in rows)
+
+
+def test_speed_is_skipped_with_a_line_when_nginx_is_absent(monkeypatch, capsys):
+    monkeypatch.setattr(nginx, "find", lambda: None)
+    assert speed.run(quick=True) == []
+    assert "nginx is not installed" in capsys.readouterr().err
+
+
+def _line(file: str, text: str) -> int:
+    """The number of the first line of the repository's `file` holding `text`, as py-spy names frames."""
+    lines = (agent_profile.ROOT / file).read_text(encoding="utf-8").splitlines()
+    return next(i for i, line in enumerate(lines, 1) if text in line)
+
+
+_SOCKET_ACTION = f"CheckEngine._turn (agent/engine.py:{_line('agent/engine.py', 'socket_action(key.fd')})"
+
+
+@pytest.mark.parametrize("stack, group", [
+    (f"CheckEngine._run (agent/engine.py:155);{_SOCKET_ACTION}", agent_profile.LIBCURL),
+    (f"{_SOCKET_ACTION};Transfer.on_header (agent/checks/transfer.py:{_line('agent/checks/transfer.py', 'self.status_line = line')})",
+     agent_profile.ENGINE),
+    # A comment naming getinfo() is no call into libcurl.
+    (f"{_SOCKET_ACTION};Transfer.on_header (agent/checks/transfer.py:{_line('agent/checks/transfer.py', '# pycurl refuses getinfo()')})",
+     agent_profile.ENGINE),
+    (f"CheckEngine._finish (agent/engine.py:242);finish (agent/checks/http.py:{_line('agent/checks/http.py', '= judge(')})",
+     agent_profile.RESULT),
+    ("Agent.spool_result (agent/agent.py:111);log_result (agent/checks/result.py:62);"
+     "Logger.info (logging/__init__.py:1489)", agent_profile.LOG_LINE),
+    ("SpoolWriter._run (agent/spool.py:244);Spool.add_many (agent/spool.py:112)", agent_profile.SPOOL),
+    ("SpoolSender._deliver (agent/sender.py:251);JSONEncoder.encode (json/encoder.py:200)", agent_profile.SENDING),
+    ("SpoolWriter._run (agent/spool.py:240);Condition.wait (threading.py:327)", None),
+])
+def test_profile_groups_a_stack_by_its_innermost_known_frame(stack, group):
+    assert agent_profile.group_of(stack.split(";")) == group
+
+
+def test_profile_shares_out_each_threads_cpu_over_its_samples(tmp_path):
+    stacks = tmp_path / "stacks.txt"
+    stacks.write_text(
+        f"thread (11): check-engine;CheckEngine._run (agent/engine.py:155);{_SOCKET_ACTION} 30\n"
+        "thread (11): check-engine;CheckEngine._deliver (agent/engine.py:248);"
+        "Logger.info (logging/__init__.py:1489) 10\n"
+        "thread (12): spool-writer;SpoolWriter._run (agent/spool.py:244);Spool.add_many (agent/spool.py:112) 50\n"
+        "thread (12): spool-writer;SpoolWriter._run (agent/spool.py:240);Condition.wait (threading.py:327) 900\n")
+    by_samples = agent_profile.summarize(stacks)
+    assert by_samples[agent_profile.SPOOL] == pytest.approx(50 / 90)
+    # The spool writer mostly waited in fsync: its 50 samples stand for 1 CPU-second, the engine's 40 for 3.
+    by_cpu = agent_profile.summarize(stacks, {11: 3.0, 12: 1.0, 13: 0.0})
+    assert by_cpu == pytest.approx({agent_profile.LIBCURL: 0.75 * 30 / 40, agent_profile.LOG_LINE: 0.75 * 10 / 40,
+                                    agent_profile.SPOOL: 0.25})
