@@ -105,7 +105,7 @@ class Agent:
         if settings.pulls_targets:
             self._source_session = EnvOnceSession()
             self.source = TargetSource(self._source_session, settings.backend_url, settings.api_key,
-                                       settings.agent_name, settings.targets_cache, stop)
+                                       settings.agent_name, settings.targets_cache, stop, settings.allow)
 
     def spool_result(self, result: CheckResult) -> None:
         """Log one check's line and hand its event to the spool writer (on the engine's thread)."""

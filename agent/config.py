@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from agent.allow_list import AllowList, parse_allow_list
 from common.config import ROOT, ConfigError, number, read_environment, repo_path, text, whole_number
 from common.config import http_url_problem as _http_url_problem
 
@@ -43,6 +44,7 @@ class AgentSettings:
     log_backups: int = DEFAULT_LOG_BACKUPS
     agent_name: str = "agent"
     targets_cache: Path = DEFAULT_TARGETS_CACHE
+    allow: AllowList | None = None  # AGENT_ALLOW: the hosts a pulled target may name; None allows every host
 
     @property
     def pulls_targets(self) -> bool:
@@ -72,6 +74,7 @@ def load_settings(environ: Mapping[str, str]) -> AgentSettings:
         log_backups=_whole_number(environ, "AGENT_LOG_BACKUPS", DEFAULT_LOG_BACKUPS, minimum=0),
         agent_name=_agent_name(environ),
         targets_cache=_path(environ, "AGENT_TARGETS_CACHE", DEFAULT_TARGETS_CACHE),
+        allow=_allow_list(environ),
     )
 
 
@@ -90,6 +93,16 @@ def _target_urls(environ: Mapping[str, str]) -> tuple[str, ...]:
     if not urls:
         raise ConfigError("TARGET_URL", f"must list at least one http(s) URL, got {raw!r}")
     return tuple(urls)
+
+
+def _allow_list(environ: Mapping[str, str]) -> AllowList | None:
+    raw = _value(environ, "AGENT_ALLOW")
+    if raw is None:
+        return None
+    try:
+        return parse_allow_list(raw)
+    except ValueError as problem:
+        raise ConfigError("AGENT_ALLOW", str(problem)) from None
 
 
 def _agent_name(environ: Mapping[str, str]) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 import requests
 
+from agent.allow_list import AllowList, target_host
 from agent.checks.spec import CheckSpec, spec_from_target
 from agent.http_session import describe_error
 from common.logs import plural
@@ -36,10 +37,14 @@ class TargetList:
 
     refresh_seconds: float
     specs: tuple[CheckSpec, ...]
+    refused: tuple[str, ...] = ()  # the names of targets AGENT_ALLOW keeps the agent from checking
 
 
-def parse_answer(answer: Any, source: str) -> TargetList:
-    """A TargetList from `GET /agent/targets`'s JSON; a bad entry is skipped with one ERROR line naming it."""
+def parse_answer(answer: Any, source: str, allow: AllowList | None = None) -> TargetList:
+    """A TargetList from `GET /agent/targets`'s JSON; a bad entry is skipped with one ERROR line naming it.
+
+    A target whose host `allow` (AGENT_ALLOW) does not match is left out and named in `refused`.
+    """
     if not isinstance(answer, dict) or not isinstance(answer.get("targets"), list):
         raise TargetListError(f"{source}: not a target list (an object with a targets array)")
     refresh = answer.get("refresh_seconds")
@@ -47,6 +52,7 @@ def parse_answer(answer: Any, source: str) -> TargetList:
             or refresh <= 0:
         raise TargetListError(f"{source}: refresh_seconds must be a number of seconds greater than 0")
     specs: dict[str, CheckSpec] = {}
+    refused: list[str] = []
     for position, entry in enumerate(answer["targets"]):
         if not isinstance(entry, dict):
             log.error("%s: target #%d skipped: not an object", source, position + 1)
@@ -59,8 +65,11 @@ def parse_answer(answer: Any, source: str) -> TargetList:
         if spec.name in specs:
             log.error("%s: skipped: target %r: name is used twice", source, spec.name)
             continue
+        if allow is not None and not allow.allows(target_host(spec.kind, spec.url, spec.host)):
+            refused.append(spec.name)
+            continue
         specs[spec.name] = spec
-    return TargetList(float(refresh), tuple(specs.values()))
+    return TargetList(float(refresh), tuple(specs.values()), tuple(refused))
 
 
 def fetch_answer(session: requests.Session, backend_url: str, api_key: str, agent_name: str) -> Any:
@@ -117,13 +126,15 @@ class TargetSource:
     """
 
     def __init__(self, session: requests.Session, backend_url: str, api_key: str, agent_name: str,
-                 cache_path: Path, stop: threading.Event):
+                 cache_path: Path, stop: threading.Event, allow: AllowList | None = None):
         self.session = session
         self.backend_url = backend_url
         self.api_key = api_key
         self.agent_name = agent_name
         self.cache_path = cache_path
         self.stop = stop
+        self.allow = allow
+        self._refused_said: tuple[str, ...] = ()  # the refused names last logged: said again only when they change
         self._lock = threading.Lock()
         self._latest: TargetList | None = None
         self._next_wait = FIRST_RETRY_SECONDS
@@ -173,7 +184,7 @@ class TargetSource:
 
     def _fetch(self) -> TargetList:
         answer = fetch_answer(self.session, self.backend_url, self.api_key, self.agent_name)
-        targets = parse_answer(answer, "GET " + PATH)
+        targets = self._allowed(parse_answer(answer, "GET " + PATH, self.allow))
         try:
             write_cache(self.cache_path, answer)
         except OSError as exc:
@@ -190,7 +201,22 @@ class TargetSource:
     def _cached(self) -> TargetList | None:
         try:
             answer = read_cache(self.cache_path)
-            return None if answer is None else parse_answer(answer, f"cached list {self.cache_path}")
+            if answer is None:
+                return None
+            return self._allowed(parse_answer(answer, f"cached list {self.cache_path}", self.allow))
         except TargetListError as problem:
             log.error("targets: %s", problem)
             return None
+
+    def _allowed(self, targets: TargetList) -> TargetList:
+        """Say which targets AGENT_ALLOW refuses, once per change of that set (a list comes every refresh)."""
+        if targets.refused != self._refused_said:
+            if targets.refused:
+                shown = ", ".join(repr(name) for name in targets.refused[:10])
+                more = f" and {len(targets.refused) - 10} more" if len(targets.refused) > 10 else ""
+                log.error("targets: %s not checked, the host is not allowed by AGENT_ALLOW: %s%s",
+                          plural(len(targets.refused), "target"), shown, more)
+            else:
+                log.info("targets: AGENT_ALLOW refuses no target any more")
+            self._refused_said = targets.refused
+        return targets

@@ -95,6 +95,7 @@ def test_a_relative_log_file_resolves_against_the_repository_not_the_cwd(tmp_pat
     ("AGENT_LOG_BACKUPS", "x", "got 'x'"),
     ("AGENT_NAME", "a" * 256, "at most 255"),
     ("AGENT_NAME", "tab\there", "printable"),
+    ("AGENT_ALLOW", "https://shop.example.com", "neither a host name glob"),
 ])
 def test_an_invalid_value_is_a_config_error_naming_the_key(key, value, words):
     with pytest.raises(ConfigError) as caught:

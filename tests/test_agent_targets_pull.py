@@ -109,3 +109,25 @@ def test_without_backend_or_cache_the_agent_waits_for_the_backend_instead_of_exi
     finally:
         assert stop(agent) == 0
         backend.stop()
+
+
+def test_agent_allow_keeps_the_agent_from_checking_a_host_it_does_not_list(tmp_path, sites):
+    a, b = sites
+    targets = tmp_path / "targets.yaml"
+    # Both sites are on 127.0.0.1; one is named by "localhost", which AGENT_ALLOW does not list.
+    write_targets(targets, http_target("allowed", a),
+                  f"  - {{name: refused, url: 'http://localhost:{b.server_address[1]}/', interval: {INTERVAL}, "
+                  "timeout: 2}\n")
+    backend = Backend(tmp_path, TARGETS_FILE=str(targets), AGENT_REFRESH_SECONDS="0.3").start()
+    agent = start(["agent/agent.py"], {**agent_env(tmp_path, backend.url), "AGENT_ALLOW": "127.0.0.0/8"},
+                  tmp_path / "agent.out")
+    try:
+        wait_until(lambda: len(stored(backend, "allowed")) >= 3, 30, 0.1, "three checks of the allowed target")
+        wait_until(lambda: "AGENT_ALLOW" in agent_log(tmp_path), 10, 0.1, "the line naming the refused target")
+        assert b.hits == 0 and stored(backend, "refused") == []
+        log = agent_log(tmp_path)
+        # Said once, though the list came again at every 0.3 s refresh.
+        assert log.count("1 target not checked, the host is not allowed by AGENT_ALLOW: 'refused'") == 1
+    finally:
+        stop(agent)
+        backend.stop()
