@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from backend.database import (agents, alerts, deadline_timer, deliveries, events, file_targets, leases,
                               notification_logs, rollup_progress, rollups, targets, targets_file)
-from backend.rules import ACTIVE_STATUSES, is_agent_verdict, is_failure
+from backend.rules import ACTIVE_STATUSES
 
 # Stored times are UTC text. isoformat, not strftime: strftime("%Y") does not zero-pad years
 # before 1000 on glibc, and every form here must keep a fixed width so that text order is time order.
@@ -50,7 +50,7 @@ def precise_text(moment: datetime) -> str:
 _EVENTS_BY_UID = select(events.c.event_uid, events.c.id).where(
     events.c.event_uid.in_(bindparam("uids", expanding=True)))
 _LOCK_TARGETS = select(targets).where(targets.c.name.in_(bindparam("names", expanding=True))).with_for_update()
-_ACTIVE_ALERTS = select(alerts.c.target, alerts.c.id).where(
+_ACTIVE_ALERTS = select(alerts.c.target, alerts.c.id, alerts.c.alert_type).where(
     alerts.c.target.in_(bindparam("names", expanding=True)), alerts.c.status.in_(ACTIVE_STATUSES))
 _INSERT_EVENTS = insert(events).returning(events.c.id, sort_by_parameter_order=True)
 _NEW_TARGET = insert(targets).values(failures_in_a_row=0, successes_in_a_row=0, slow_in_a_row=0, clear_in_a_row=0)
@@ -97,15 +97,9 @@ def _select_targets(conn: Connection, names: list[str]) -> dict[str, dict]:
     return {row.name: dict(zip(fields, row)) for row in rows}
 
 
-def active_alert_ids(conn: Connection, names: list[str]) -> dict[str, int]:
-    """The OPEN or ACK alert of each of these targets (by name) that has one."""
-    return {row.target: row.id for row in _rows_in(conn, _ACTIVE_ALERTS, "names", names)}
-
-
-def alert_types(conn: Connection, alert_ids: list[int]) -> dict[int, str]:
-    """The type (ERROR or WARNING) of each of these alerts."""
-    query = select(alerts.c.id, alerts.c.alert_type).where(alerts.c.id.in_(bindparam("ids", expanding=True)))
-    return {row.id: row.alert_type for row in _rows_in(conn, query, "ids", alert_ids)}
+def active_alert_ids(conn: Connection, names: list[str]) -> dict[str, tuple[int, str]]:
+    """The OPEN or ACK alert of each of these targets (by name) that has one: its id and type (ERROR or WARNING)."""
+    return {row.target: (row.id, row.alert_type) for row in _rows_in(conn, _ACTIVE_ALERTS, "names", names)}
 
 
 def save_targets(conn: Connection, rows: list[dict]) -> None:
@@ -271,8 +265,7 @@ def recent_failures(conn: Connection, target_url: str, limit: int, key: str | No
     With `key`, only the checks of that target (COALESCE(target, target_url), SPEC §8); the URL
     keeps the query on the (target_url, checked_at) index.
     """
-    query = (select(events.c.is_success, events.c.status_code, events.c.target)
-             .where(events.c.target_url == target_url))
+    query = select(events.c.failed).where(events.c.target_url == target_url)
     if key is not None:
         query = query.where(func.coalesce(events.c.target, events.c.target_url) == key)
     rows = conn.execute(
@@ -280,7 +273,7 @@ def recent_failures(conn: Connection, target_url: str, limit: int, key: str | No
         .order_by(events.c.checked_at.desc(), events.c.id.desc())
         .limit(limit)
     )
-    return [is_failure(bool(r.is_success), r.status_code, is_agent_verdict(r.target, target_url)) for r in rows]
+    return [bool(r.failed) for r in rows]  # the verdict ingest stored (events.failed)
 
 
 def insert_alert(conn: Connection, row: dict) -> int:
@@ -494,8 +487,8 @@ def list_agents(conn: Connection, limit: int, offset: int) -> list[dict]:
 
 # The name a check counts under in rollups and stats (SPEC §8): the file target's name, else the URL.
 STATS_KEY = func.coalesce(events.c.target, events.c.target_url)
-_EVENT_STATS_COLUMNS = (events.c.id, STATS_KEY.label("key"), events.c.timestamp, events.c.is_success,
-                        events.c.status_code, events.c.target, events.c.target_url, events.c.response_time_ms)
+_EVENT_STATS_COLUMNS = (events.c.id, STATS_KEY.label("key"), events.c.timestamp, events.c.failed,
+                        events.c.response_time_ms)
 
 
 def rollup_watermark(conn: Connection) -> int:
