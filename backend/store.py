@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import (Connection, and_, bindparam, case, delete, exists, func, insert, literal, select, tuple_,
                         union, update)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
 from backend.database import (agents, alerts, deadline_timer, deliveries, events, file_targets, leases,
@@ -50,6 +51,12 @@ def precise_text(moment: datetime) -> str:
 _EVENTS_BY_UID = select(events.c.event_uid, events.c.id).where(
     events.c.event_uid.in_(bindparam("uids", expanding=True)))
 _LOCK_TARGETS = select(targets).where(targets.c.name.in_(bindparam("names", expanding=True))).with_for_update()
+# PostgreSQL locks rows in the order it reads them, which is its plan's (physical, or the column's
+# collation), not the list's: sorted before locking, by code point like Python's sorted() (SPEC §8 names).
+_LOCK_TARGETS_SORTED = _LOCK_TARGETS.order_by(targets.c.name.collate("C"))
+_CREATE_TARGETS = (postgresql.insert(targets)
+                   .values(failures_in_a_row=0, successes_in_a_row=0, slow_in_a_row=0, clear_in_a_row=0)
+                   .on_conflict_do_nothing(index_elements=[targets.c.name]))
 _ACTIVE_ALERTS = select(alerts.c.target, alerts.c.id, alerts.c.alert_type).where(
     alerts.c.target.in_(bindparam("names", expanding=True)), alerts.c.status.in_(ACTIVE_STATUSES))
 _INSERT_EVENTS = insert(events).returning(events.c.id, sort_by_parameter_order=True)
@@ -78,7 +85,9 @@ def lock_targets(conn: Connection, names: list[str]) -> dict[str, dict]:
     SQLite the write transaction (BEGIN IMMEDIATE) already does, and FOR UPDATE is left out.
     Pass the names sorted, so that two transactions always lock in the same order.
     """
-    found = _select_targets(conn, names)
+    if conn.dialect.name == "postgresql":
+        return _lock_targets_postgresql(conn, names)
+    found = _select_targets(conn, names, _LOCK_TARGETS)
     missing = [name for name in names if name not in found]
     for name in missing:
         try:
@@ -87,12 +96,24 @@ def lock_targets(conn: Connection, names: list[str]) -> dict[str, dict]:
         except IntegrityError:
             pass  # another writer created it first; we wait for its lock below
     if missing:
-        found.update(_select_targets(conn, missing))
+        found.update(_select_targets(conn, missing, _LOCK_TARGETS))
     return found
 
 
-def _select_targets(conn: Connection, names: list[str]) -> dict[str, dict]:
-    rows = list(_rows_in(conn, _LOCK_TARGETS, "names", names))
+def _lock_targets_postgresql(conn: Connection, names: list[str]) -> dict[str, dict]:
+    """Create the missing rows, then lock every row: each step in the one sorted order, chunk after chunk.
+
+    Creating first means no transaction waits on another's new row while holding rows locked in
+    this call; ON CONFLICT DO NOTHING waits only for a row another transaction is still creating,
+    and never locks an existing one. The waits of each step then follow one order: no cycle.
+    """
+    for start in range(0, len(names), _MAX_PARAMS):
+        conn.execute(_CREATE_TARGETS, [{"name": name} for name in names[start:start + _MAX_PARAMS]])
+    return _select_targets(conn, names, _LOCK_TARGETS_SORTED)
+
+
+def _select_targets(conn: Connection, names: list[str], statement) -> dict[str, dict]:
+    rows = list(_rows_in(conn, statement, "names", names))
     fields = rows[0]._fields if rows else ()  # once: Row._fields costs more than the zip, per row
     return {row.name: dict(zip(fields, row)) for row in rows}
 
@@ -325,6 +346,19 @@ def notification_logs_for(conn: Connection, alert_id: int) -> list[dict]:
     return [dict(row) for row in rows]
 
 
+_SHARE_TARGETS_FILE = (select(targets_file.c.fingerprint).where(targets_file.c.id == 1)
+                       .with_for_update(read=True))
+
+
+def share_targets_file(conn: Connection) -> str | None:
+    """The loaded targets file's fingerprint, its row held FOR SHARE on PostgreSQL: a reload waits for this transaction.
+
+    Every writer of rule state reads it first (ingest, the deadline timer), and a reload locks it
+    FOR UPDATE first: the two take turns. SQLite's write transaction already makes them.
+    """
+    return conn.execute(_SHARE_TARGETS_FILE).scalar_one_or_none()
+
+
 def lock_targets_file(conn: Connection) -> str | None:
     """The fingerprint of the targets file the list was loaded from, its row locked for this transaction."""
     query = select(targets_file.c.fingerprint).where(targets_file.c.id == 1).with_for_update()
@@ -377,6 +411,10 @@ def forget_removed_targets(conn: Connection, names: list[str], now: str) -> list
 
     Returns the ids of the alerts resolved (SPEC §8: a removed target's active alert is resolved silently).
     """
+    names = sorted(names)
+    # The rule state first, then the alerts: the order ingest and the deadline timer lock them in.
+    if conn.dialect.name == "postgresql":
+        _select_targets(conn, names, _LOCK_TARGETS_SORTED)
     resolved = []
     for start in range(0, len(names), _MAX_PARAMS):
         chunk = names[start:start + _MAX_PARAMS]
@@ -437,6 +475,7 @@ def quiet_targets(conn: Connection, checked_before: str) -> dict[str, str | None
 
 def last_results(conn: Connection, names: list[str]) -> dict[str, str | None]:
     """The newest applied result of each of these targets (by name), their rule state locked for this transaction."""
+    share_targets_file(conn)  # before the rule state, as ingest does: see share_targets_file
     return {name: row["last_check_at"] for name, row in lock_targets(conn, sorted(names)).items()}
 
 

@@ -135,3 +135,12 @@ def test_ingest_and_the_stats_take_one_verdict_from_the_resolved_target(targets_
             app.extensions["outage"].roller.run_once()
         assert (opened, api.get(stats_path(NAME)).get_json()["failures"]) == ([], 0)
         assert api.get(stats_path("gone")).get_json()["failures"] == 1  # a 503 fails by §5's rule
+
+
+@pytest.mark.parametrize("name", ["shop\x00", "x" * 3000], ids=["nul", "too-long"])
+def test_a_name_no_target_can_have_is_a_400_in_one_sentence(api, name):
+    """A NUL (which PostgreSQL refuses in text) or an over-long name never reaches the database."""
+    response = api.get(stats_path(name))
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "The target name must be at most 2064 characters, with no NUL.",
+                                   "details": {"code": "invalid_request", "field": "name"}}
