@@ -141,7 +141,7 @@ def _with_active(state: RuleState, active: AlertType | None) -> RuleState:
 
 
 def is_agent_verdict(in_file: bool, target_url: str) -> bool:
-    """Whether the agent's `is_success` is the verdict: an event resolved to a file target, or a tcp check (SPEC §9)."""
+    """Whether the agent's `is_success` is the verdict: an event of a file target, or a tcp check (SPEC §9)."""
     # A tcp check has no status to judge, whoever sent it.
     return in_file or target_url.startswith("tcp://")
 
