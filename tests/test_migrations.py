@@ -130,43 +130,45 @@ def test_upgrading_a_0002_database_keeps_its_rows_and_adds_an_empty_agents_table
         engine.dispose()
 
 
-def _fill_at_0003(engine) -> None:
-    """A 0003 database: URL target a.example with an OPEN ERROR, file target `shop` (another URL) with one too."""
+def _filled_at_0003(tmp_path):
+    """A 0003 database (url, engine): URL target a.example with an OPEN ERROR, file target `shop` with one too."""
+    from alembic import command
+
+    from backend.database import write_transaction
+
+    url = database_url(tmp_path)
+    engine = make_engine(url)
+    with write_transaction(engine) as conn:
+        command.upgrade(alembic_config(conn), "0003")
     with engine.begin() as conn:
-        for url, status, ok, target in (("https://a.example/", 503, 0, None),
+        for checked, status, ok, target in (("https://a.example/", 503, 0, None),
                                         ("https://shop.example/health", 503, 0, "shop"),
                                         ("tcp://db.example:5432", None, 1, "db"),
                                         ("https://b.example/", 503, 1, None)):
             conn.exec_driver_sql(
                 "INSERT INTO events (target_url, status_code, response_time_ms, timestamp, is_success, "
                 "error_message, received_at, event_uid, is_late, checked_at, target) VALUES "
-                f"('{url}', {status or 'NULL'}, 12, '2026-01-01 00:00:00', {ok}, NULL, '2026-01-01 00:00:01', "
+                f"('{checked}', {status or 'NULL'}, 12, '2026-01-01 00:00:00', {ok}, NULL, '2026-01-01 00:00:01', "
                 f"NULL, 0, '2026-01-01 00:00:00.000', {repr(target) if target else 'NULL'})")
         conn.exec_driver_sql("INSERT INTO file_targets (name, position, kind, target_url, spec, loaded_at, "
                              "changed_at) VALUES ('shop', 0, 'http', 'https://shop.example/health', '{}', 'x', 'x')")
-        for event_id, url in ((1, "https://a.example/"), (2, "https://shop.example/health")):
+        for event_id, checked in ((1, "https://a.example/"), (2, "https://shop.example/health")):
             conn.exec_driver_sql("INSERT INTO alerts (event_id, target_url, alert_type, status, created_at, message) "
-                                 f"VALUES ({event_id}, '{url}', 'ERROR', 'OPEN', 'x', 'Service is down: HTTP 503')")
-        for url, failures in (("https://a.example/", 3), ("https://shop.example/health", 4)):
+                                 f"VALUES ({event_id}, '{checked}', 'ERROR', 'OPEN', 'x', 'Service is down: HTTP 503')")
+        for checked, failures in (("https://a.example/", 3), ("https://shop.example/health", 4)):
             conn.exec_driver_sql("INSERT INTO targets (target_url, failures_in_a_row, last_check_at) "
-                                 f"VALUES ('{url}', {failures}, '2026-01-01 00:00:00.000')")
+                                 f"VALUES ('{checked}', {failures}, '2026-01-01 00:00:00.000')")
         conn.exec_driver_sql("INSERT INTO deliveries (alert_id, event_id, channel, notice_type, status, attempts, "
                              "next_attempt_at, created_at) VALUES (1, 1, 'slack', 'ERROR', 'SENT', 1, 'x', 'x')")
+    return url, engine
 
 
 def test_upgrading_a_0003_database_keys_alerts_and_rule_state_by_target_name(tmp_path):
     """0004: alerts and rule state move to the target's name (its event's `target`, else the URL); verdicts stored."""
-    from alembic import command
     from sqlalchemy.exc import IntegrityError
 
-    from backend.database import write_transaction
-
-    url = database_url(tmp_path)
-    engine = make_engine(url)
+    url, engine = _filled_at_0003(tmp_path)
     try:
-        with write_transaction(engine) as conn:
-            command.upgrade(alembic_config(conn), "0003")
-        _fill_at_0003(engine)
 
         upgrade(engine)
 
@@ -192,18 +194,12 @@ def test_upgrading_a_0003_database_keys_alerts_and_rule_state_by_target_name(tmp
 
 def test_a_file_target_keeps_its_open_alert_across_the_0004_upgrade(tmp_path):
     """After the upgrade, the next failure of `shop` is deduplicated into its OPEN alert, and a success resolves it."""
-    from alembic import command
-
     from backend.database import write_transaction
     from backend.ingest import Batch
     from backend.validation import parse_events
 
-    url = database_url(tmp_path)
-    engine = make_engine(url)
+    url, engine = _filled_at_0003(tmp_path)
     try:
-        with write_transaction(engine) as conn:
-            command.upgrade(alembic_config(conn), "0003")
-        _fill_at_0003(engine)
         upgrade(engine)
         with engine.begin() as conn:
             conn.exec_driver_sql("UPDATE targets_file SET fingerprint = 'f'")
@@ -224,12 +220,8 @@ def test_downgrading_a_populated_database_to_0003_keeps_its_rows(tmp_path):
 
     from backend.database import write_transaction
 
-    url = database_url(tmp_path)
-    engine = make_engine(url)
+    url, engine = _filled_at_0003(tmp_path)
     try:
-        with write_transaction(engine) as conn:
-            command.upgrade(alembic_config(conn), "0003")
-        _fill_at_0003(engine)
         upgrade(engine)
         with write_transaction(engine) as conn:
             command.downgrade(alembic_config(conn), "0003")
