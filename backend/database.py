@@ -52,6 +52,9 @@ events = Table(
     Column("tls_ms", Float, nullable=True),
     Column("first_byte_ms", Float, nullable=True),
     Column("cert_expires_at", Text, nullable=True),
+    # 1 when the check failed, as ingest judged it from its resolved target (rules.is_failure): the
+    # recount and the rollups read this one verdict rather than judging the row again.
+    Column("failed", Integer, nullable=False, server_default=text("0")),
     # The row's place in its multi-row INSERT, which SQLAlchemy sends and reads back to match ids
     # to rows: without it, on SQLite, an INSERT ... RETURNING in parameter order runs once per row.
     insert_sentinel("batch_position", Integer),

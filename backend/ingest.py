@@ -102,12 +102,11 @@ class Batch:
             return
         saved = store.lock_targets(self.conn, keys)
         active = store.active_alert_ids(self.conn, keys)
-        types = store.alert_types(self.conn, list(active.values())) if active else {}
         for key in keys:
-            alert_id = active.get(key)
+            alert_id, alert_type = active.get(key, (None, None))
             row = saved[key]
             state = RuleState(row["failures_in_a_row"], row["successes_in_a_row"], row["slow_in_a_row"],
-                              row["clear_in_a_row"], AlertType(types[alert_id]) if alert_id is not None else None)
+                              row["clear_in_a_row"], AlertType(alert_type) if alert_id is not None else None)
             self.targets[key] = _Target(state, alert_id, row["last_check_at"])
 
     def _skip_stored(self, new_events: list[EventIn]) -> list[int]:
@@ -134,24 +133,25 @@ class Batch:
         checked_at = store.check_time_text(moment)
         name = resolved.key if resolved.in_file else new.target
         settings = resolved.settings
+        # Decided once, from the resolved target, and stored: the recount and the rollups read it.
+        failed = is_failure(new.is_success, new.status_code, is_agent_verdict(resolved.in_file, new.target_url))
         if settings is None:  # a target no longer in the file: stored, no rule runs (SPEC §8)
-            row = _event_row(new, self.received_at, False, checked_at, name)
+            row = _event_row(new, self.received_at, False, checked_at, name, failed)
             self.pending.append(_Pending(index, row, Action.NOTHING, resolved.key, None))
             return
         target = self.targets[resolved.key]
-        failed = is_failure(new.is_success, new.status_code, is_agent_verdict(new.target, new.target_url))
         if failed and self.at_once:
             settings = replace(settings, failure_threshold=1)
         if target.last_check_at is not None and checked_at < target.last_check_at:
             self._flush()  # the recount below must see every earlier event of this batch
-            row = _event_row(new, self.received_at, True, checked_at, name)
+            row = _event_row(new, self.received_at, True, checked_at, name, failed)
             self._record_late(index, resolved.key, target, row, failed, settings)
             return
         state = target.state
         cert_days_left = None
         if new.cert_expires_at is not None:
             cert_days_left = (new.cert_expiry - moment).total_seconds() / 86400
-        row = _event_row(new, self.received_at, False, checked_at, name)
+        row = _event_row(new, self.received_at, False, checked_at, name, failed)
         decision = judge(state, Check(failed, new.response_time_ms, cert_days_left), settings,
                          row.get("cert_expires_at"))
         if failed and state.active is AlertType.ERROR:
@@ -254,7 +254,8 @@ def _reason_json(reason: WarningReason | None) -> str | None:
     return json.dumps({k: v for k, v in asdict(reason).items() if v is not None}, separators=(",", ":"))
 
 
-def _event_row(new: EventIn, received_at: str, is_late: bool, checked_at: str, target: str | None) -> dict:
+def _event_row(new: EventIn, received_at: str, is_late: bool, checked_at: str, target: str | None,
+               failed: bool) -> dict:
     row = {
         "target_url": new.target_url,
         "status_code": new.status_code,
@@ -268,6 +269,7 @@ def _event_row(new: EventIn, received_at: str, is_late: bool, checked_at: str, t
         "checked_at": checked_at,
         "target": target,
         "agent": new.agent,
+        "failed": 1 if failed else 0,
     }
     if new.has_measurements:  # else left out: see store.insert_events
         row.update(dns_ms=new.dns_ms, connect_ms=new.connect_ms, tls_ms=new.tls_ms, first_byte_ms=new.first_byte_ms,

@@ -210,8 +210,9 @@ def openapi_document() -> dict:
                     {"name": "window", "in": "query",
                      "schema": {"type": "string", "enum": ["24h", "7d", "30d"], "default": "24h"}}],
                 "responses": {"200": {"description": "The stats.", **_json({"$ref": "#/components/schemas/Stats"})},
-                              "400": _error("The window is not 24h, 7d or 30d (`details.code` `invalid_request`, "
-                                            "`details.field` `window`)."),
+                              "400": _error("The window is not 24h, 7d or 30d, or the name is longer than 2064 "
+                                            "characters or holds a NUL (`details.code` `invalid_request`, "
+                                            "`details.field` `window` or `name`)."),
                               "401": ERRORS["401"],
                               "404": _error("No file target has that name and no check was stored under it.")}}},
             "/targets/reload": {"post": {

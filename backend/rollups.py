@@ -21,7 +21,6 @@ from sqlalchemy import Engine
 from backend import histogram, store
 from backend.database import write_transaction
 from backend.leases import Lease
-from backend.rules import is_agent_verdict, is_failure
 from common.logs import plural
 
 log = logging.getLogger(__name__)
@@ -53,8 +52,7 @@ class HourCounts:
     def add_event(self, row) -> None:
         """Count one event (a row of store.events_after or store.events_of_target_after)."""
         self.checks += 1
-        self.failures += is_failure(bool(row.is_success), row.status_code,
-                                    is_agent_verdict(row.target, row.target_url))
+        self.failures += row.failed  # ingest's verdict, stored (events.failed)
         if row.response_time_ms is not None:
             self.response_ms_sum += row.response_time_ms
             self.response_ms_count += 1

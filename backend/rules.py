@@ -140,10 +140,10 @@ def _with_active(state: RuleState, active: AlertType | None) -> RuleState:
                      active)
 
 
-def is_agent_verdict(target: str | None, target_url: str) -> bool:
+def is_agent_verdict(in_file: bool, target_url: str) -> bool:
     """Whether the agent's `is_success` is the verdict: an event of a file target, or a tcp check (SPEC §9)."""
-    # Only agents working from the targets file send `target`; a tcp check has no status to judge.
-    return target is not None or target_url.startswith("tcp://")
+    # A tcp check has no status to judge, whoever sent it.
+    return in_file or target_url.startswith("tcp://")
 
 
 def is_failure(is_success: bool, status_code: int | None, agent_verdict: bool) -> bool:

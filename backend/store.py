@@ -6,11 +6,12 @@ from datetime import datetime, timezone
 
 from sqlalchemy import (Connection, and_, bindparam, case, delete, exists, func, insert, literal, select, tuple_,
                         union, update)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
 from backend.database import (agents, alerts, deadline_timer, deliveries, events, file_targets, leases,
                               notification_logs, rollup_progress, rollups, targets, targets_file)
-from backend.rules import ACTIVE_STATUSES, is_agent_verdict, is_failure
+from backend.rules import ACTIVE_STATUSES
 
 # Stored times are UTC text. isoformat, not strftime: strftime("%Y") does not zero-pad years
 # before 1000 on glibc, and every form here must keep a fixed width so that text order is time order.
@@ -50,7 +51,13 @@ def precise_text(moment: datetime) -> str:
 _EVENTS_BY_UID = select(events.c.event_uid, events.c.id).where(
     events.c.event_uid.in_(bindparam("uids", expanding=True)))
 _LOCK_TARGETS = select(targets).where(targets.c.name.in_(bindparam("names", expanding=True))).with_for_update()
-_ACTIVE_ALERTS = select(alerts.c.target, alerts.c.id).where(
+# PostgreSQL locks rows in the order it reads them, which is its plan's (physical, or the column's
+# collation), not the list's: sorted before locking, by code point like Python's sorted() (SPEC §8 names).
+_LOCK_TARGETS_SORTED = _LOCK_TARGETS.order_by(targets.c.name.collate("C"))
+_CREATE_TARGETS = (postgresql.insert(targets)
+                   .values(failures_in_a_row=0, successes_in_a_row=0, slow_in_a_row=0, clear_in_a_row=0)
+                   .on_conflict_do_nothing(index_elements=[targets.c.name]))
+_ACTIVE_ALERTS = select(alerts.c.target, alerts.c.id, alerts.c.alert_type).where(
     alerts.c.target.in_(bindparam("names", expanding=True)), alerts.c.status.in_(ACTIVE_STATUSES))
 _INSERT_EVENTS = insert(events).returning(events.c.id, sort_by_parameter_order=True)
 _NEW_TARGET = insert(targets).values(failures_in_a_row=0, successes_in_a_row=0, slow_in_a_row=0, clear_in_a_row=0)
@@ -78,7 +85,9 @@ def lock_targets(conn: Connection, names: list[str]) -> dict[str, dict]:
     SQLite the write transaction (BEGIN IMMEDIATE) already does, and FOR UPDATE is left out.
     Pass the names sorted, so that two transactions always lock in the same order.
     """
-    found = _select_targets(conn, names)
+    if conn.dialect.name == "postgresql":
+        return _lock_targets_postgresql(conn, names)
+    found = _select_targets(conn, names, _LOCK_TARGETS)
     missing = [name for name in names if name not in found]
     for name in missing:
         try:
@@ -87,25 +96,31 @@ def lock_targets(conn: Connection, names: list[str]) -> dict[str, dict]:
         except IntegrityError:
             pass  # another writer created it first; we wait for its lock below
     if missing:
-        found.update(_select_targets(conn, missing))
+        found.update(_select_targets(conn, missing, _LOCK_TARGETS))
     return found
 
 
-def _select_targets(conn: Connection, names: list[str]) -> dict[str, dict]:
-    rows = list(_rows_in(conn, _LOCK_TARGETS, "names", names))
+def _lock_targets_postgresql(conn: Connection, names: list[str]) -> dict[str, dict]:
+    """Create the missing rows, then lock every row: each step in the one sorted order, chunk after chunk.
+
+    Creating first means no transaction waits on another's new row while holding rows locked in
+    this call; ON CONFLICT DO NOTHING waits only for a row another transaction is still creating,
+    and never locks an existing one. The waits of each step then follow one order: no cycle.
+    """
+    for start in range(0, len(names), _MAX_PARAMS):
+        conn.execute(_CREATE_TARGETS, [{"name": name} for name in names[start:start + _MAX_PARAMS]])
+    return _select_targets(conn, names, _LOCK_TARGETS_SORTED)
+
+
+def _select_targets(conn: Connection, names: list[str], statement) -> dict[str, dict]:
+    rows = list(_rows_in(conn, statement, "names", names))
     fields = rows[0]._fields if rows else ()  # once: Row._fields costs more than the zip, per row
     return {row.name: dict(zip(fields, row)) for row in rows}
 
 
-def active_alert_ids(conn: Connection, names: list[str]) -> dict[str, int]:
-    """The OPEN or ACK alert of each of these targets (by name) that has one."""
-    return {row.target: row.id for row in _rows_in(conn, _ACTIVE_ALERTS, "names", names)}
-
-
-def alert_types(conn: Connection, alert_ids: list[int]) -> dict[int, str]:
-    """The type (ERROR or WARNING) of each of these alerts."""
-    query = select(alerts.c.id, alerts.c.alert_type).where(alerts.c.id.in_(bindparam("ids", expanding=True)))
-    return {row.id: row.alert_type for row in _rows_in(conn, query, "ids", alert_ids)}
+def active_alert_ids(conn: Connection, names: list[str]) -> dict[str, tuple[int, str]]:
+    """The OPEN or ACK alert of each of these targets (by name) that has one: its id and type (ERROR or WARNING)."""
+    return {row.target: (row.id, row.alert_type) for row in _rows_in(conn, _ACTIVE_ALERTS, "names", names)}
 
 
 def save_targets(conn: Connection, rows: list[dict]) -> None:
@@ -271,8 +286,7 @@ def recent_failures(conn: Connection, target_url: str, limit: int, key: str | No
     With `key`, only the checks of that target (COALESCE(target, target_url), SPEC §8); the URL
     keeps the query on the (target_url, checked_at) index.
     """
-    query = (select(events.c.is_success, events.c.status_code, events.c.target)
-             .where(events.c.target_url == target_url))
+    query = select(events.c.failed).where(events.c.target_url == target_url)
     if key is not None:
         query = query.where(func.coalesce(events.c.target, events.c.target_url) == key)
     rows = conn.execute(
@@ -280,7 +294,7 @@ def recent_failures(conn: Connection, target_url: str, limit: int, key: str | No
         .order_by(events.c.checked_at.desc(), events.c.id.desc())
         .limit(limit)
     )
-    return [is_failure(bool(r.is_success), r.status_code, is_agent_verdict(r.target, target_url)) for r in rows]
+    return [bool(r.failed) for r in rows]  # the verdict ingest stored (events.failed)
 
 
 def insert_alert(conn: Connection, row: dict) -> int:
@@ -330,6 +344,19 @@ def notification_logs_for(conn: Connection, alert_id: int) -> list[dict]:
         select(notification_logs).where(notification_logs.c.alert_id == alert_id).order_by(notification_logs.c.id)
     ).mappings()
     return [dict(row) for row in rows]
+
+
+_SHARE_TARGETS_FILE = (select(targets_file.c.fingerprint).where(targets_file.c.id == 1)
+                       .with_for_update(read=True))
+
+
+def share_targets_file(conn: Connection) -> str | None:
+    """The loaded targets file's fingerprint, its row held FOR SHARE on PostgreSQL: a reload waits for this transaction.
+
+    Every writer of rule state reads it first (ingest, the deadline timer), and a reload locks it
+    FOR UPDATE first: the two take turns. SQLite's write transaction already makes them.
+    """
+    return conn.execute(_SHARE_TARGETS_FILE).scalar_one_or_none()
 
 
 def lock_targets_file(conn: Connection) -> str | None:
@@ -384,6 +411,10 @@ def forget_removed_targets(conn: Connection, names: list[str], now: str) -> list
 
     Returns the ids of the alerts resolved (SPEC §8: a removed target's active alert is resolved silently).
     """
+    names = sorted(names)
+    # The rule state first, then the alerts: the order ingest and the deadline timer lock them in.
+    if conn.dialect.name == "postgresql":
+        _select_targets(conn, names, _LOCK_TARGETS_SORTED)
     resolved = []
     for start in range(0, len(names), _MAX_PARAMS):
         chunk = names[start:start + _MAX_PARAMS]
@@ -444,6 +475,7 @@ def quiet_targets(conn: Connection, checked_before: str) -> dict[str, str | None
 
 def last_results(conn: Connection, names: list[str]) -> dict[str, str | None]:
     """The newest applied result of each of these targets (by name), their rule state locked for this transaction."""
+    share_targets_file(conn)  # before the rule state, as ingest does: see share_targets_file
     return {name: row["last_check_at"] for name, row in lock_targets(conn, sorted(names)).items()}
 
 
@@ -494,8 +526,8 @@ def list_agents(conn: Connection, limit: int, offset: int) -> list[dict]:
 
 # The name a check counts under in rollups and stats (SPEC §8): the file target's name, else the URL.
 STATS_KEY = func.coalesce(events.c.target, events.c.target_url)
-_EVENT_STATS_COLUMNS = (events.c.id, STATS_KEY.label("key"), events.c.timestamp, events.c.is_success,
-                        events.c.status_code, events.c.target, events.c.target_url, events.c.response_time_ms)
+_EVENT_STATS_COLUMNS = (events.c.id, STATS_KEY.label("key"), events.c.timestamp, events.c.failed,
+                        events.c.response_time_ms)
 
 
 def rollup_watermark(conn: Connection) -> int:

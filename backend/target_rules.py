@@ -66,7 +66,7 @@ class TargetRules:
 
     def book(self, conn: Connection) -> TargetBook:
         """The current version's book, read inside the caller's transaction (one small query when cached)."""
-        fingerprint = store.targets_file_fingerprint(conn)
+        fingerprint = store.share_targets_file(conn)  # a reload waits for the caller's transaction
         cached = self._cached
         if cached is not None and cached[0] == fingerprint:
             return cached[1]

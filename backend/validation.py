@@ -280,6 +280,14 @@ def parse_agent_header(raw: str | None) -> str | None:
     return name
 
 
+def parse_target_name(raw: str) -> str:
+    """A target name from a request path, or a 400 for text no target's name can be (PostgreSQL refuses a NUL)."""
+    if len(raw) > MAX_TARGET_NAME_LENGTH or "\x00" in raw:
+        raise ApiError(400, f"The target name must be at most {MAX_TARGET_NAME_LENGTH} characters, with no NUL.",
+                       details={"code": INVALID_REQUEST, "field": "name"})
+    return raw
+
+
 def parse_target_filter(raw: str | None, name: str = "target_url") -> str | None:
     """The ?target_url= (or ?target=) filter of GET /alerts, or a 400 for text no stored one can contain."""
     if raw is None or raw == "":

@@ -397,3 +397,23 @@ def test_spec_example_timeline_leaves_four_events_one_alert_two_console_rows(api
     assert alerts[0]["resolved_at"] is not None
     logs = db.rows("SELECT alert_id, channel, notice_type, status, retry_count FROM notification_logs ORDER BY id")
     assert [tuple(r) for r in logs] == [(1, "CONSOLE", "ERROR", "SENT", 0), (1, "CONSOLE", "RECOVERY", "SENT", 0)]
+
+
+@with_env(FAILURE_THRESHOLD="1")
+def test_a_batch_reads_its_targets_active_alerts_in_one_query(app, api):
+    """The active alert's id and type come in one SELECT on alerts, not a second one for the types."""
+    from sqlalchemy import event as sql_event
+
+    api.send(event(ok=False))
+    seen: list[str] = []
+
+    def remember(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    engine = app.extensions["outage"].engine
+    sql_event.listen(engine, "before_cursor_execute", remember)
+    try:
+        assert api.send(event(ok=False, timestamp="2025-01-08T15:31:45Z"))["alert"] is None  # failed again: dedup
+    finally:
+        sql_event.remove(engine, "before_cursor_execute", remember)
+    assert len([s for s in seen if "FROM alerts" in s]) == 1

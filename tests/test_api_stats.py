@@ -121,3 +121,26 @@ def test_a_read_racing_a_roll_counts_each_check_once(app, api, monkeypatch):
 
     monkeypatch.setattr(store, "events_of_target_after", roll_first)
     assert target_stats(ctx.engine, url, "24h")["checks"] == 5
+
+
+def test_ingest_and_the_stats_take_one_verdict_from_the_resolved_target(targets_yaml, app, api):
+    """SPEC §9: the agent's verdict for a file target (matched by URL too), §5's rule for a name not in the file."""
+    # No `target`: the event belongs to the file target with this URL, whose agent judged it a success.
+    answer = api.send(*[event("https://shop.example/health", ok=True, status=503, timestamp=ago(10 - i))
+                        for i in range(3)])
+    gone = api.send(event("https://gone.example/", ok=True, status=503, target="gone", timestamp=ago(5)))
+    opened = [item["alert"] for item in answer["events"] + [gone] if item.get("alert")]
+    for rolled in (False, True):
+        if rolled:
+            app.extensions["outage"].roller.run_once()
+        assert (opened, api.get(stats_path(NAME)).get_json()["failures"]) == ([], 0)
+        assert api.get(stats_path("gone")).get_json()["failures"] == 1  # a 503 fails by §5's rule
+
+
+@pytest.mark.parametrize("name", ["shop\x00", "x" * 3000], ids=["nul", "too-long"])
+def test_a_name_no_target_can_have_is_a_400_in_one_sentence(api, name):
+    """A NUL (which PostgreSQL refuses in text) or an over-long name never reaches the database."""
+    response = api.get(stats_path(name))
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "The target name must be at most 2064 characters, with no NUL.",
+                                   "details": {"code": "invalid_request", "field": "name"}}

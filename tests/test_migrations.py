@@ -9,7 +9,7 @@ from backend.config import ConfigError
 from backend.database import make_engine, metadata
 from backend.migrate import upgrade
 from backend.migrate import alembic_config, current_revision
-from tests.support.databases import database_url, query
+from tests.support.databases import IS_POSTGRES, database_url, query
 
 HEAD = "0006"
 
@@ -130,44 +130,119 @@ def test_upgrading_a_0002_database_keeps_its_rows_and_adds_an_empty_agents_table
         engine.dispose()
 
 
-def test_upgrading_a_0003_database_keys_alerts_and_rule_state_by_target_name(tmp_path):
-    """0004: alerts.target and targets.name are backfilled from the URL, and the one-active index moves to the name."""
+def _filled_at_0003(tmp_path):
+    """A 0003 database (url, engine): URL target a.example with an OPEN ERROR, file target `shop` with one too."""
     from alembic import command
-    from sqlalchemy.exc import IntegrityError
 
     from backend.database import write_transaction
 
     url = database_url(tmp_path)
     engine = make_engine(url)
-    try:
-        with write_transaction(engine) as conn:
-            command.upgrade(alembic_config(conn), "0003")
-        with engine.begin() as conn:
+    with write_transaction(engine) as conn:
+        command.upgrade(alembic_config(conn), "0003")
+    with engine.begin() as conn:
+        for checked, status, ok, target in (("https://a.example/", 503, 0, None),
+                                        ("https://shop.example/health", 503, 0, "shop"),
+                                        ("tcp://db.example:5432", None, 1, "db"),
+                                        ("https://b.example/", 503, 1, None)):
             conn.exec_driver_sql(
                 "INSERT INTO events (target_url, status_code, response_time_ms, timestamp, is_success, "
-                "error_message, received_at, event_uid, is_late, checked_at) VALUES ('https://a.example/', 503, "
-                "12, '2026-01-01 00:00:00', 0, 'HTTP 503', '2026-01-01 00:00:01', NULL, 0, '2026-01-01 00:00:00.000')")
+                "error_message, received_at, event_uid, is_late, checked_at, target) VALUES "
+                f"('{checked}', {status or 'NULL'}, 12, '2026-01-01 00:00:00', {ok}, NULL, '2026-01-01 00:00:01', "
+                f"NULL, 0, '2026-01-01 00:00:00.000', {repr(target) if target else 'NULL'})")
+        conn.exec_driver_sql("INSERT INTO file_targets (name, position, kind, target_url, spec, loaded_at, "
+                             "changed_at) VALUES ('shop', 0, 'http', 'https://shop.example/health', '{}', 'x', 'x')")
+        for event_id, checked in ((1, "https://a.example/"), (2, "https://shop.example/health")):
             conn.exec_driver_sql("INSERT INTO alerts (event_id, target_url, alert_type, status, created_at, message) "
-                                 "VALUES (1, 'https://a.example/', 'ERROR', 'OPEN', 'x', 'Service is down: HTTP 503')")
+                                 f"VALUES ({event_id}, '{checked}', 'ERROR', 'OPEN', 'x', 'Service is down: HTTP 503')")
+        for checked, failures in (("https://a.example/", 3), ("https://shop.example/health", 4)):
             conn.exec_driver_sql("INSERT INTO targets (target_url, failures_in_a_row, last_check_at) "
-                                 "VALUES ('https://a.example/', 3, '2026-01-01 00:00:00.000')")
+                                 f"VALUES ('{checked}', {failures}, '2026-01-01 00:00:00.000')")
+        conn.exec_driver_sql("INSERT INTO deliveries (alert_id, event_id, channel, notice_type, status, attempts, "
+                             "next_attempt_at, created_at) VALUES (1, 1, 'slack', 'ERROR', 'SENT', 1, 'x', 'x')")
+    return url, engine
+
+
+def test_upgrading_a_0003_database_keys_alerts_and_rule_state_by_target_name(tmp_path):
+    """0004: alerts and rule state move to the target's name (its event's `target`, else the URL); verdicts stored."""
+    from sqlalchemy.exc import IntegrityError
+
+    url, engine = _filled_at_0003(tmp_path)
+    try:
 
         upgrade(engine)
 
         assert current_revision(engine) == HEAD
-        assert query(url, "SELECT target, target_url, status FROM alerts") == [
-            ("https://a.example/", "https://a.example/", "OPEN")]
+        assert query(url, "SELECT target, target_url, status FROM alerts ORDER BY id") == [
+            ("https://a.example/", "https://a.example/", "OPEN"), ("shop", "https://shop.example/health", "OPEN")]
         assert query(url, "SELECT name, failures_in_a_row, successes_in_a_row, slow_in_a_row, clear_in_a_row "
-                          "FROM targets") == [("https://a.example/", 3, 0, 0, 0)]
-        assert query(url, "SELECT dns_ms, connect_ms, tls_ms, first_byte_ms, cert_expires_at FROM events") == [
-            (None, None, None, None, None)]
+                          "FROM targets ORDER BY name") == [("https://a.example/", 3, 0, 0, 0), ("shop", 4, 0, 0, 0)]
+        assert query(url, "SELECT dns_ms, connect_ms, tls_ms, first_byte_ms, cert_expires_at FROM events "
+                          "WHERE id = 1") == [(None, None, None, None, None)]
+        # As 0003 judged them: §5's rule without a `target`, the agent's verdict with one.
+        assert query(url, "SELECT failed FROM events ORDER BY id") == [(1,), (1,), (0,), (1,)]
         with pytest.raises(IntegrityError), engine.begin() as conn:  # one active alert per target name
             conn.exec_driver_sql("INSERT INTO alerts (event_id, target_url, target, alert_type, status, created_at, "
-                                 "message) VALUES (1, 'https://b.example/', 'https://a.example/', 'WARNING', 'ACK', "
+                                 "message) VALUES (1, 'https://b.example/', 'shop', 'WARNING', 'ACK', "
                                  "'x', 'slow')")
         with engine.connect() as conn:
             drift = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
         assert drift == []
+    finally:
+        engine.dispose()
+
+
+def test_a_file_target_keeps_its_open_alert_across_the_0004_upgrade(tmp_path):
+    """After the upgrade, the next failure of `shop` is deduplicated into its OPEN alert, and a success resolves it."""
+    from backend.database import write_transaction
+    from backend.ingest import Batch
+    from backend.validation import parse_events
+
+    url, engine = _filled_at_0003(tmp_path)
+    try:
+        upgrade(engine)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE targets_file SET fingerprint = 'f'")
+        for second, ok in ((1, False), (2, True)):
+            with write_transaction(engine) as conn:
+                Batch(conn, 3, ["slack"]).record(parse_events([{
+                    "target_url": "https://shop.example/health", "target": "shop", "status_code": 200 if ok else 503,
+                    "response_time_ms": 5, "timestamp": f"2026-01-01T00:00:0{second}Z", "is_success": ok}]))
+        assert query(url, "SELECT id, target, status FROM alerts ORDER BY id") == [
+            (1, "https://a.example/", "OPEN"), (2, "shop", "RESOLVED")]
+    finally:
+        engine.dispose()
+
+
+def test_downgrading_a_populated_database_to_0003_keeps_its_rows(tmp_path):
+    """0004's downgrade drops its columns in place: no table rebuild that foreign keys to alerts and events refuse."""
+    from alembic import command
+
+    from backend.database import write_transaction
+
+    url, engine = _filled_at_0003(tmp_path)
+    try:
+        upgrade(engine)
+        with write_transaction(engine) as conn:
+            command.downgrade(alembic_config(conn), "0003")
+        assert current_revision(engine) == "0003"
+        assert query(url, "SELECT COUNT(*) FROM events") == [(4,)]
+        assert query(url, "SELECT target_url, status FROM alerts ORDER BY id") == [
+            ("https://a.example/", "OPEN"), ("https://shop.example/health", "OPEN")]
+        columns = {c["name"] for c in inspect(engine).get_columns("events")}
+        assert not columns & {"failed", "dns_ms", "cert_expires_at", "batch_position"}
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.skipif(not IS_POSTGRES, reason="SQLite keeps the default: dropping it needs a rebuild foreign keys refuse")
+def test_alerts_target_has_no_default_after_0004(tmp_path):
+    """An alert stored without its target name is refused, not keyed by an empty name."""
+    engine = make_engine(database_url(tmp_path))
+    try:
+        upgrade(engine)
+        [column] = [c for c in inspect(engine).get_columns("alerts") if c["name"] == "target"]
+        assert column["default"] is None
     finally:
         engine.dispose()
 

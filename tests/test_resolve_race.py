@@ -30,7 +30,7 @@ def assert_no_recovery_queued(db, alert_id: int) -> None:
 def test_a_recovery_that_read_the_alert_before_a_manual_resolve_queues_no_recovery(app, api, db, monkeypatch):
     """The batch saw the alert active (read before the PATCH committed); its resolve then changes no row."""
     alert_id = open_then_resolve_by_hand(api)
-    monkeypatch.setattr(store, "active_alert_ids", lambda conn, urls: {URL: alert_id})  # the stale read
+    monkeypatch.setattr(store, "active_alert_ids", lambda conn, urls: {URL: (alert_id, "ERROR")})  # the stale read
     answer = api.send(event(ok=True, timestamp="2025-01-08T15:31:45Z"))
     assert answer["alert"] is None
     assert_no_recovery_queued(db, alert_id)

@@ -65,15 +65,15 @@ def test_is_failure_takes_the_agents_verdict_alone_when_it_judged_the_check(is_s
     assert is_failure(is_success, status_code, agent_verdict=True) is expected
 
 
-@pytest.mark.parametrize("target, target_url, expected", [
-    ("shop", "https://shop.example/health", True),   # an agent working from the targets file
-    (None, "tcp://db.example:5432", True),
-    ("db", "tcp://db.example:5432", True),
-    (None, "https://t.example/", False),             # TARGET_URL, or an agent from before the file
-    (None, "http://tcp.example/tcp://x", False),
+@pytest.mark.parametrize("in_file, target_url, expected", [
+    (True, "https://shop.example/health", True),   # an event resolved to a file target (by name or URL)
+    (False, "tcp://db.example:5432", True),
+    (True, "tcp://db.example:5432", True),
+    (False, "https://t.example/", False),          # a target not in the file: §5's rule
+    (False, "http://tcp.example/tcp://x", False),
 ])
-def test_the_agent_judges_file_targets_and_tcp_checks(target, target_url, expected):
-    assert is_agent_verdict(target, target_url) is expected
+def test_the_agent_judges_file_targets_and_tcp_checks(in_file, target_url, expected):
+    assert is_agent_verdict(in_file, target_url) is expected
 
 
 S = AlertStatus
@@ -136,7 +136,7 @@ def test_timeline_opens_once_dedups_resolves_and_opens_again():
 def test_timeline_of_a_tcp_target_judged_by_the_agent():
     """Connections made (no status) are successes; refused ones open the alert at the threshold."""
     threshold, state = 2, TargetState(0, False)
-    verdict = is_agent_verdict(None, "tcp://db.example:5432")
+    verdict = is_agent_verdict(False, "tcp://db.example:5432")
     steps = [  # (is_success, status_code, action, state after)
         (True, None, NOTHING, TargetState(0, False)),
         (True, None, NOTHING, TargetState(0, False)),

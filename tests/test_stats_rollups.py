@@ -30,7 +30,7 @@ def varied_events(count: int, start_minute: float = 0) -> list[dict]:
         url = f"https://t{i % 3}.example/"
         fields = {"timestamp": at(start_minute + i * 7), "response_time_ms": 20 + (i * 37) % 900}
         if i % 4 == 3:
-            fields["target"] = "shop"  # a file target's name: its checks count under the name
+            fields["target"] = "shop"  # a named target (no targets file here): its checks count under the name
         if i % 11 == 0:
             items.append(event(url, ok=False, status_code=None, error_message="Request timed out after 5000ms",
                                **{**fields, "response_time_ms": None}))
@@ -44,12 +44,15 @@ def varied_events(count: int, start_minute: float = 0) -> list[dict]:
 def raw_counts(db) -> dict:
     """What the rollups must hold, counted from the raw events in Python."""
     counts = defaultdict(lambda: [0, 0, 0, 0])
-    for row in db.rows("SELECT target, target_url, timestamp, is_success, status_code, response_time_ms FROM events"):
+    for row in db.rows("SELECT target, target_url, timestamp, is_success, status_code, response_time_ms, failed "
+                       "FROM events"):
         key = (row["target"] or row["target_url"], row["timestamp"][:13] + ":00:00")
         c = counts[key]
         c[0] += 1
-        c[1] += is_failure(bool(row["is_success"]), row["status_code"],
-                           is_agent_verdict(row["target"], row["target_url"]))
+        # No targets file here: §5's rule, but for tcp checks (SPEC §9); ingest stored the same verdict.
+        failed = is_failure(bool(row["is_success"]), row["status_code"], is_agent_verdict(False, row["target_url"]))
+        assert row["failed"] == failed
+        c[1] += failed
         if row["response_time_ms"] is not None:
             c[2] += row["response_time_ms"]
             c[3] += 1

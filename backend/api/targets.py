@@ -6,7 +6,7 @@ from backend import stats
 from backend.api import require_api_key
 from backend.errors import INVALID_TARGETS_FILE, ApiError
 from backend.targets_file import TargetsFileError
-from backend.validation import parse_agent_header, parse_page
+from backend.validation import parse_agent_header, parse_page, parse_target_name
 
 bp = Blueprint("targets", __name__)
 bp.before_request(require_api_key)
@@ -24,7 +24,7 @@ def list_targets():
 def target_stats(name: str):
     """A target's checks, failures, uptime and response times over ?window=24h|7d|30d (SPEC §8)."""
     window = stats.parse_window(request.args.get("window"))
-    return jsonify(stats.target_stats(current_app.extensions["outage"].engine, name, window))
+    return jsonify(stats.target_stats(current_app.extensions["outage"].engine, parse_target_name(name), window))
 
 
 @bp.post("/targets/reload")
