@@ -113,6 +113,8 @@ targets = Table(
     Column("successes_in_a_row", Integer, nullable=False, server_default=text("0")),
     Column("slow_in_a_row", Integer, nullable=False, server_default=text("0")),  # successes over max_response_time_ms
     Column("clear_in_a_row", Integer, nullable=False, server_default=text("0")),  # checks without a WARNING condition
+    # When the backend last received a result for it, on its own clock (the deadline timer's measure).
+    Column("last_received_at", Text, nullable=True),
 )
 
 # The outbox: one row per (notice, channel), written in the same transaction as the alert change

@@ -5,6 +5,8 @@ targets silent past their deadline (backend/deadline_rules.py) and stores one fa
 the rules applied as to any other event: its ERROR opens at once, and the target's next result
 resolves it. Nothing is held only in memory, so restarts and takeovers neither miss nor double one:
 
+- Silence is measured on the backend's clock, from when the target's last result was received
+  (targets.last_received_at), so an agent whose clock is off is neither silent nor late.
 - A missed deadline's event has event_uid uuid5(name, deadline) and becomes the target's newest
   result, so the next deadline counts from it. Two processes that both see it due store it once.
 - The timer knows the backend was down from its heartbeat: each pass writes its time to
@@ -31,7 +33,7 @@ from backend.database import DatabaseBusyError, write_transaction
 from backend.leases import Lease
 from backend.own_events import backend_event, record_at_once
 from backend.service import AlertService
-from backend.deadline_rules import Watch, deadline_uid, due_at, silence_message, watch_of
+from backend.deadline_rules import Watch, deadline_uid, due_at, missed_check_at, silence_message, watch_of
 from backend.startup import first_line
 
 log = logging.getLogger(__name__)
@@ -75,7 +77,7 @@ class DeadlineTimer:
         watches = self._current_watches()
         if not watches:
             return 0
-        # Only a target whose newest result is older than the shortest window can be due: SQL narrows it.
+        # Only a target last heard from longer ago than the shortest window can be due: SQL narrows it.
         cutoff = store.check_time_text(now - timedelta(seconds=min(w.window for w in watches)))
         with self.engine.connect() as conn:
             quiet = store.quiet_targets(conn, cutoff)
@@ -114,17 +116,19 @@ class DeadlineTimer:
             last = store.last_results(conn, [w.name for w in due])
             made = []
             for watch in due:
-                last_result = _moment(last[watch.name])
-                deadline = due_at(watch, last_result, resumed)
+                heard, checked = (_moment(text) for text in last[watch.name])
+                deadline = due_at(watch, heard, resumed)
                 if deadline <= now:  # a result may have come in since the first read
-                    message = silence_message(watch, deadline, last_result)
+                    message = silence_message(watch, deadline, heard)
                     uid = deadline_uid(watch.name, store.check_time_text(deadline))
-                    made.append((watch, backend_event(watch.target_url, watch.name, deadline, False, message, uid)))
-            recorded = record_at_once(conn, [event for _, event in made], self.service) if made else []
-            stored = [(watch, event) for (watch, event), result in zip(made, recorded) if not result.duplicate]
-        for watch, event in stored:
+                    checked_at = missed_check_at(deadline, heard, checked)
+                    made.append((watch, deadline, backend_event(watch.target_url, watch.name, checked_at, False,
+                                                                message, uid)))
+            recorded = record_at_once(conn, [event for _, _, event in made], self.service) if made else []
+            stored = [made_one for made_one, result in zip(made, recorded) if not result.duplicate]
+        for watch, deadline, event in stored:
             log.warning("%s target %s: %s (deadline %s)", watch.kind, watch.name, event.error_message,
-                        store.utc_text(event.checked_at))
+                        store.utc_text(deadline))
         if any(result.alert for result in recorded):
             self.on_alert()
         return len(stored)

@@ -54,7 +54,8 @@ _ACTIVE_ALERTS = select(alerts.c.target, alerts.c.id).where(
     alerts.c.target.in_(bindparam("names", expanding=True)), alerts.c.status.in_(ACTIVE_STATUSES))
 _INSERT_EVENTS = insert(events).returning(events.c.id, sort_by_parameter_order=True)
 _NEW_TARGET = insert(targets).values(failures_in_a_row=0, successes_in_a_row=0, slow_in_a_row=0, clear_in_a_row=0)
-_STATE_COLUMNS = ("failures_in_a_row", "last_check_at", "successes_in_a_row", "slow_in_a_row", "clear_in_a_row")
+_STATE_COLUMNS = ("failures_in_a_row", "last_check_at", "successes_in_a_row", "slow_in_a_row", "clear_in_a_row",
+                  "last_received_at")
 _SAVE_TARGET = (update(targets).where(targets.c.name == bindparam("b_name"))
                 .values({column: bindparam(f"b_{column}") for column in _STATE_COLUMNS}))
 _MAX_PARAMS = 500  # IN lists stay far below any database's bound-parameter limit
@@ -115,7 +116,8 @@ def save_targets(conn: Connection, rows: list[dict]) -> None:
         conn.execute(_SAVE_TARGET, [{"b_name": r["name"], "b_failures_in_a_row": r["failures_in_a_row"],
                                      "b_last_check_at": r["last_check_at"],
                                      "b_successes_in_a_row": r["successes_in_a_row"],
-                                     "b_slow_in_a_row": r["slow_in_a_row"], "b_clear_in_a_row": r["clear_in_a_row"]}
+                                     "b_slow_in_a_row": r["slow_in_a_row"], "b_clear_in_a_row": r["clear_in_a_row"],
+                                     "b_last_received_at": r["last_received_at"]}
                                     for r in rows])
 
 
@@ -433,18 +435,19 @@ def watched_targets(conn: Connection) -> list[dict]:
     return [dict(row) for row in conn.execute(query).mappings()]
 
 
-def quiet_targets(conn: Connection, checked_before: str) -> dict[str, str | None]:
-    """Loaded targets (by name) whose newest result is older than `checked_before`, or who have none: its time."""
-    last = targets.c.last_check_at
+def quiet_targets(conn: Connection, received_before: str) -> dict[str, str | None]:
+    """Loaded targets (by name) whose last result was received before `received_before`, or who have none: when."""
+    last = targets.c.last_received_at
     query = (select(file_targets.c.name, last)
              .select_from(file_targets.outerjoin(targets, targets.c.name == file_targets.c.name))
-             .where((last.is_(None)) | (last < checked_before)))
-    return {row.name: row.last_check_at for row in conn.execute(query)}
+             .where((last.is_(None)) | (last < received_before)))
+    return {row.name: row.last_received_at for row in conn.execute(query)}
 
 
-def last_results(conn: Connection, names: list[str]) -> dict[str, str | None]:
-    """The newest applied result of each of these targets (by name), their rule state locked for this transaction."""
-    return {name: row["last_check_at"] for name, row in lock_targets(conn, sorted(names)).items()}
+def last_results(conn: Connection, names: list[str]) -> dict[str, tuple[str | None, str | None]]:
+    """When each of these targets (by name) last had a result received, and its newest check time; locked."""
+    return {name: (row["last_received_at"], row["last_check_at"])
+            for name, row in lock_targets(conn, sorted(names)).items()}
 
 
 def timer_beat(conn: Connection) -> dict:
