@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -208,3 +210,28 @@ def test_an_agent_whose_clock_is_behind_raises_no_false_alert_and_its_target_rec
     assert [ok for ok, _ in rows].count(0) >= 1 and all(late == 0 for _, late in rows), rows
     first_failure = [ok for ok, _ in rows].index(0)
     assert all(ok == 1 for ok, _ in rows[:first_failure]) and rows[-1][0] == 1
+
+
+def test_a_lease_takeover_is_not_taken_for_a_backend_outage(tmp_path):
+    first = Backend(tmp_path).start()
+    holder = "SELECT holder FROM leases WHERE name = 'deadlines'"
+    wait_until(lambda: first.rows(holder), 10, message="the first backend holding the timer's lease")
+    [(first_holder,)] = first.rows(holder)
+    second = Backend(tmp_path).start()
+    pause = threading.Event()
+    try:
+        pause.wait(1.5)  # the second one's timer runs its passes too
+        [(resumed,)] = first.rows("SELECT resumed_at FROM deadline_timer")
+        # The holder hangs (a stuck gunicorn worker): its lease expires and the second backend takes
+        # over, though it served requests all along. No deadline may move to "restart + grace".
+        os.kill(first.proc.pid, signal.SIGSTOP)
+        try:
+            wait_until(lambda: first.rows(holder)[0][0] != first_holder, 20, message="the takeover")
+            pause.wait(1.5)  # a pass after it
+        finally:
+            os.kill(first.proc.pid, signal.SIGCONT)
+        assert first.rows("SELECT resumed_at FROM deadline_timer") == [(resumed,)]
+    finally:
+        first.stop()
+        second.stop()
+    assert "deadline timer resumes after" not in first.log_text()
