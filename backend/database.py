@@ -217,11 +217,12 @@ leases = Table(
 def make_engine(database_url: str) -> Engine:
     """An engine for DATABASE_URL; a relative SQLite path resolves against the repository (SPEC §1)."""
     url = make_url(database_url)
+    # hide_parameters: an error's text (logged) leaves out the statement's values, ping tokens among them.
     if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
     if url.database and url.database != ":memory:" and not Path(url.database).is_absolute():
         url = url.set(database=str(ROOT / url.database))
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True)
     event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
