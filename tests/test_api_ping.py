@@ -130,13 +130,16 @@ def test_a_nul_or_over_long_token_is_the_usual_404(targets_yaml, api, client, db
     assert db.count("events") == 0
 
 
-def test_a_failing_statement_logs_no_parameters_so_no_ping_token(targets_yaml, api, client, db, caplog):
+def test_a_failing_statement_logs_no_parameters_so_no_ping_token(targets_yaml, app, api, client, caplog):
     token = token_of(ping_url(api))
     caplog.set_level(logging.INFO)
-    db.rows("ALTER TABLE file_targets RENAME TO file_targets_away")  # every lookup of a token now fails
+    engine = app.extensions["outage"].engine
+    with engine.begin() as conn:  # every lookup of a token now fails
+        conn.exec_driver_sql("ALTER TABLE file_targets RENAME TO file_targets_away")
     try:
         assert client.get(f"/ping/{token}").status_code == 500
     finally:
-        db.rows("ALTER TABLE file_targets_away RENAME TO file_targets")
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE file_targets_away RENAME TO file_targets")
     assert "file_targets" in caplog.text  # the error itself is logged, its statement's parameters are not
     assert token not in caplog.text
