@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import (Connection, and_, bindparam, case, delete, exists, func, insert, literal, select, tuple_,
                         union, update)
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from backend.database import (agents, alerts, deadline_timer, deliveries, events, file_targets, leases,
                               notification_logs, rollup_progress, rollups, targets, targets_file)
@@ -506,11 +506,30 @@ def rollup_watermark(conn: Connection) -> int:
     return conn.execute(select(rollup_progress.c.last_event_id).where(rollup_progress.c.id == 1)).scalar_one()
 
 
-def events_after(conn: Connection, after_id: int, limit: int) -> list:
-    """Up to `limit` events with ids above `after_id`, by id, with what a rollup counts and when each arrived."""
-    query = (select(*_EVENT_STATS_COLUMNS, events.c.received_at).where(events.c.id > after_id)
-             .order_by(events.c.id).limit(limit))
-    return list(conn.execute(query))
+def events_after(conn: Connection, after_id: int, limit: int, up_to: int | None = None) -> list:
+    """Up to `limit` events with ids above `after_id` (and at most `up_to`), by id, with what a rollup counts."""
+    query = select(*_EVENT_STATS_COLUMNS).where(events.c.id > after_id)
+    if up_to is not None:
+        query = query.where(events.c.id <= up_to)
+    return list(conn.execute(query.order_by(events.c.id).limit(limit)))
+
+
+def visible_events_horizon(conn: Connection, lock_timeout_ms: int) -> int | None:
+    """PostgreSQL: the highest event id, such that no lower id can still commit; None if the wait ran out.
+
+    An INSERT holds ROW EXCLUSIVE on events from before it takes its id until its transaction ends;
+    SHARE waits for every such transaction and holds new ones off while max(id) is read. Run it in
+    a transaction of its own, committed at once: inserts wait only that long.
+    """
+    conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(lock_timeout_ms)}ms'")
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql("LOCK TABLE events IN SHARE MODE")
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available: a writer is slow
+            return None
+        raise
+    return conn.execute(select(func.coalesce(func.max(events.c.id), 0))).scalar_one()
 
 
 def advance_rollup_watermark(conn: Connection, from_id: int, to_id: int) -> bool:
