@@ -29,10 +29,11 @@ CHUNK = 2000  # events per transaction: the write lock is held for milliseconds 
 MIN_LEASE_SECONDS = 60.0
 # On PostgreSQL an id is taken at INSERT and becomes visible at COMMIT, so a writer may commit id 7
 # after id 8 is visible: the roller first waits for every inserting transaction in flight and reads
-# max(id) (store.visible_events_horizon), and rolls no id above it. It waits at most this long (new
-# inserts queue behind it meanwhile), else tries at its next turn. SQLite writers take turns,
-# committing in id order. The stats route counts the unrolled events itself, so waiting costs no freshness.
-HORIZON_LOCK_TIMEOUT_MS = 1000
+# max(id) (store.visible_events_horizon), and rolls no id above it. It waits at most this long, else
+# tries at its next turn: new inserts queue behind it meanwhile, and it gives up before PostgreSQL's
+# deadlock check (deadlock_timeout, 1 s) would have to step in. SQLite writers take turns, committing
+# in id order. The stats route counts the unrolled events itself, so waiting costs no freshness.
+HORIZON_LOCK_TIMEOUT_MS = 500
 
 
 def hour_of(timestamp: str) -> str:
