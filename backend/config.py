@@ -44,9 +44,8 @@ class Settings:
     retention_days: int = 30
     retention_interval_seconds: float = 3600.0
     # How often one process counts new events into the stats rollups: the route scans at most this
-    # much of unrolled events (plus the settle time on PostgreSQL), whatever the window.
+    # much of unrolled events, whatever the window.
     rollup_interval_seconds: float = 10.0
-    rollup_settle_seconds: float | None = None  # events younger than this wait for the next roll; None: by database
     workers: int = 2
     # The targets file (SPEC §8): used when it exists, or required when TARGETS_FILE names it.
     targets_file: Path = ROOT / "targets.yaml"
@@ -102,7 +101,6 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         retention_days=_int(environ, "RETENTION_DAYS", 30, low=0),
         retention_interval_seconds=_number(environ, "RETENTION_INTERVAL_SECONDS", 3600.0, low=0.1),
         rollup_interval_seconds=_number(environ, "ROLLUP_INTERVAL_SECONDS", 10.0, low=0.1),
-        rollup_settle_seconds=_number(environ, "ROLLUP_SETTLE_SECONDS", None, low=0.0),
         workers=_int(environ, "BACKEND_WORKERS", 2, low=1, high=64),
         targets_file=_path(environ, "TARGETS_FILE", ROOT / "targets.yaml"),
         targets_file_required=bool(_text(environ, "TARGETS_FILE")),

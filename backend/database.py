@@ -116,6 +116,8 @@ targets = Table(
     Column("successes_in_a_row", Integer, nullable=False, server_default=text("0")),
     Column("slow_in_a_row", Integer, nullable=False, server_default=text("0")),  # successes over max_response_time_ms
     Column("clear_in_a_row", Integer, nullable=False, server_default=text("0")),  # checks without a WARNING condition
+    # When the backend last received a result for it, on its own clock (the deadline timer's measure).
+    Column("last_received_at", Text, nullable=True),
 )
 
 # The outbox: one row per (notice, channel), written in the same transaction as the alert change
@@ -218,11 +220,12 @@ leases = Table(
 def make_engine(database_url: str) -> Engine:
     """An engine for DATABASE_URL; a relative SQLite path resolves against the repository (SPEC §1)."""
     url = make_url(database_url)
+    # hide_parameters: an error's text (logged) leaves out the statement's values, ping tokens among them.
     if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
     if url.database and url.database != ":memory:" and not Path(url.database).is_absolute():
         url = url.set(database=str(ROOT / url.database))
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True)
     event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", _sqlite_begin)
     return engine

@@ -37,24 +37,37 @@ def watch_of(name: str, kind: str, target_url: str, spec: dict, loaded_at: datet
     return Watch(name, kind, target_url, window, changed_at, start, refresh_seconds + window)
 
 
-def due_at(watch: Watch, last_result: datetime | None, resumed_at: datetime | None) -> datetime:
-    """When the target's silence becomes an outage.
+def due_at(watch: Watch, last_heard: datetime | None, resumed_at: datetime | None) -> datetime:
+    """When the target's silence becomes an outage, on the backend's clock.
 
-    The deadline counts from its last result (a missed deadline's own failed event counts as one, so
-    the next deadline counts from the missed one), never from before `start`; and it is never
-    earlier than `resumed_at + allowance`, the time a restarted backend gives pingers and agents
-    to be heard again (SPEC §9).
+    The deadline counts from when its last result was received (never from an agent's check time:
+    an agent whose clock is behind would look silent; a missed deadline's own failed event counts
+    as a result, so the next deadline counts from the missed one), never from before `start`; and
+    it is never earlier than `resumed_at + allowance`, the time a restarted backend gives pingers
+    and agents to be heard again (SPEC §9).
     """
-    base = watch.start if last_result is None else max(last_result, watch.start)
+    base = watch.start if last_heard is None else max(last_heard, watch.start)
     due = base + timedelta(seconds=watch.window)
     if resumed_at is not None:
         due = max(due, resumed_at + timedelta(seconds=watch.allowance))
     return due
 
 
-def silence_message(watch: Watch, due: datetime, last_result: datetime | None) -> str:
+def missed_check_at(due: datetime, last_heard: datetime | None, last_check: datetime | None) -> datetime:
+    """The check time of a missed deadline's failed event: `due` moved into the target's own check times.
+
+    Its checks carry their agent's clock, which may differ from the backend's: stamped as long after
+    the last check as `due` is after that check's arrival, the event sorts between the target's
+    checks, and the agent's next result is newer (in order, so it can resolve the alert), not late.
+    """
+    if last_heard is None or last_check is None:
+        return due
+    return last_check + (due - last_heard)
+
+
+def silence_message(watch: Watch, due: datetime, last_heard: datetime | None) -> str:
     """`no ping for 25h` or `no results for 95 s`: how long the target had been silent at its deadline."""
-    silent = (due - (last_result or watch.loaded)).total_seconds()
+    silent = (due - (last_heard or watch.loaded)).total_seconds()
     return f"no {'ping' if watch.kind == 'push' else 'results'} for {humanise(silent)}"
 
 

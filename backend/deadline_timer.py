@@ -5,15 +5,23 @@ targets silent past their deadline (backend/deadline_rules.py) and stores one fa
 the rules applied as to any other event: its ERROR opens at once, and the target's next result
 resolves it. Nothing is held only in memory, so restarts and takeovers neither miss nor double one:
 
+- Silence is measured on the backend's clock, from when the target's last result was received
+  (targets.last_received_at), so an agent whose clock is off is neither silent nor late.
 - A missed deadline's event has event_uid uuid5(name, deadline) and becomes the target's newest
   result, so the next deadline counts from it. Two processes that both see it due store it once.
-- The timer knows the backend was down from its heartbeat: each pass writes its time to
-  `deadline_timer.beat_at`. A pass that finds no beat newer than GAP_SECONDS (every backend
-  process was stopped, or the holder stalled) records `resumed_at` = now, and from then on no
-  deadline is earlier than resumed_at + the target's allowance (push: its grace; http and tcp:
-  AGENT_REFRESH_SECONDS plus one window, for agents to find the backend again and flush their
-  spool). Pings and results lost while the backend was down so raise no false alert, and a
-  deadline that passed meanwhile is still noticed when that allowance is over, never skipped.
+- The timer knows the backend was down from a heartbeat: every backend process's timer, lease
+  holder or not, writes its time to `deadline_timer.beat_at` on each tick. A beat older than
+  GAP_SECONDS means no process ran for that long (a freshly started process, which knows it was
+  not running, asks only STARTUP_GAP_SECONDS): every process was stopped. The pass then records
+  `resumed_at` = now, and from then on no deadline is earlier than resumed_at + the target's
+  allowance (push: its grace; http and tcp: AGENT_REFRESH_SECONDS plus one window, for agents to
+  find the backend again and flush their spool). Pings and results lost while the backend was
+  down so raise no false alert, and a deadline that passed meanwhile is still noticed when that
+  allowance is over, never skipped. A lease takeover is no gap (the new holder beat all along),
+  nor is a pass that waits for the database shorter than GAP_SECONDS.
+  Limits: a restart of every process within STARTUP_GAP_SECONDS, or a database that answers no
+  process for longer than GAP_SECONDS, is misjudged (a ping lost in the first case can raise an
+  ERROR; the second postpones deadlines by one allowance).
 """
 
 from __future__ import annotations
@@ -31,14 +39,17 @@ from backend.database import DatabaseBusyError, write_transaction
 from backend.leases import Lease
 from backend.own_events import backend_event, record_at_once
 from backend.service import AlertService
-from backend.deadline_rules import Watch, deadline_uid, due_at, silence_message, watch_of
+from backend.deadline_rules import Watch, deadline_uid, due_at, missed_check_at, silence_message, watch_of
 from backend.startup import first_line
 
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0
-GAP_SECONDS = 3.0  # a heartbeat older than this: no timer ran for a while, the backend was down
 LEASE_SECONDS = 10.0  # renewed at a third of it; a non-holder asks every tick, so a handoff leaves no gap
+# A heartbeat older than this: no backend process ran for a while. Beyond a lease and a few ticks,
+# so that a pass stalled on the database (pings wait meanwhile, none is lost) is no outage.
+GAP_SECONDS = LEASE_SECONDS + 3 * TICK_SECONDS
+STARTUP_GAP_SECONDS = 3 * TICK_SECONDS  # a process's first beat: older than this, no other process is running
 
 
 def _moment(text: str | None) -> datetime | None:
@@ -58,6 +69,7 @@ class DeadlineTimer:
         self._renew_at = 0.0
         self._holds = False
         self._failing = False
+        self._gap = STARTUP_GAP_SECONDS  # GAP_SECONDS after this process's first beat
         self._watches: tuple[tuple, list[Watch]] = ((), [])  # (version of the loaded list, its watches)
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="deadline-timer")
@@ -65,17 +77,17 @@ class DeadlineTimer:
 
     def run_once(self, now: datetime | None = None) -> int | None:
         """One pass if this process holds the lease: how many missed deadlines it stored, or None."""
+        now = now or datetime.now(timezone.utc)
+        resumed = self._beat(now)  # every process: whether any ran lately is what tells an outage
         if time.monotonic() >= self._renew_at:
             self._holds = bool(self.lease.take())
             self._renew_at = time.monotonic() + (self.lease.seconds / 3 if self._holds else TICK_SECONDS)
         if not self._holds:
             return None
-        now = now or datetime.now(timezone.utc)
-        resumed = self._beat(now)
         watches = self._current_watches()
         if not watches:
             return 0
-        # Only a target whose newest result is older than the shortest window can be due: SQL narrows it.
+        # Only a target last heard from longer ago than the shortest window can be due: SQL narrows it.
         cutoff = store.check_time_text(now - timedelta(seconds=min(w.window for w in watches)))
         with self.engine.connect() as conn:
             quiet = store.quiet_targets(conn, cutoff)
@@ -83,17 +95,19 @@ class DeadlineTimer:
         return self._store_missed(due, now, resumed) if due else 0
 
     def _beat(self, now: datetime) -> datetime | None:
-        """Write this pass's heartbeat; return since when the timer has run without a gap."""
+        """Write this process's heartbeat; return since when some backend process has run without a gap."""
         with write_transaction(self.engine) as conn:
             beat = store.timer_beat(conn)
             previous, resumed = _moment(beat["beat_at"]), beat["resumed_at"]
-            if previous is None or (now - previous).total_seconds() > GAP_SECONDS:
+            if previous is None or (now - previous).total_seconds() > self._gap:
                 resumed = store.precise_text(now)
                 if previous is not None:
-                    log.warning("deadline timer resumes after %.0f s without a pass (the backend was down): a "
+                    log.warning("deadline timer resumes after %.0f s with no backend process running: a "
                                 "deadline missed meanwhile is reported after each target's allowance",
                                 (now - previous).total_seconds())
-            store.save_timer_beat(conn, store.precise_text(now), resumed)
+            # max: a process whose pass began before another's beat never moves it back.
+            store.save_timer_beat(conn, store.precise_text(max(now, previous or now)), resumed)
+        self._gap = GAP_SECONDS
         return _moment(resumed)
 
     def _current_watches(self) -> list[Watch]:
@@ -114,17 +128,19 @@ class DeadlineTimer:
             last = store.last_results(conn, [w.name for w in due])
             made = []
             for watch in due:
-                last_result = _moment(last[watch.name])
-                deadline = due_at(watch, last_result, resumed)
+                heard, checked = (_moment(text) for text in last[watch.name])
+                deadline = due_at(watch, heard, resumed)
                 if deadline <= now:  # a result may have come in since the first read
-                    message = silence_message(watch, deadline, last_result)
+                    message = silence_message(watch, deadline, heard)
                     uid = deadline_uid(watch.name, store.check_time_text(deadline))
-                    made.append((watch, backend_event(watch.target_url, watch.name, deadline, False, message, uid)))
-            recorded = record_at_once(conn, [event for _, event in made], self.service) if made else []
-            stored = [(watch, event) for (watch, event), result in zip(made, recorded) if not result.duplicate]
-        for watch, event in stored:
+                    checked_at = missed_check_at(deadline, heard, checked)
+                    made.append((watch, deadline, backend_event(watch.target_url, watch.name, checked_at, False,
+                                                                message, uid)))
+            recorded = record_at_once(conn, [event for _, _, event in made], self.service) if made else []
+            stored = [made_one for made_one, result in zip(made, recorded) if not result.duplicate]
+        for watch, deadline, event in stored:
             log.warning("%s target %s: %s (deadline %s)", watch.kind, watch.name, event.error_message,
-                        store.utc_text(event.checked_at))
+                        store.utc_text(deadline))
         if any(result.alert for result in recorded):
             self.on_alert()
         return len(stored)

@@ -73,7 +73,7 @@ def create_app(settings: Settings, notifiers: list[Notifier] | None = None) -> F
                             lease_seconds=settings.notify_lease_seconds)
     service = AlertService(engine, settings.failure_threshold, [n.channel for n in notifiers])
     purger = RetentionPurger(engine, settings.retention_days, settings.retention_interval_seconds)
-    roller = Roller(engine, settings.rollup_interval_seconds, settings.rollup_settle_seconds)
+    roller = Roller(engine, settings.rollup_interval_seconds)
     app.extensions["outage"] = AppContext(settings, engine, service, dispatcher, purger, target_list, roller)
     register_error_handlers(app)
     for blueprint in (health.bp, events.bp, alerts.bp, targets.bp, agents.bp, ping.bp):

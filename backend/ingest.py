@@ -72,7 +72,9 @@ class Batch:
         self.channels = channels
         self.at_once = at_once
         self.rules = rules if rules is not None else TargetRules(threshold)
-        self.received_at = store.now_text()
+        received = datetime.now(timezone.utc)
+        self.received_at = store.utc_text(received)
+        self.heard_at = store.check_time_text(received)  # targets.last_received_at: the deadline timer's clock
         self.pending: list[_Pending] = []
         self.targets: dict[str, _Target] = {}
         self.results: list[Recorded | int | None] = []
@@ -237,7 +239,7 @@ class Batch:
         store.save_targets(self.conn, [
             {"name": key, "failures_in_a_row": t.state.failures_in_a_row, "last_check_at": t.last_check_at,
              "successes_in_a_row": t.state.successes_in_a_row, "slow_in_a_row": t.state.slow_in_a_row,
-             "clear_in_a_row": t.state.clear_in_a_row}
+             "clear_in_a_row": t.state.clear_in_a_row, "last_received_at": self.heard_at}
             for key, t in self.targets.items() if t.changed])
 
 

@@ -14,7 +14,6 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Engine
 
@@ -28,10 +27,12 @@ log = logging.getLogger(__name__)
 CHUNK = 2000  # events per transaction: the write lock is held for milliseconds (README, "Stats")
 MIN_LEASE_SECONDS = 60.0
 # On PostgreSQL an id is taken at INSERT and becomes visible at COMMIT, so a writer may commit id 7
-# after id 8 is visible; the roller leaves events that arrived in the last settle seconds alone, so it
-# never moves the watermark past one still in flight. SQLite writers take turns, committing in id
-# order. The stats route counts the unrolled events itself, so waiting costs no freshness.
-POSTGRES_SETTLE_SECONDS = 15.0  # an ingest transaction lasts milliseconds
+# after id 8 is visible: the roller first waits for every inserting transaction in flight and reads
+# max(id) (store.visible_events_horizon), and rolls no id above it. It waits at most this long, else
+# tries at its next turn: new inserts queue behind it meanwhile, and it gives up before PostgreSQL's
+# deadlock check (deadlock_timeout, 1 s) would have to step in. SQLite writers take turns, committing
+# in id order. The stats route counts the unrolled events itself, so waiting costs no freshness.
+HORIZON_LOCK_TIMEOUT_MS = 500
 
 
 def hour_of(timestamp: str) -> str:
@@ -87,27 +88,23 @@ def count_events(rows) -> dict[tuple[str, str], HourCounts]:
 class Roller:
     """A background thread that rolls new events up every `interval_seconds`, while it holds the lease."""
 
-    def __init__(self, engine: Engine, interval_seconds: float, settle_seconds: float | None = None,
-                 start: bool = True):
+    def __init__(self, engine: Engine, interval_seconds: float, start: bool = True):
         self.engine = engine
         self.interval_seconds = interval_seconds
-        if settle_seconds is None:
-            settle_seconds = POSTGRES_SETTLE_SECONDS if engine.dialect.name == "postgresql" else 0.0
-        self.settle_seconds = settle_seconds
         self.lease = Lease(engine, "rollups", max(2 * interval_seconds, MIN_LEASE_SECONDS))
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="rollups")
         if start:
             self._thread.start()
 
-    def run_once(self, now: datetime | None = None) -> int | None:
-        """Roll every settled event up if this process holds the lease; how many, or None when another holds it."""
+    def run_once(self) -> int | None:
+        """Roll every committed event up if this process holds the lease; how many, or None when another holds it."""
         held_until = self.lease.take()
         if not held_until:
             return None
         total = 0
         while not self._stopping.is_set():
-            rolled = self.roll_chunk(now)
+            rolled = self.roll_chunk()
             total += rolled
             if rolled < CHUNK:
                 break
@@ -119,13 +116,20 @@ class Roller:
             log.info("rollups: counted %s", plural(total, "event"))
         return total
 
-    def roll_chunk(self, now: datetime | None = None) -> int:
+    def roll_chunk(self) -> int:
         """Count the next chunk of events into rollups, in one transaction with the watermark; how many."""
+        up_to = None  # SQLite: every stored id is committed
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.begin() as conn:
+                up_to = store.visible_events_horizon(conn, HORIZON_LOCK_TIMEOUT_MS)
+            if up_to is None:
+                log.info("rollups: an insert into events is still in flight after %d ms; rolling at the next turn",
+                         HORIZON_LOCK_TIMEOUT_MS)
+                return 0
         # Read and count outside the write lock; the transaction below only merges and writes.
         with self.engine.connect() as conn:
             watermark = store.rollup_watermark(conn)
-            rows = store.events_after(conn, watermark, CHUNK)
-        rows = self._settled(rows, now)
+            rows = store.events_after(conn, watermark, CHUNK, up_to)
         if not rows:
             return 0
         counts = count_events(rows)
@@ -141,16 +145,6 @@ class Roller:
                 (changed_rows if key in stored else new_rows).append(hour_counts.as_row(*key))
             store.save_rollups(conn, new_rows, changed_rows)
         return len(rows)
-
-    def _settled(self, rows: list, now: datetime | None) -> list:
-        """The rows up to (not including) the first that arrived within the settle time."""
-        if not self.settle_seconds:
-            return rows
-        cutoff = store.utc_text((now or datetime.now(timezone.utc)) - timedelta(seconds=self.settle_seconds))
-        for index, row in enumerate(rows):
-            if row.received_at >= cutoff:
-                return rows[:index]
-        return rows
 
     def close(self) -> None:
         """Stop after the chunk in hand and give the lease up."""

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from sqlalchemy import (Connection, and_, bindparam, case, delete, exists, func, insert, literal, select, tuple_,
                         union, update)
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from backend.database import (agents, alerts, deadline_timer, deliveries, events, file_targets, leases,
                               notification_logs, rollup_progress, rollups, targets, targets_file)
@@ -61,7 +61,8 @@ _ACTIVE_ALERTS = select(alerts.c.target, alerts.c.id, alerts.c.alert_type).where
     alerts.c.target.in_(bindparam("names", expanding=True)), alerts.c.status.in_(ACTIVE_STATUSES))
 _INSERT_EVENTS = insert(events).returning(events.c.id, sort_by_parameter_order=True)
 _NEW_TARGET = insert(targets).values(failures_in_a_row=0, successes_in_a_row=0, slow_in_a_row=0, clear_in_a_row=0)
-_STATE_COLUMNS = ("failures_in_a_row", "last_check_at", "successes_in_a_row", "slow_in_a_row", "clear_in_a_row")
+_STATE_COLUMNS = ("failures_in_a_row", "last_check_at", "successes_in_a_row", "slow_in_a_row", "clear_in_a_row",
+                  "last_received_at")
 _SAVE_TARGET = (update(targets).where(targets.c.name == bindparam("b_name"))
                 .values({column: bindparam(f"b_{column}") for column in _STATE_COLUMNS}))
 _MAX_PARAMS = 500  # IN lists stay far below any database's bound-parameter limit
@@ -130,7 +131,8 @@ def save_targets(conn: Connection, rows: list[dict]) -> None:
         conn.execute(_SAVE_TARGET, [{"b_name": r["name"], "b_failures_in_a_row": r["failures_in_a_row"],
                                      "b_last_check_at": r["last_check_at"],
                                      "b_successes_in_a_row": r["successes_in_a_row"],
-                                     "b_slow_in_a_row": r["slow_in_a_row"], "b_clear_in_a_row": r["clear_in_a_row"]}
+                                     "b_slow_in_a_row": r["slow_in_a_row"], "b_clear_in_a_row": r["clear_in_a_row"],
+                                     "b_last_received_at": r["last_received_at"]}
                                     for r in rows])
 
 
@@ -464,19 +466,20 @@ def watched_targets(conn: Connection) -> list[dict]:
     return [dict(row) for row in conn.execute(query).mappings()]
 
 
-def quiet_targets(conn: Connection, checked_before: str) -> dict[str, str | None]:
-    """Loaded targets (by name) whose newest result is older than `checked_before`, or who have none: its time."""
-    last = targets.c.last_check_at
+def quiet_targets(conn: Connection, received_before: str) -> dict[str, str | None]:
+    """Loaded targets (by name) whose last result was received before `received_before`, or who have none: when."""
+    last = targets.c.last_received_at
     query = (select(file_targets.c.name, last)
              .select_from(file_targets.outerjoin(targets, targets.c.name == file_targets.c.name))
-             .where((last.is_(None)) | (last < checked_before)))
-    return {row.name: row.last_check_at for row in conn.execute(query)}
+             .where((last.is_(None)) | (last < received_before)))
+    return {row.name: row.last_received_at for row in conn.execute(query)}
 
 
-def last_results(conn: Connection, names: list[str]) -> dict[str, str | None]:
-    """The newest applied result of each of these targets (by name), their rule state locked for this transaction."""
+def last_results(conn: Connection, names: list[str]) -> dict[str, tuple[str | None, str | None]]:
+    """When each of these targets (by name) last had a result received, and its newest check time; locked."""
     share_targets_file(conn)  # before the rule state, as ingest does: see share_targets_file
-    return {name: row["last_check_at"] for name, row in lock_targets(conn, sorted(names)).items()}
+    return {name: (row["last_received_at"], row["last_check_at"])
+            for name, row in lock_targets(conn, sorted(names)).items()}
 
 
 def timer_beat(conn: Connection) -> dict:
@@ -535,11 +538,30 @@ def rollup_watermark(conn: Connection) -> int:
     return conn.execute(select(rollup_progress.c.last_event_id).where(rollup_progress.c.id == 1)).scalar_one()
 
 
-def events_after(conn: Connection, after_id: int, limit: int) -> list:
-    """Up to `limit` events with ids above `after_id`, by id, with what a rollup counts and when each arrived."""
-    query = (select(*_EVENT_STATS_COLUMNS, events.c.received_at).where(events.c.id > after_id)
-             .order_by(events.c.id).limit(limit))
-    return list(conn.execute(query))
+def events_after(conn: Connection, after_id: int, limit: int, up_to: int | None = None) -> list:
+    """Up to `limit` events with ids above `after_id` (and at most `up_to`), by id, with what a rollup counts."""
+    query = select(*_EVENT_STATS_COLUMNS).where(events.c.id > after_id)
+    if up_to is not None:
+        query = query.where(events.c.id <= up_to)
+    return list(conn.execute(query.order_by(events.c.id).limit(limit)))
+
+
+def visible_events_horizon(conn: Connection, lock_timeout_ms: int) -> int | None:
+    """PostgreSQL: the highest event id, such that no lower id can still commit; None if the wait ran out.
+
+    An INSERT holds ROW EXCLUSIVE on events from before it takes its id until its transaction ends;
+    SHARE waits for every such transaction and holds new ones off while max(id) is read. Run it in
+    a transaction of its own, committed at once: inserts wait only that long.
+    """
+    conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(lock_timeout_ms)}ms'")
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql("LOCK TABLE events IN SHARE MODE")
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available: a writer is slow
+            return None
+        raise
+    return conn.execute(select(func.coalesce(func.max(events.c.id), 0))).scalar_one()
 
 
 def advance_rollup_watermark(conn: Connection, from_id: int, to_id: int) -> bool:

@@ -82,7 +82,7 @@ def measure(tmp: Path, count: int, interval_seconds: int) -> tuple[float, float,
     conn.close()
     per_event = (vacuumed_size(db) - empty) / count
     engine = make_engine(f"sqlite:///{db}")
-    roller = Roller(engine, 3600, settle_seconds=0, start=False)
+    roller = Roller(engine, 3600, start=False)
     started = time.perf_counter()
     rolled = roller.run_once()
     roll_seconds = time.perf_counter() - started

@@ -116,3 +116,30 @@ def test_the_ping_routes_are_in_the_openapi_document(client):
     paths = client.get("/openapi.json").get_json()["paths"]
     assert set(paths["/ping/{token}"]) == {"get", "post"} and set(paths["/ping/{token}/fail"]) == {"get", "post"}
     assert paths["/ping/{token}"]["get"]["security"] == []
+
+
+NO_TARGET = {"error": "No push target has this ping URL; GET /targets shows each push target's ping_url.",
+             "details": {}}
+
+
+@pytest.mark.parametrize("token", ["%00", "abc%00def", "x" * 5000])
+def test_a_nul_or_over_long_token_is_the_usual_404(targets_yaml, api, client, db, token):
+    for path in (f"/ping/{token}", f"/ping/{token}/fail"):
+        answer = client.get(path)
+        assert (answer.status_code, answer.get_json()) == (404, NO_TARGET)
+    assert db.count("events") == 0
+
+
+def test_a_failing_statement_logs_no_parameters_so_no_ping_token(targets_yaml, app, api, client, caplog):
+    token = token_of(ping_url(api))
+    caplog.set_level(logging.INFO)
+    engine = app.extensions["outage"].engine
+    with engine.begin() as conn:  # every lookup of a token now fails
+        conn.exec_driver_sql("ALTER TABLE file_targets RENAME TO file_targets_away")
+    try:
+        assert client.get(f"/ping/{token}").status_code == 500
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE file_targets_away RENAME TO file_targets")
+    assert "file_targets" in caplog.text  # the error itself is logged, its statement's parameters are not
+    assert token not in caplog.text

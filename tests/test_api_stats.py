@@ -7,10 +7,9 @@ import pytest
 
 from backend.histogram import MAX_RELATIVE_ERROR
 from backend.stats import target_stats
-from tests.backend_fixtures import api, app, backend_env, client, console, db, event, settings, with_env  # noqa: F401
+from tests.backend_fixtures import api, app, backend_env, client, console, db, event, settings  # noqa: F401
 
 # Roll what is stored at once, on PostgreSQL too (its default settle time is 15 s).
-pytestmark = with_env(ROLLUP_SETTLE_SECONDS="0")
 
 NAME = "shop: ü/?#%20 & \"quoted\" //x"  # names may hold any character, "//" included
 

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from backend.deadline_rules import deadline_uid, due_at, humanise, silence_message, watch_of
+from backend.deadline_rules import deadline_uid, due_at, humanise, missed_check_at, silence_message, watch_of
 
 T0 = datetime(2026, 12, 1, 12, 0, 0, tzinfo=timezone.utc)
 PUSH = watch_of("backup", "push", "push://backup", {"period": 86400, "grace": 3600}, T0, T0, 60)
@@ -56,3 +56,10 @@ def test_one_deadline_has_one_uid_in_every_process():
     assert deadline_uid("backup", "2026-12-02 13:00:00.000") == deadline_uid("backup", "2026-12-02 13:00:00.000")
     assert deadline_uid("backup", "2026-12-02 13:00:00.000") != deadline_uid("backup", "2026-12-03 14:00:00.000")
     assert deadline_uid("backup", "2026-12-02 13:00:00.000") != deadline_uid("other", "2026-12-02 13:00:00.000")
+
+
+def test_a_missed_deadline_is_stamped_in_the_targets_own_check_times():
+    # An agent 120 s behind: its check at 380 s arrived at 500 s; the deadline 95 s after the arrival
+    # is stamped 95 s after the check, before the agent's next check (in order, not late).
+    assert missed_check_at(at(595), at(500), at(380)) == at(475)
+    assert missed_check_at(at(155), None, None) == at(155)  # nothing heard yet: the backend's own time

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
@@ -155,3 +157,81 @@ def test_an_http_target_whose_agent_stops_opens_no_results_and_its_restart_resol
         stop(agent)
         backend.stop()
     assert f"http target shop: {message.removeprefix('Service is down: ')}" in backend.log_text()
+
+
+class SlowClockAgent:
+    """An agent whose clock is `behind` seconds slow: POSTs a success for `shop` every `every` seconds."""
+
+    def __init__(self, backend: Backend, url: str, every: float, behind: float):
+        self.backend, self.url, self.every, self.behind = backend, url, every, behind
+        self.sent = 0
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="slow-clock-agent")
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            moment = datetime.now(timezone.utc) - timedelta(seconds=self.behind)
+            item = {"target_url": self.url, "target": "shop", "agent": "box-1", "is_success": True,
+                    "status_code": 200, "response_time_ms": 5, "error_message": None,
+                    "timestamp": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")}
+            if self.backend.api("POST", "/events", json=[item]).status_code == 200:
+                self.sent += 1
+            self._stopping.wait(self.every)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=15)
+
+
+def test_an_agent_whose_clock_is_behind_raises_no_false_alert_and_its_target_recovers(tmp_path):
+    url = "http://127.0.0.1:9/health"
+    (tmp_path / "targets.yaml").write_text(
+        f"targets:\n  - {{name: shop, url: '{url}', interval: 0.3, timeout: 0.5}}\n", encoding="utf-8")
+    backend = Backend(tmp_path, AGENT_REFRESH_SECONDS="1").start()
+    query = "SELECT status, message FROM alerts WHERE target = 'shop'"
+    pause = threading.Event()
+    agent = SlowClockAgent(backend, url, 0.3, 120)
+    try:
+        # Longer than the restart allowance (refresh + one window, 2.4 s) and many windows (1.4 s).
+        pause.wait(5)
+        assert backend.rows(query) == []  # heard from all along: no "no results for 2 min"
+        agent.stop()
+        wait_until(lambda: backend.rows(query), 10, message="the no-results alert")
+        assert backend.rows(query) == [("OPEN", "Service is down: no results for 1.4 s")]
+        agent = SlowClockAgent(backend, url, 0.3, 120)
+        wait_until(lambda: backend.rows(query)[0][0] == "RESOLVED", 10, message="the recovery")
+    finally:
+        agent.stop()
+        backend.stop()
+    # The missed deadline is stamped in the target's own check times: after the last check before
+    # the silence, before the first one after it, so the agent's next result is in order, not late.
+    rows = backend.rows("SELECT is_success, is_late FROM events WHERE target = 'shop' ORDER BY checked_at, id")
+    assert [ok for ok, _ in rows].count(0) >= 1 and all(late == 0 for _, late in rows), rows
+    first_failure = [ok for ok, _ in rows].index(0)
+    assert all(ok == 1 for ok, _ in rows[:first_failure]) and rows[-1][0] == 1
+
+
+def test_a_lease_takeover_is_not_taken_for_a_backend_outage(tmp_path):
+    first = Backend(tmp_path).start()
+    holder = "SELECT holder FROM leases WHERE name = 'deadlines'"
+    wait_until(lambda: first.rows(holder), 10, message="the first backend holding the timer's lease")
+    [(first_holder,)] = first.rows(holder)
+    second = Backend(tmp_path).start()
+    pause = threading.Event()
+    try:
+        pause.wait(1.5)  # the second one's timer runs its passes too
+        [(resumed,)] = first.rows("SELECT resumed_at FROM deadline_timer")
+        # The holder hangs (a stuck gunicorn worker): its lease expires and the second backend takes
+        # over, though it served requests all along. No deadline may move to "restart + grace".
+        os.kill(first.proc.pid, signal.SIGSTOP)
+        try:
+            wait_until(lambda: first.rows(holder)[0][0] != first_holder, 20, message="the takeover")
+            pause.wait(1.5)  # a pass after it
+        finally:
+            os.kill(first.proc.pid, signal.SIGCONT)
+        assert first.rows("SELECT resumed_at FROM deadline_timer") == [(resumed,)]
+    finally:
+        first.stop()
+        second.stop()
+    assert "deadline timer resumes after" not in first.log_text()

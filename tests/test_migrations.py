@@ -301,7 +301,7 @@ def test_upgrading_a_0003_database_rolls_up_the_events_it_already_holds(tmp_path
                     f"'2026-01-01 00:0{minute}:01', 0, '2026-01-01 00:0{minute}:00.000', 'a')")
         upgrade(engine)
         assert query(url, "SELECT last_event_id FROM rollup_progress") == [(0,)]
-        roller = Roller(engine, 60, settle_seconds=0, start=False)
+        roller = Roller(engine, 60, start=False)
         assert roller.run_once() == 2
         assert query(url, "SELECT target, hour, checks, failures FROM rollups") == [
             ("a", "2026-01-01 00:00:00", 2, 1)]

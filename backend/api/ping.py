@@ -3,6 +3,7 @@
 from flask import Blueprint, current_app, jsonify, request
 
 from backend.errors import ApiError
+from backend.ping_tokens import is_token_shaped
 from backend.push import MAX_FAIL_BODY, fail_message, record_ping
 
 bp = Blueprint("ping", __name__)
@@ -10,7 +11,8 @@ bp = Blueprint("ping", __name__)
 
 def _record(token: str, failure: str | None):
     ctx = current_app.extensions["outage"]
-    recorded = record_ping(ctx.service, token, failure)
+    # A NUL (which PostgreSQL refuses in text) or an over-long path is no token: not looked up at all.
+    recorded = record_ping(ctx.service, token, failure) if is_token_shaped(token) else None
     if recorded is None:
         raise ApiError(404, "No push target has this ping URL; GET /targets shows each push target's ping_url.")
     if recorded.alert:  # outbox rows were committed: deliver now, not at the next poll

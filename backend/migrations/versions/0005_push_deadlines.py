@@ -1,4 +1,4 @@
-"""Push targets and the deadline timer (SPEC §8, §9): file_targets.ping_token and the deadline_timer row.
+"""Push targets and the deadline timer (SPEC §8, §9): file_targets.ping_token, targets.last_received_at, deadline_timer.
 
 Revision ID: 0005
 Revises: 0004
@@ -21,6 +21,10 @@ def upgrade() -> None:
     # Forget which file was loaded, so the next start loads it again: push targets loaded before this
     # revision get their token and their push:// target_url then (their loaded_at stays).
     op.execute("UPDATE targets_file SET fingerprint = NULL")
+    # Silence is measured on the backend's clock, from when a target's last result arrived; until one
+    # arrives, the newest check time stands in for it.
+    op.add_column("targets", sa.Column("last_received_at", sa.Text(), nullable=True))
+    op.execute("UPDATE targets SET last_received_at = last_check_at")
     timer = op.create_table(
         "deadline_timer",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
@@ -32,6 +36,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("deadline_timer")
+    with op.batch_alter_table("targets") as batch:
+        batch.drop_column("last_received_at")
     op.drop_index("uq_file_targets_ping_token", table_name="file_targets")
     with op.batch_alter_table("file_targets") as batch:
         batch.drop_column("ping_token")
