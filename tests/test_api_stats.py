@@ -9,8 +9,6 @@ from backend.histogram import MAX_RELATIVE_ERROR
 from backend.stats import target_stats
 from tests.backend_fixtures import api, app, backend_env, client, console, db, event, settings  # noqa: F401
 
-# Roll what is stored at once, on PostgreSQL too (its default settle time is 15 s).
-
 NAME = "shop: ü/?#%20 & \"quoted\" //x"  # names may hold any character, "//" included
 
 
