@@ -155,9 +155,11 @@ class Dispatcher:
 
     def _attempt(self, notifier: Notifier, delivery: dict, holder: str) -> None:
         """One delivery attempt, then its notification_logs row and outbox update in one transaction."""
+        # The alert's columns came as alert_<name> ("alert_id" is the delivery's own, the same id).
+        alert = {key[len("alert_"):]: value for key, value in delivery.items() if key.startswith("alert_")}
         notice = Notice(delivery["alert_id"], AlertType(delivery["notice_type"]), delivery["target_url"],
                         delivery["status_code"], delivery["response_time_ms"], delivery["error_message"],
-                        delivery["timestamp"], _reason(delivery["reason"]))
+                        delivery["timestamp"], _reason(delivery["reason"]), alert["target"], alert)
         retry_count = delivery["attempts"]
         attempted_at = store.now_text()
         subject = f"{notifier.channel} {notice.notice_type.value} for alert {notice.alert_id}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Mapping
 from http import HTTPStatus
 
 from backend.rules import AlertType, WarningReason
@@ -20,6 +21,8 @@ class Notice:
     error_message: str | None
     occurred_at: str            # the check's UTC time, YYYY-MM-DD HH:MM:SS
     reason: WarningReason | None = None  # a WARNING's cause
+    target: str = ""            # the target's name (SPEC §8); its URL for a target not in the file
+    alert: Mapping[str, Any] | None = None  # the alert as GET /alerts/<id> shows it, when the notice is sent
 
 
 def warning_text(reason: WarningReason, language: str = "en") -> str:

@@ -159,13 +159,20 @@ def insert_deliveries(conn: Connection, rows: list[dict]) -> None:
         conn.execute(insert(deliveries), rows)
 
 
+# An alert as the API shows it: every column but the WARNING reason (internal JSON).
+_ALERT_COLUMNS = [column for column in alerts.c if column.name != "reason"]
+
+
 def _next_delivery_query():
     earlier = deliveries.alias("earlier")
     channel, now = bindparam("channel"), bindparam("now")
     blocked = exists().where(and_(earlier.c.alert_id == deliveries.c.alert_id, earlier.c.channel == channel,
                                   earlier.c.status == "PENDING", earlier.c.id < deliveries.c.id))
+    # The alert as it is at send time, under names that do not clash with the delivery's own columns.
+    # (alerts.id is the delivery's own alert_id.)
+    alert_now = [column.label(f"alert_{column.name}") for column in _ALERT_COLUMNS if column.name != "id"]
     return (select(deliveries, events.c.target_url, events.c.status_code, events.c.response_time_ms,
-                   events.c.error_message, events.c.timestamp, alerts.c.reason)
+                   events.c.error_message, events.c.timestamp, alerts.c.reason, *alert_now)
             .join(events, events.c.id == deliveries.c.event_id)
             .join(alerts, alerts.c.id == deliveries.c.alert_id)
             .where(deliveries.c.channel == channel, deliveries.c.status == "PENDING",
@@ -313,7 +320,6 @@ def set_alert_status(conn: Connection, alert_id: int, from_statuses: tuple[str, 
 
 
 # An alert as the API shows it: `reason` is the notices' JSON, said in words by `message` already.
-_ALERT_COLUMNS = [column for column in alerts.c if column.name != "reason"]
 
 
 def get_alert(conn: Connection, alert_id: int) -> dict | None:

@@ -419,3 +419,28 @@ def test_closing_the_app_leaves_no_dispatch_or_retention_thread(settings_for_thr
 def settings_for_threads(tmp_path):
     return load_settings({"API_KEY": API_KEY, "DATABASE_URL": database_url(tmp_path),
                           "BACKEND_LOG_FILE": str(tmp_path / "server.log")})
+
+
+
+def test_a_notice_carries_the_targets_name_and_the_alert_as_it_is_when_sent(engine, make_dispatcher):
+    """Channels that show more than the URL (webhook, email) get the target's name and the alert at send time."""
+    [notice] = raise_alert(engine, "https://named.example/")
+    with write_transaction(engine) as conn:  # acknowledged before the attempt: the notice shows it
+        assert store.set_alert_status(conn, notice.alert_id, ("OPEN",), {"status": "ACK", "acknowledged_at": "x"})
+    sent: list[Notice] = []
+
+    class Recording(Notifier):
+        channel = "TELEGRAM"
+
+        def send(self, notice: Notice) -> str | None:
+            sent.append(notice)
+            return None
+
+    dispatcher = make_dispatcher([Recording()])
+    dispatcher.wake()
+    assert dispatcher.wait_idle(10)
+    [got] = sent
+    assert got.target == "https://named.example/"
+    assert got.alert["id"] == notice.alert_id and got.alert["status"] == "ACK"
+    assert got.alert["alert_type"] == "ERROR" and got.alert["target_url"] == "https://named.example/"
+    assert "reason" not in got.alert
