@@ -28,19 +28,16 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from backend import store
-from backend.database import DatabaseBusyError, write_transaction
+from backend.background import BackgroundLoop
+from backend.database import write_transaction
 from backend.leases import Lease
 from backend.own_events import backend_event, record_at_once
 from backend.service import AlertService
 from backend.deadline_rules import Watch, deadline_uid, due_at, missed_check_at, silence_message, watch_of
-from backend.startup import first_line
 
 log = logging.getLogger(__name__)
 
@@ -57,23 +54,22 @@ def _moment(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text).replace(tzinfo=timezone.utc) if text else None
 
 
-class DeadlineTimer:
+class DeadlineTimer(BackgroundLoop):
     """A thread that stores missed deadlines as failed events, in the one process holding the lease."""
 
+    what = "deadline timer pass"
+
     def __init__(self, service: AlertService, refresh_seconds: float, on_alert=lambda: None):
+        super().__init__("deadline-timer", TICK_SECONDS, Lease(service.engine, "deadlines", LEASE_SECONDS))
         self.service = service
         self.engine = service.engine
         self.refresh_seconds = refresh_seconds
         self.on_alert = on_alert  # wakes the dispatcher: the notices are in the outbox
-        self.lease = Lease(self.engine, "deadlines", LEASE_SECONDS)
         self._renew_at = 0.0
         self._holds = False
-        self._failing = False
         self._gap = STARTUP_GAP_SECONDS  # GAP_SECONDS after this process's first beat
         self._watches: tuple[tuple, list[Watch]] = ((), [])  # (version of the loaded list, its watches)
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="deadline-timer")
-        self._thread.start()
+        self.start()
 
     def run_once(self, now: datetime | None = None) -> int | None:
         """One pass if this process holds the lease: how many missed deadlines it stored, or None."""
@@ -149,30 +145,3 @@ class DeadlineTimer:
     def holds_lease(self) -> bool:
         """Whether this process is the one watching the deadlines."""
         return self._holds
-
-    def close(self) -> None:
-        """Stop after the pass in hand and give the lease up, so another process takes over at once."""
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-        if self._holds:
-            self.lease.release()
-
-    def _pass(self) -> None:
-        """run_once for the thread: a failure is one ERROR line and its end one INFO line, not a line per pass."""
-        try:
-            self.run_once()
-        except Exception as exc:  # a database outage: try again at the next tick
-            if not self._failing:
-                is_database = isinstance(exc, (SQLAlchemyError, DatabaseBusyError))
-                log.error("deadline timer pass failed, trying again every %g s: %s", TICK_SECONDS,
-                          first_line(getattr(exc, "orig", None) or exc), exc_info=not is_database)
-                self._failing = True
-            return
-        if self._failing:
-            log.info("deadline timer works again")
-            self._failing = False
-
-    def _run(self) -> None:
-        while not self._stopping.wait(TICK_SECONDS):
-            self._pass()

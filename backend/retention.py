@@ -9,12 +9,12 @@ the `retention` lease.
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Engine
 
 from backend import store
+from backend.background import BackgroundLoop
 from backend.database import write_transaction
 from backend.leases import Lease
 from common.logs import plural
@@ -26,20 +26,20 @@ MIN_LEASE_SECONDS = 60.0  # a holder slowed down for a moment keeps its turn
 ROLLUP_MIN_DAYS = 35  # the longest stats window (30 days) and then some
 
 
-class RetentionPurger:
+class RetentionPurger(BackgroundLoop):
     """A background thread that deletes rows older than `retention_days`, every `interval_seconds`."""
 
+    what = "retention purge"
+
     def __init__(self, engine: Engine, retention_days: int, interval_seconds: float):
+        # The lease is held from one run to the next (renewed each run), so the same process keeps
+        # purging; if it dies, another takes over when the lease expires (at once on this machine).
+        super().__init__("retention", interval_seconds,
+                         Lease(engine, "retention", max(2 * interval_seconds, MIN_LEASE_SECONDS)))
         self.engine = engine
         self.retention_days = retention_days
-        self.interval_seconds = interval_seconds
-        # Held from one run to the next (renewed each run), so the same process keeps purging; if
-        # it dies, another takes over when the lease expires (at once on this machine).
-        self.lease = Lease(engine, "retention", max(2 * interval_seconds, MIN_LEASE_SECONDS))
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="retention")
         if retention_days > 0:  # 0 keeps every event
-            self._thread.start()
+            self.start()
 
     def run_once(self, now: datetime | None = None) -> int | None:
         """Purge if this process holds the retention lease; the events purged, or None when another holds it."""
@@ -71,17 +71,3 @@ class RetentionPurger:
             if deleted < CHUNK:
                 break
         return total
-
-    def close(self) -> None:
-        """Stop after the chunk in hand and give the lease up."""
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-            self.lease.release()
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self.interval_seconds):
-            try:
-                self.run_once()
-            except Exception:  # a failed purge is retried next interval; ingest must not notice
-                log.exception("retention purge failed")

@@ -10,7 +10,6 @@ moved and counts nothing twice. A late event (an old check time, a new id) lands
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from backend import histogram, store
+from backend.background import BackgroundLoop
 from backend.database import write_transaction
 from backend.leases import Lease
 from common.logs import plural
@@ -85,17 +85,17 @@ def count_events(rows) -> dict[tuple[str, str], HourCounts]:
     return counts
 
 
-class Roller:
+class Roller(BackgroundLoop):
     """A background thread that rolls new events up every `interval_seconds`, while it holds the lease."""
 
+    what = "rollups"  # the stats route counts unrolled events meanwhile
+
     def __init__(self, engine: Engine, interval_seconds: float, start: bool = True):
+        super().__init__("rollups", interval_seconds,
+                         Lease(engine, "rollups", max(2 * interval_seconds, MIN_LEASE_SECONDS)))
         self.engine = engine
-        self.interval_seconds = interval_seconds
-        self.lease = Lease(engine, "rollups", max(2 * interval_seconds, MIN_LEASE_SECONDS))
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="rollups")
         if start:
-            self._thread.start()
+            self.start()
 
     def run_once(self) -> int | None:
         """Roll every committed event up if this process holds the lease; how many, or None when another holds it."""
@@ -145,17 +145,3 @@ class Roller:
                 (changed_rows if key in stored else new_rows).append(hour_counts.as_row(*key))
             store.save_rollups(conn, new_rows, changed_rows)
         return len(rows)
-
-    def close(self) -> None:
-        """Stop after the chunk in hand and give the lease up."""
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-            self.lease.release()
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self.interval_seconds):
-            try:
-                self.run_once()
-            except Exception:  # retried next interval; the stats route counts unrolled events meanwhile
-                log.exception("rollups failed")

@@ -10,20 +10,18 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 import time
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from backend import store
 from backend.config import ROOT, Settings
-from backend.database import DatabaseBusyError, write_transaction
+from backend.background import BackgroundLoop
+from backend.database import write_transaction
 from backend.errors import ApiError
 from backend.leases import Lease
 from backend.ping_tokens import new_ping_token, ping_url
-from backend.startup import first_line
 from backend.targets_file import (LoadedFile, TargetsFileError, agent_view, dumps_spec, public_view,
                                   read_targets_file)
 from common.logs import plural
@@ -191,24 +189,23 @@ def _file_state(path) -> tuple | None:
     return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
-class FileWatcher:
+class FileWatcher(BackgroundLoop):
     """A thread that reloads the list when the file changes, in the one process holding the lease."""
 
+    what = "targets file watch"
+
     def __init__(self, targets: TargetList, seen: tuple | None):
-        self.targets = targets
         poll = targets.settings.targets_poll_seconds
-        self.poll_seconds = poll
-        self.lease = Lease(targets.engine, "targets-file", max(10 * poll, MIN_LEASE_SECONDS))
+        super().__init__("targets-watch", poll,
+                         Lease(targets.engine, "targets-file", max(10 * poll, MIN_LEASE_SECONDS)))
+        self.targets = targets
         self._seen = seen      # the file's state at the last poll
         self._applied = seen   # the state last read (loaded or refused): nothing to do until it changes
         self._renew_at = 0.0
         self._holds = False
-        self._failing = False  # the last poll failed: said once at ERROR, until a poll works again
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="targets-watch")
-        self._thread.start()
+        self.start()
 
-    def poll_once(self) -> LoadSummary | None:
+    def run_once(self) -> LoadSummary | None:
         """Look at the file once; reload it when it changed and has stayed still for one poll."""
         now = time.monotonic()
         if now >= self._renew_at:
@@ -235,32 +232,3 @@ class FileWatcher:
     def holds_lease(self) -> bool:
         """Whether this process is the one watching the file."""
         return self._holds
-
-    def close(self) -> None:
-        """Stop polling and give the lease up, so another process takes over at once."""
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-        if self._holds:
-            self.lease.release()
-
-    def poll(self) -> None:
-        """poll_once for the thread: a failure is one ERROR line and its end one INFO line, not a line per poll."""
-        try:
-            self.poll_once()
-        except Exception as exc:  # a database outage: try again at the next poll
-            if not self._failing:
-                # A database error is its driver's one line; anything else is a bug: its traceback, once.
-                is_database = isinstance(exc, (SQLAlchemyError, DatabaseBusyError))
-                log.error("targets file watch failed, trying again every %g s: %s", self.poll_seconds,
-                          first_line(getattr(exc, "orig", None) or exc), exc_info=not is_database)
-                self._failing = True
-            return
-        if self._failing:
-            log.info("targets file watch works again")
-            self._failing = False
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self.poll_seconds):
-            self.poll()
-
