@@ -10,6 +10,7 @@ from backend.notifiers.webhook import retry_after_seconds
 from backend.rules import AlertType
 from backend.webhook_payload import encode, signature, signed_headers, webhook_body
 from scripts.webhook_receiver_example import verified
+from tests.support.procs import ROOT
 
 ALERT = {"id": 7, "event_id": 70, "target": "상점", "target_url": "https://shop.example/", "alert_type": "ERROR",
          "status": "RESOLVED", "created_at": "2026-12-01 10:00:00", "acknowledged_at": None,
@@ -82,3 +83,8 @@ def test_the_example_receiver_accepts_a_fresh_signed_body_and_refuses_the_rest()
 def test_retry_after_reads_seconds_or_an_http_date(value, expected):
     now = 1445412480.0  # Wed, 21 Oct 2015 07:28:00 GMT
     assert retry_after_seconds(value, now) == expected
+
+
+def test_the_readme_shows_the_example_receiver_the_tests_use():
+    example = (ROOT / "scripts" / "webhook_receiver_example.py").read_text(encoding="utf-8")
+    assert f"```python\n{example}```" in (ROOT / "README.md").read_text(encoding="utf-8")
