@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tests.support.procs import Backend, assert_no_secret_in_any_file, wait_until
+from tests.support.procs import Backend, assert_no_secret_in_any_file, base_env, wait_until
 from tests.support.webhook_receiver import WebhookReceiver
 from tests.test_startup import assert_refused, run_entry
 
@@ -135,6 +135,5 @@ def test_a_receiver_asking_to_wait_is_honoured(tmp_path, receiver, backends):
      ["must be an http(s) URL", "must start with http:// or https://"]),
 ], ids=["url-without-secret", "secret-without-url", "not-http"])
 def test_a_half_set_or_bad_webhook_stops_the_start_with_one_line(tmp_path, env, key, words):
-    from tests.support.procs import base_env
     line = assert_refused(run_entry(["backend/app.py"], base_env(tmp_path, **env)), key, *words)
     assert SECRET not in line and "x-SECRET" not in line

@@ -19,7 +19,7 @@ from backend.notifiers.base import DeliveryError, Notifier
 from backend.webhook_payload import encode, signed_headers, webhook_body
 
 USER_AGENT = "outage-backend-webhook/1"
-REQUEST_ID_HEADERS = ("X-Request-Id", "X-Request-ID", "Request-Id")  # a receiver's id for the request, if any
+REQUEST_ID_HEADERS = ("X-Request-Id", "Request-Id")  # a receiver's id for the request, if any (any case)
 MAX_REASON_CHARS = 200  # of the receiver's answer, kept in a FAILED row
 
 
