@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -35,6 +36,9 @@ class Settings:
     telegram_bot_token: str | None = field(default=None, repr=False)
     telegram_chat_id: str | None = None
     telegram_api_base_url: str = "https://api.telegram.org/bot"
+    webhook_url: str | None = field(default=None, repr=False)  # a hook URL's path is often a secret itself
+    webhook_secret: str | None = field(default=None, repr=False)
+    webhook_ca_file: Path | None = None  # a private CA the receiver's certificate chains to
     notify_retries: int = 3
     notify_backoff_seconds: float = 1.0
     notify_timeout_seconds: float = 10.0
@@ -72,6 +76,11 @@ class Settings:
         """Telegram is on when both its token and chat id are set (SPEC §2)."""
         return bool(self.telegram_bot_token and self.telegram_chat_id)
 
+    @property
+    def webhook_enabled(self) -> bool:
+        """The webhook is on when WEBHOOK_URL is set; load_settings made sure WEBHOOK_SECRET is too (SPEC §10)."""
+        return bool(self.webhook_url)
+
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """Validate every key the backend reads and return Settings, or raise ConfigError (SPEC §2)."""
@@ -80,6 +89,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         raise ConfigError("API_KEY", "is required; set a long random secret in .env")
     token = _text(environ, "TELEGRAM_BOT_TOKEN")
     _both_or_neither(environ, "TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID")
+    webhook_url = _webhook_url(environ)
     return Settings(
         api_key=api_key,
         database_url=database_url(environ),
@@ -92,6 +102,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         telegram_bot_token=token or None,
         telegram_chat_id=_text(environ, "TELEGRAM_CHAT_ID") or None,
         telegram_api_base_url=_url(environ, "TELEGRAM_API_BASE_URL", "https://api.telegram.org/bot"),
+        webhook_url=webhook_url,
+        webhook_secret=_text(environ, "WEBHOOK_SECRET") or None,
+        webhook_ca_file=_ca_file(environ, "WEBHOOK_CA_FILE"),
         notify_retries=_int(environ, "NOTIFY_RETRIES", 3, low=0, high=10),
         notify_backoff_seconds=_number(environ, "NOTIFY_BACKOFF_SECONDS", 1.0, low=0.0),
         notify_timeout_seconds=_number(environ, "NOTIFY_TIMEOUT_SECONDS", 10.0, low=0.1),
@@ -153,6 +166,32 @@ def _both_or_neither(environ: Mapping[str, str], first: str, second: str) -> Non
         raise ConfigError(first, f"is required when {second} is set")
 
 
+def _webhook_url(environ: Mapping[str, str]) -> str | None:
+    """WEBHOOK_URL, checked, never quoted (its path may be the receiver's secret); signed, so it needs a secret."""
+    _both_or_neither(environ, "WEBHOOK_URL", "WEBHOOK_SECRET")  # SPEC §10: an unsigned webhook is refused
+    raw = _text(environ, "WEBHOOK_URL")
+    problem = http_url_problem(raw) if raw else None
+    if problem:
+        raise ConfigError("WEBHOOK_URL", f"must be an http(s) URL with a host; the value given {problem}")
+    if _text(environ, "WEBHOOK_CA_FILE") and not raw:
+        raise ConfigError("WEBHOOK_URL", "is required when WEBHOOK_CA_FILE is set")
+    return raw or None
+
+
+def _ca_file(environ: Mapping[str, str], key: str) -> Path | None:
+    """A PEM file of CA certificates, loaded once here so a bad one stops the start, not every delivery."""
+    path = _path(environ, key, None)
+    if path is None:
+        return None
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except FileNotFoundError:
+        raise ConfigError(key, f"no such file {path}") from None
+    except (ssl.SSLError, OSError, ValueError):
+        raise ConfigError(key, f"{path} is not a file of PEM certificates") from None
+    return path
+
+
 def _url(environ: Mapping[str, str], key: str, default: str) -> str:
     raw = _text(environ, key) or default
     problem = http_url_problem(raw)
@@ -161,6 +200,6 @@ def _url(environ: Mapping[str, str], key: str, default: str) -> str:
     return raw
 
 
-def _path(environ: Mapping[str, str], key: str, default: Path) -> Path:
+def _path(environ: Mapping[str, str], key: str, default: Path | None) -> Path | None:
     raw = _text(environ, key)
     return repo_path(raw) if raw else default
