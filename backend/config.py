@@ -10,7 +10,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from backend.messages import LANGUAGES as NOTIFY_LANGUAGES
-from common.config import ROOT, ConfigError, choice, http_url_problem, read_environment, repo_path
+from backend.email_settings import EmailSettings, load_email_settings
+from common.config import ROOT, ConfigError, both_or_neither, choice, http_url_problem, read_environment, repo_path
 from common.config import boolean as _bool
 from common.config import number as _number
 from common.config import text as _text
@@ -57,6 +58,7 @@ class Settings:
     environment: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     notify_language: str = NOTIFY_LANGUAGES[0]
+    email: EmailSettings | None = None  # the email channel (SMTP_*, SPEC §10); None when it is off
 
     def __post_init__(self) -> None:
         # The dispatcher renews its lease at half-life, before an attempt, and claims a row for one
@@ -79,7 +81,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     if not api_key:
         raise ConfigError("API_KEY", "is required; set a long random secret in .env")
     token = _text(environ, "TELEGRAM_BOT_TOKEN")
-    _both_or_neither(environ, "TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID")
+    both_or_neither(environ, "TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID")
     return Settings(
         api_key=api_key,
         database_url=database_url(environ),
@@ -108,6 +110,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         agent_refresh_seconds=_number(environ, "AGENT_REFRESH_SECONDS", 60.0, low=0.1),
         environment=dict(environ),
         notify_language=choice(environ, "NOTIFY_LANGUAGE", NOTIFY_LANGUAGES),
+        email=load_email_settings(environ),
     )
 
 
@@ -143,14 +146,6 @@ def sqlite_file(url: URL) -> Path | None:
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None
     return repo_path(url.database)
-
-
-def _both_or_neither(environ: Mapping[str, str], first: str, second: str) -> None:
-    """A channel's two keys are set together: one without the other is a mistake, not "off"."""
-    if _text(environ, first) and not _text(environ, second):
-        raise ConfigError(second, f"is required when {first} is set")
-    if _text(environ, second) and not _text(environ, first):
-        raise ConfigError(first, f"is required when {second} is set")
 
 
 def _url(environ: Mapping[str, str], key: str, default: str) -> str:

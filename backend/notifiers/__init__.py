@@ -5,16 +5,19 @@ from __future__ import annotations
 from backend.config import Settings
 from backend.notifiers.base import DeliveryError, Notifier
 from backend.notifiers.console import ConsoleNotifier
+from backend.notifiers.email import EmailNotifier
 from backend.notifiers.telegram import TelegramNotifier
 
-__all__ = ["DeliveryError", "Notifier", "ConsoleNotifier", "TelegramNotifier", "enabled_notifiers"]
+__all__ = ["DeliveryError", "Notifier", "ConsoleNotifier", "EmailNotifier", "TelegramNotifier", "enabled_notifiers"]
 
 
 def enabled_notifiers(settings: Settings) -> list[Notifier]:
-    """Console always; Telegram when both of its keys are set (SPEC §2, §6)."""
+    """Console always; Telegram when both of its keys are set (SPEC §2, §6); email when SMTP_* turn it on (§10)."""
     notifiers: list[Notifier] = [ConsoleNotifier(settings.log_file)]
     if settings.telegram_enabled:
         notifiers.append(TelegramNotifier(settings.telegram_bot_token, settings.telegram_chat_id,
                                           settings.telegram_api_base_url, settings.notify_timeout_seconds,
                                           settings.notify_language))
+    if settings.email is not None:
+        notifiers.append(EmailNotifier(settings.email, settings.notify_timeout_seconds, settings.notify_language))
     return notifiers
