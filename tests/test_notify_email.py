@@ -7,6 +7,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from backend.email_settings import EmailSettings
+from backend.messages import Notice
+from backend.notifiers import DeliveryError, EmailNotifier
+from backend.rules import AlertType
 from tests.support.procs import Backend, assert_no_secret_in_any_file, wait_until
 from tests.support.smtp import SmtpServer
 from tests.support.tls import issue
@@ -108,3 +112,20 @@ def test_starttls_and_login_deliver_and_a_refused_login_fails_without_the_passwo
         assert all(PASSWORD not in (r[4] or "") for r in rows)
         assert "FAILED after 2 attempts: SMTP login as alerts refused: 535" in backend.log_text()
     assert_no_secret_in_any_file(tmp_path, PASSWORD)  # the log, the captured output, the SQLite file
+
+
+def test_implicit_tls_delivers_and_an_untrusted_certificate_is_a_failed_attempt(tmp_path):
+    cert = issue(tmp_path, "smtps", days=30)
+    smtp = SmtpServer(implicit_tls=cert.server_context()).start()
+    notice = Notice(1, AlertType.WARNING, URL, 200, 950, None, "2026-12-01 10:00:00", target="shop")
+    trusted = EmailSettings("127.0.0.1", smtp.port, ("ops@example.com",), "alerts@example.com", tls=True,
+                            starttls=False, ca_file=cert.cert)
+    try:
+        message_id = EmailNotifier(trusted, 5, "en").send(notice)
+        with pytest.raises(DeliveryError) as caught:  # the system's CAs do not know a certificate made here
+            EmailNotifier(EmailSettings(**{**vars(trusted), "ca_file": None}), 5, "en").send(notice)
+    finally:
+        smtp.stop()
+    [(_, _, message)] = smtp.received
+    assert message["Subject"] == "[WARNING] shop" and message["Message-ID"] == message_id
+    assert caught.value.reason.startswith(f"TLS error with 127.0.0.1:{smtp.port}: certificate verify failed")

@@ -32,9 +32,11 @@ class _Keeper:
 
 
 class SmtpServer:
-    """aiosmtpd's Controller on a free port; `tls` offers STARTTLS, `user`/`password` require AUTH over TLS."""
+    """aiosmtpd's Controller on a free port; `tls` offers STARTTLS, `implicit_tls` speaks TLS from the first byte,
+    `user`/`password` require AUTH over TLS."""
 
-    def __init__(self, tls: ssl.SSLContext | None = None, user: str | None = None, password: str | None = None):
+    def __init__(self, tls: ssl.SSLContext | None = None, user: str | None = None, password: str | None = None,
+                 implicit_tls: ssl.SSLContext | None = None):
         self.keeper = _Keeper()
         self.port = free_port()
         self.logins: list[tuple[str, bool]] = []  # (user, accepted) per AUTH attempt
@@ -43,7 +45,8 @@ class SmtpServer:
             auth = {"authenticator": self._authenticator(user, password), "auth_required": True,
                     "auth_require_tls": True}
         self.controller = Controller(self.keeper, hostname="127.0.0.1", port=self.port, tls_context=tls,
-                                     require_starttls=tls is not None, ready_timeout=10, **auth)
+                                     require_starttls=tls is not None, ssl_context=implicit_tls, ready_timeout=10,
+                                     **auth)
 
     def _authenticator(self, user: str, password: str | None):
         def check(server, session, envelope, mechanism, auth_data):
