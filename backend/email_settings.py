@@ -85,4 +85,3 @@ def _ca_file(environ: Mapping[str, str]) -> Path | None:
     if not path.is_file():
         raise ConfigError("SMTP_CA_FILE", f"no such file {path}")
     return path
-
