@@ -11,7 +11,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from backend.messages import LANGUAGES as NOTIFY_LANGUAGES
-from common.config import ROOT, ConfigError, choice, http_url_problem, read_environment, repo_path
+from backend.email_settings import EmailSettings, load_email_settings
+from common.config import ROOT, ConfigError, both_or_neither, choice, http_url_problem, read_environment, repo_path
 from common.config import boolean as _bool
 from common.config import number as _number
 from common.config import text as _text
@@ -61,6 +62,7 @@ class Settings:
     environment: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     notify_language: str = NOTIFY_LANGUAGES[0]
+    email: EmailSettings | None = None  # the email channel (SMTP_*, SPEC §10); None when it is off
 
     def __post_init__(self) -> None:
         # The dispatcher renews its lease at half-life, before an attempt, and claims a row for one
@@ -88,7 +90,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     if not api_key:
         raise ConfigError("API_KEY", "is required; set a long random secret in .env")
     token = _text(environ, "TELEGRAM_BOT_TOKEN")
-    _both_or_neither(environ, "TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID")
+    both_or_neither(environ, "TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID")
     webhook_url = _webhook_url(environ)
     return Settings(
         api_key=api_key,
@@ -121,6 +123,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         agent_refresh_seconds=_number(environ, "AGENT_REFRESH_SECONDS", 60.0, low=0.1),
         environment=dict(environ),
         notify_language=choice(environ, "NOTIFY_LANGUAGE", NOTIFY_LANGUAGES),
+        email=load_email_settings(environ),
     )
 
 
@@ -158,17 +161,9 @@ def sqlite_file(url: URL) -> Path | None:
     return repo_path(url.database)
 
 
-def _both_or_neither(environ: Mapping[str, str], first: str, second: str) -> None:
-    """A channel's two keys are set together: one without the other is a mistake, not "off"."""
-    if _text(environ, first) and not _text(environ, second):
-        raise ConfigError(second, f"is required when {first} is set")
-    if _text(environ, second) and not _text(environ, first):
-        raise ConfigError(first, f"is required when {second} is set")
-
-
 def _webhook_url(environ: Mapping[str, str]) -> str | None:
     """WEBHOOK_URL, checked, never quoted (its path may be the receiver's secret); signed, so it needs a secret."""
-    _both_or_neither(environ, "WEBHOOK_URL", "WEBHOOK_SECRET")  # SPEC §10: an unsigned webhook is refused
+    both_or_neither(environ, "WEBHOOK_URL", "WEBHOOK_SECRET")  # SPEC §10: an unsigned webhook is refused
     raw = _text(environ, "WEBHOOK_URL")
     problem = http_url_problem(raw) if raw else None
     if problem:

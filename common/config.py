@@ -57,6 +57,14 @@ def text(environ: Mapping[str, str], key: str) -> str:
     return (environ.get(key) or "").strip()
 
 
+def both_or_neither(environ: Mapping[str, str], first: str, second: str) -> None:
+    """Two keys that only work together (a channel's two halves): one without the other is a mistake, not "off"."""
+    if text(environ, first) and not text(environ, second):
+        raise ConfigError(second, f"is required when {first} is set")
+    if text(environ, second) and not text(environ, first):
+        raise ConfigError(first, f"is required when {second} is set")
+
+
 def whole_number(environ: Mapping[str, str], key: str, default: int, low: int, high: int | None = None) -> int:
     """An int from `low` to `high` (no upper bound when None), or `default` when unset."""
     raw = text(environ, key)

@@ -5,14 +5,16 @@ from __future__ import annotations
 from backend.config import Settings
 from backend.notifiers.base import DeliveryError, Notifier
 from backend.notifiers.console import ConsoleNotifier
+from backend.notifiers.email import EmailNotifier
 from backend.notifiers.telegram import TelegramNotifier
 from backend.notifiers.webhook import WebhookNotifier
 
-__all__ = ["DeliveryError", "Notifier", "ConsoleNotifier", "TelegramNotifier", "WebhookNotifier", "enabled_notifiers"]
+__all__ = ["DeliveryError", "Notifier", "ConsoleNotifier", "EmailNotifier", "TelegramNotifier", "WebhookNotifier",
+           "enabled_notifiers"]
 
 
 def enabled_notifiers(settings: Settings) -> list[Notifier]:
-    """Console always; Telegram when both of its keys are set; the webhook when WEBHOOK_URL is (SPEC §2, §6, §10)."""
+    """Console always; Telegram when both of its keys are set (SPEC §2, §6); email and the webhook when set (§10)."""
     notifiers: list[Notifier] = [ConsoleNotifier(settings.log_file)]
     if settings.telegram_enabled:
         notifiers.append(TelegramNotifier(settings.telegram_bot_token, settings.telegram_chat_id,
@@ -21,4 +23,6 @@ def enabled_notifiers(settings: Settings) -> list[Notifier]:
     if settings.webhook_enabled:
         notifiers.append(WebhookNotifier(settings.webhook_url, settings.webhook_secret,
                                          settings.notify_timeout_seconds, settings.webhook_ca_file))
+    if settings.email is not None:
+        notifiers.append(EmailNotifier(settings.email, settings.notify_timeout_seconds, settings.notify_language))
     return notifiers
