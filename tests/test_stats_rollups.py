@@ -153,6 +153,7 @@ def test_on_postgresql_an_event_committed_after_a_higher_id_is_counted_never_ski
         pytest.skip("SQLite writers take turns: they commit in id order")
     roller = Roller(engine, 60, start=False)
     row = {"target_url": "https://t0.example/", "timestamp": "2026-10-01 10:00:00", "is_success": 1,
+           "status_code": 200, "failed": 0,  # as ingest stores a success: the verdict is a column
            "received_at": "2026-10-01 10:00:00",  # long ago: its transaction waited (locks), still open
            "checked_at": "2026-10-01 10:00:00.000"}
     with engine.connect() as slow:
