@@ -17,13 +17,15 @@ from pathlib import Path
 import pytest
 
 from backend.config import load_settings
+from backend.database import make_engine
 from backend.factory import create_app
+from backend.migrate import upgrade
 from backend.notifiers import ConsoleNotifier
 from tests.support.databases import Row, database_url, query
 from tests.support.procs import no_targets_file
 
 __all__ = ["API_KEY", "Api", "Db", "event", "with_env",
-           "backend_env", "settings", "console", "app", "client", "api", "db"]
+           "backend_env", "settings", "console", "app", "client", "api", "db", "engine", "targets_yaml"]
 
 API_KEY = "test-key-0123456789abcdef"
 URL = "https://t.example/"
@@ -137,3 +139,20 @@ def api(client) -> Api:
 @pytest.fixture
 def db(settings) -> Db:
     return Db(settings.database_url)
+
+
+@pytest.fixture
+def engine(tmp_path):
+    """An engine on the test's own migrated database, for tests that need no app; disposed afterwards."""
+    engine = make_engine(database_url(tmp_path))
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def targets_yaml(request, tmp_path) -> Path:
+    """The app's targets file: the test module's TARGETS, written before the app loads it (ask for it first)."""
+    path = tmp_path / "targets.yaml"
+    path.write_text(request.module.TARGETS, encoding="utf-8")
+    return path

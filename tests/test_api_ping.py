@@ -6,7 +6,7 @@ import re
 import pytest
 
 from tests.backend_fixtures import (Api, api, app, backend_env, client, console, db, event,  # noqa: F401
-                                    settings, with_env)
+                                    settings, with_env, targets_yaml)
 
 NAME = "nightly backup/db"  # any character: its target_url percent-encodes it
 PUSH_URL = "push://nightly%20backup%2Fdb"
@@ -20,13 +20,6 @@ targets:
     grace: 3600
 """
 
-
-@pytest.fixture
-def targets_yaml(tmp_path):
-    """The app's targets file, written before the app loads it."""
-    path = tmp_path / "targets.yaml"
-    path.write_text(TARGETS, encoding="utf-8")
-    return path
 
 
 def ping_url(api) -> str:

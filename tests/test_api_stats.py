@@ -7,17 +7,13 @@ import pytest
 
 from backend.histogram import MAX_RELATIVE_ERROR
 from backend.stats import target_stats
-from tests.backend_fixtures import api, app, backend_env, client, console, db, event, settings  # noqa: F401
+from tests.backend_fixtures import (api, app, backend_env, client, console, db, event, settings,  # noqa: F401
+                                    targets_yaml)
 
 NAME = "shop: ü/?#%20 & \"quoted\" //x"  # names may hold any character, "//" included
+TARGETS = (f"targets:\n  - name: '{NAME}'\n    url: https://shop.example/health\n"
+           "  - name: quiet\n    url: https://quiet.example/\n")
 
-
-@pytest.fixture
-def targets_yaml(tmp_path):
-    path = tmp_path / "targets.yaml"
-    path.write_text(f"targets:\n  - name: '{NAME}'\n    url: https://shop.example/health\n"
-                    "  - name: quiet\n    url: https://quiet.example/\n", encoding="utf-8")
-    return path
 
 
 def ago(minutes: float) -> str:

@@ -6,7 +6,7 @@ import pytest
 
 from backend.validation import parse_events
 from tests.backend_fixtures import (URL, api, app, backend_env, client, console, db, event,  # noqa: F401
-                                    settings, with_env)
+                                    settings, with_env, targets_yaml)
 
 SHOP = "https://shop.example/health"
 TARGETS = f"""\
@@ -24,13 +24,6 @@ targets:
     channels: [telegram]
 """
 
-
-@pytest.fixture
-def targets_yaml(tmp_path):
-    """The app's targets file, written before the app loads it."""
-    path = tmp_path / "targets.yaml"
-    path.write_text(TARGETS, encoding="utf-8")
-    return path
 
 
 def at(second: int) -> str:

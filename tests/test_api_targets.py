@@ -7,7 +7,7 @@ from backend.factory import create_app
 from backend.notifiers import ConsoleNotifier
 from backend.targets_file import TargetsFileError
 from tests.backend_fixtures import (Api, api, app, backend_env, client, console, db, event,  # noqa: F401
-                                    settings, with_env)
+                                    settings, with_env, targets_yaml)
 from tests.support.procs import assert_no_secret_in_any_file
 
 SECRET = "s3cr3t-token-do-not-show"
@@ -34,13 +34,6 @@ targets:
     grace: 3600
 """
 
-
-@pytest.fixture
-def targets_yaml(tmp_path):
-    """The app's targets file, written before the app loads it."""
-    path = tmp_path / "targets.yaml"
-    path.write_text(TARGETS, encoding="utf-8")
-    return path
 
 
 def names(api) -> list[str]:

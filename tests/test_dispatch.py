@@ -29,20 +29,13 @@ from backend.rules import AlertType
 from backend.notifiers import ConsoleNotifier, Notifier, TelegramNotifier
 from backend.service import AlertService
 from backend.validation import parse_events
-from tests.backend_fixtures import API_KEY, Api, Db, event
+from tests.backend_fixtures import API_KEY, Api, Db, engine, event  # noqa: F401 (engine: a fixture)
 from tests.support.databases import database_url
 from tests.support.procs import ROOT, base_env, run_to_exit, start, stop, wait_until
 
 TOKEN = "123456:FAKE-bot-token-DO-NOT-LOG"
 CHAT_ID = "4242"
 
-
-@pytest.fixture
-def engine(tmp_path):
-    engine = make_engine(database_url(tmp_path))
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

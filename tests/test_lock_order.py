@@ -11,9 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 
 from backend import store
-from backend.database import make_engine
-from backend.migrate import upgrade
-from tests.support.databases import IS_POSTGRES, database_url
+from tests.backend_fixtures import engine  # noqa: F401 (a fixture)
+from tests.support.databases import IS_POSTGRES
 
 on_postgres = pytest.mark.skipif(not IS_POSTGRES, reason="row locks are PostgreSQL's; SQLite writers take turns")
 
@@ -24,13 +23,6 @@ def test_the_rule_state_is_locked_after_sorting_by_code_point():
     assert 'ORDER BY targets.name COLLATE "C"' in sql and sql.endswith("FOR UPDATE")
     assert str(store._SHARE_TARGETS_FILE.compile(dialect=postgresql.dialect())).endswith("FOR SHARE")
 
-
-@pytest.fixture
-def engine(tmp_path):
-    engine = make_engine(database_url(tmp_path))
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def _statements(engine) -> tuple[list[tuple[str, object]], callable]:
