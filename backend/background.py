@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -32,20 +33,32 @@ class BackgroundLoop:
         self._log = logging.getLogger(type(self).__module__)
         self._stopping = threading.Event()
         self._failing = False
+        self._holds = False   # whether this process held the lease when it last asked
+        self._renew_at = 0.0  # when to ask again (monotonic)
         self._thread = threading.Thread(target=self._run, daemon=True, name=thread_name)
 
     def run_once(self):
         """One pass; subclasses say what it does."""
         raise NotImplementedError
 
+    def holds(self, retry_seconds: float | None = None) -> bool:
+        """Whether this process holds the lease: taken or renewed every third of it, and asked for again
+        after `retry_seconds` (default the same) while another process holds it."""
+        now = time.monotonic()
+        if now >= self._renew_at:
+            self._holds = bool(self.lease.take())
+            wait = self.lease.seconds / 3 if self._holds or retry_seconds is None else retry_seconds
+            self._renew_at = now + wait
+        return self._holds
+
+    @property
+    def holds_lease(self) -> bool:
+        """Whether this process held the lease at its last pass."""
+        return self._holds
+
     def start(self) -> None:
         """Start the thread; the first pass comes one interval later."""
         self._thread.start()
-
-    @property
-    def is_running(self) -> bool:
-        """Whether the thread is alive."""
-        return self._thread.is_alive()
 
     def close(self) -> None:
         """Stop after the pass in hand and give the lease up, so another process takes over at once."""

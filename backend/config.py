@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -12,7 +11,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from backend.messages import LANGUAGES as NOTIFY_LANGUAGES
 from backend.email_settings import EmailSettings, load_email_settings
-from common.config import ROOT, ConfigError, both_or_neither, choice, http_url_problem, read_environment, repo_path
+from common.config import ROOT, ConfigError, both_or_neither, ca_file, choice, http_url_problem, read_environment, repo_path
 from common.config import boolean as _bool
 from common.config import number as _number
 from common.config import text as _text
@@ -106,7 +105,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         telegram_api_base_url=_url(environ, "TELEGRAM_API_BASE_URL", "https://api.telegram.org/bot"),
         webhook_url=webhook_url,
         webhook_secret=_text(environ, "WEBHOOK_SECRET") or None,
-        webhook_ca_file=_ca_file(environ, "WEBHOOK_CA_FILE"),
+        webhook_ca_file=ca_file(environ, "WEBHOOK_CA_FILE"),
         notify_retries=_int(environ, "NOTIFY_RETRIES", 3, low=0, high=10),
         notify_backoff_seconds=_number(environ, "NOTIFY_BACKOFF_SECONDS", 1.0, low=0.0),
         notify_timeout_seconds=_number(environ, "NOTIFY_TIMEOUT_SECONDS", 10.0, low=0.1),
@@ -171,20 +170,6 @@ def _webhook_url(environ: Mapping[str, str]) -> str | None:
     if _text(environ, "WEBHOOK_CA_FILE") and not raw:
         raise ConfigError("WEBHOOK_URL", "is required when WEBHOOK_CA_FILE is set")
     return raw or None
-
-
-def _ca_file(environ: Mapping[str, str], key: str) -> Path | None:
-    """A PEM file of CA certificates, loaded once here so a bad one stops the start, not every delivery."""
-    path = _path(environ, key, None)
-    if path is None:
-        return None
-    try:
-        ssl.create_default_context(cafile=str(path))
-    except FileNotFoundError:
-        raise ConfigError(key, f"no such file {path}") from None
-    except (ssl.SSLError, OSError, ValueError):
-        raise ConfigError(key, f"{path} is not a file of PEM certificates") from None
-    return path
 
 
 def _url(environ: Mapping[str, str], key: str, default: str) -> str:

@@ -28,14 +28,15 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import Connection
 
 from backend import store
 from backend.background import BackgroundLoop
 from backend.database import write_transaction
 from backend.leases import Lease
-from backend.own_events import backend_event, record_at_once
+from backend.own_events import backend_event
 from backend.service import AlertService
 from backend.deadline_rules import Watch, deadline_uid, due_at, missed_check_at, silence_message, watch_of
 
@@ -65,8 +66,6 @@ class DeadlineTimer(BackgroundLoop):
         self.engine = service.engine
         self.refresh_seconds = refresh_seconds
         self.on_alert = on_alert  # wakes the dispatcher: the notices are in the outbox
-        self._renew_at = 0.0
-        self._holds = False
         self._gap = STARTUP_GAP_SECONDS  # GAP_SECONDS after this process's first beat
         self._watches: tuple[tuple, list[Watch]] = ((), [])  # (version of the loaded list, its watches)
         self.start()
@@ -75,17 +74,14 @@ class DeadlineTimer(BackgroundLoop):
         """One pass if this process holds the lease: how many missed deadlines it stored, or None."""
         now = now or datetime.now(timezone.utc)
         resumed = self._beat(now)  # every process: whether any ran lately is what tells an outage
-        if time.monotonic() >= self._renew_at:
-            self._holds = bool(self.lease.take())
-            self._renew_at = time.monotonic() + (self.lease.seconds / 3 if self._holds else TICK_SECONDS)
-        if not self._holds:
+        if not self.holds(retry_seconds=TICK_SECONDS):  # a non-holder asks every tick: a handoff leaves no gap
             return None
-        watches = self._current_watches()
-        if not watches:
-            return 0
-        # Only a target last heard from longer ago than the shortest window can be due: SQL narrows it.
-        cutoff = store.check_time_text(now - timedelta(seconds=min(w.window for w in watches)))
         with self.engine.connect() as conn:
+            watches = self._current_watches(conn)
+            if not watches:
+                return 0
+            # Only a target last heard from longer ago than the shortest window can be due: SQL narrows it.
+            cutoff = store.check_time_text(now - timedelta(seconds=min(w.window for w in watches)))
             quiet = store.quiet_targets(conn, cutoff)
         due = [w for w in watches if w.name in quiet and due_at(w, _moment(quiet[w.name]), resumed) <= now]
         return self._store_missed(due, now, resumed) if due else 0
@@ -106,15 +102,14 @@ class DeadlineTimer(BackgroundLoop):
         self._gap = GAP_SECONDS
         return _moment(resumed)
 
-    def _current_watches(self) -> list[Watch]:
+    def _current_watches(self, conn: Connection) -> list[Watch]:
         """The watched targets of the loaded list, re-read only when the list was loaded again."""
-        with self.engine.connect() as conn:
-            version = store.targets_file_version(conn)
-            if version != self._watches[0]:
-                self._watches = (version, [
-                    watch_of(row["name"], row["kind"], row["target_url"], json.loads(row["spec"]),
-                             _moment(row["loaded_at"]), _moment(row["changed_at"]), self.refresh_seconds)
-                    for row in store.watched_targets(conn)])
+        version = store.targets_file_version(conn)
+        if version != self._watches[0]:
+            self._watches = (version, [
+                watch_of(row["name"], row["kind"], row["target_url"], json.loads(row["spec"]),
+                         _moment(row["loaded_at"]), _moment(row["changed_at"]), self.refresh_seconds)
+                for row in store.watched_targets(conn)])
         return self._watches[1]
 
     def _store_missed(self, due: list[Watch], now: datetime, resumed: datetime | None) -> int:
@@ -132,7 +127,7 @@ class DeadlineTimer(BackgroundLoop):
                     checked_at = missed_check_at(deadline, heard, checked)
                     made.append((watch, deadline, backend_event(watch.target_url, watch.name, checked_at, False,
                                                                 message, uid)))
-            recorded = record_at_once(conn, [event for _, _, event in made], self.service) if made else []
+            recorded = self.service.record_in(conn, [event for _, _, event in made], at_once=True) if made else []
             stored = [made_one for made_one, result in zip(made, recorded) if not result.duplicate]
         for watch, deadline, event in stored:
             log.warning("%s target %s: %s (deadline %s)", watch.kind, watch.name, event.error_message,
@@ -140,8 +135,3 @@ class DeadlineTimer(BackgroundLoop):
         if any(result.alert for result in recorded):
             self.on_alert()
         return len(stored)
-
-    @property
-    def holds_lease(self) -> bool:
-        """Whether this process is the one watching the deadlines."""
-        return self._holds

@@ -9,7 +9,7 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Mapping
 
-from common.config import ConfigError, both_or_neither, repo_path
+from common.config import ConfigError, both_or_neither, ca_file
 from common.config import boolean as _bool
 from common.config import text as _text
 from common.config import whole_number as _int
@@ -59,7 +59,7 @@ def load_email_settings(environ: Mapping[str, str]) -> EmailSettings | None:
     raw_from = _text(environ, "SMTP_FROM") or default_sender(user)
     return EmailSettings(host=host, port=port, to=recipients, sender=_address(environ, "SMTP_FROM", raw_from),
                          user=user, password=_text(environ, "SMTP_PASSWORD") or None, starttls=starttls, tls=tls,
-                         ca_file=_ca_file(environ))
+                         ca_file=ca_file(environ, "SMTP_CA_FILE"))
 
 
 def default_sender(user: str | None) -> str:
@@ -75,13 +75,3 @@ def _address(environ: Mapping[str, str], key: str, raw: str) -> str:
     if "\n" in raw or "\r" in raw or not _ADDRESS.fullmatch(address):
         raise ConfigError(key, f"{raw!r} is not an email address like ops@example.com")
     return raw
-
-
-def _ca_file(environ: Mapping[str, str]) -> Path | None:
-    raw = _text(environ, "SMTP_CA_FILE")
-    if not raw:
-        return None
-    path = repo_path(raw)
-    if not path.is_file():
-        raise ConfigError("SMTP_CA_FILE", f"no such file {path}")
-    return path

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from backend.messages import LANGUAGES, WORDING, Notice, status_text, warning_text
+from backend.messages import LANGUAGES, WORDING, Notice, heading, status_text, warning_text
 from backend.rules import AlertType
 
 
@@ -34,12 +34,6 @@ def email_subject(notice: Notice) -> str:
     return f"[{notice.notice_type.value}] {name}"
 
 
-def email_heading(notice: Notice, language: str = LANGUAGES[0]) -> str:
-    """The first line of the body, the chat message's heading: `🚨 Service outage alert`."""
-    words = WORDING[language]
-    return {AlertType.ERROR: words.outage, AlertType.WARNING: words.warning}.get(notice.notice_type, words.recovery)
-
-
 def email_rows(notice: Notice, language: str = LANGUAGES[0]) -> list[tuple[str, str]]:
     """The body's (label, value) lines: target, URL, status, response time, message and times, in `language`."""
     words, labels = WORDING[language], EMAIL_WORDING[language]
@@ -59,7 +53,7 @@ def email_rows(notice: Notice, language: str = LANGUAGES[0]) -> list[tuple[str, 
 
 def email_text(notice: Notice, language: str = LANGUAGES[0]) -> str:
     """The plain-text body: the heading, then one `Label: value` line per row."""
-    lines = [email_heading(notice, language), ""]
+    lines = [heading(notice, language), ""]
     lines += [f"{label}: {value}" for label, value in email_rows(notice, language)]
     return "\n".join(lines) + "\n"
 
@@ -76,7 +70,7 @@ def email_html(notice: Notice, language: str = LANGUAGES[0]) -> str:
     colour = _COLOURS.get(notice.notice_type, "#1b7f3b")
     return (f'<!DOCTYPE html>\n<html lang="{language}"><head><meta charset="utf-8"></head>'
             f'<body style="font-family:sans-serif">\n'
-            f'<h2 style="color:{colour}">{html.escape(email_heading(notice, language))}</h2>\n'
+            f'<h2 style="color:{colour}">{html.escape(heading(notice, language))}</h2>\n'
             f"<table>\n" + "\n".join(cells) + "\n</table>\n</body></html>\n")
 
 

@@ -60,18 +60,16 @@ class _Pending:
 class Batch:
     """One request's events, applied inside the caller's write transaction.
 
-    `at_once=True` makes every failure in it open an ERROR at once, whatever the target's
+    `rules` is the process's cache of per-target settings (the backend's FAILURE_THRESHOLD among
+    them). `at_once=True` makes every failure in it open an ERROR at once, whatever the target's
     failure_threshold (a push target's missed deadline or /ping/<token>/fail, SPEC §9).
-    `rules` is the process's cache of per-target settings; without it the file is read afresh.
     """
 
-    def __init__(self, conn: Connection, threshold: int, channels: list[str], at_once: bool = False,
-                 rules: TargetRules | None = None):
+    def __init__(self, conn: Connection, channels: list[str], rules: TargetRules, at_once: bool = False):
         self.conn = conn
-        self.threshold = threshold
         self.channels = channels
         self.at_once = at_once
-        self.rules = rules if rules is not None else TargetRules(threshold)
+        self.rules = rules
         received = datetime.now(timezone.utc)
         self.received_at = store.utc_text(received)
         self.heard_at = store.check_time_text(received)  # targets.last_received_at: the deadline timer's clock

@@ -101,12 +101,17 @@ WORDING = {
 LANGUAGES = tuple(WORDING)  # the first is the default
 
 
+def heading(notice: Notice, language: str = LANGUAGES[0]) -> str:
+    """A message's first line, by notice type: `🚨 서비스 장애 알림` / `🚨 Service outage alert`, ..."""
+    words = WORDING[language]
+    return {AlertType.ERROR: words.outage, AlertType.WARNING: words.warning}.get(notice.notice_type, words.recovery)
+
+
 def telegram_text(notice: Notice, language: str = LANGUAGES[0]) -> str:
     """The plain-text Telegram message of SPEC §6, in `language` (ko: exactly the spec's text)."""
     words = WORDING[language]
     kind = notice.notice_type
-    heading = {AlertType.ERROR: words.outage, AlertType.WARNING: words.warning}.get(kind, words.recovery)
-    lines = [heading, "", f"URL: {notice.target_url}",
+    lines = [heading(notice, language), "", f"URL: {notice.target_url}",
              f"{words.status}: {status_text(notice.status_code, notice.error_message)}"]
     if notice.response_time_ms is not None:
         lines.append(f"{words.response_time}: {notice.response_time_ms}ms")

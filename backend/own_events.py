@@ -1,13 +1,9 @@
-"""Events the backend stores on its own behalf (SPEC §8, §9): pings of push targets and missed deadlines."""
+"""Events the backend makes on its own behalf (SPEC §8, §9): pings of push targets and missed deadlines."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection
-
-from backend.ingest import Batch, Recorded
-from backend.service import AlertService
 from backend.validation import EventIn
 
 
@@ -20,10 +16,3 @@ def backend_event(target_url: str, name: str, at: datetime, ok: bool, message: s
                                    response_time_ms=None, error_message=message, event_uid=uid, target=name,
                                    agent=None)
 
-
-def record_at_once(conn: Connection, new_events: list[EventIn], service: AlertService) -> list[Recorded]:
-    """Apply the rules to events the backend made itself: a failure among them opens an ERROR at once."""
-    # at_once: a target's own failure_threshold never delays a missed deadline or a /fail; the
-    # service's settings cache spares each ping a read of the whole targets list.
-    return Batch(conn, service.failure_threshold, service.channels, at_once=True,
-                 rules=service.rules).record(new_events)

@@ -6,9 +6,8 @@ import logging
 from datetime import datetime, timezone
 
 from backend import store
-from backend.database import write_transaction
 from backend.ingest import Recorded
-from backend.own_events import backend_event, record_at_once
+from backend.own_events import backend_event
 from backend.ping_tokens import redact_ping_paths
 from backend.service import AlertService
 
@@ -29,13 +28,11 @@ def fail_message(body: bytes) -> str:
 
 def record_ping(service: AlertService, token: str, failure: str | None) -> Recorded | None:
     """Store a ping (a success, or the failure it reports) for the push target with this token; None if none has."""
-    engine = service.engine
-    with engine.connect() as conn:  # read first: a wrong token never waits for the write lock
+    with service.engine.connect() as conn:  # read first: a wrong token never waits for the write lock
         target = store.push_target_by_token(conn, token)
     if target is None:
         return None
     event = backend_event(target["target_url"], target["name"], datetime.now(timezone.utc), failure is None, failure)
-    with write_transaction(engine) as conn:
-        [recorded] = record_at_once(conn, [event], service)
+    [recorded] = service.record_events([event], at_once=True)
     log.info("ping of push target %s: %s", target["name"], "ok" if failure is None else f"failure: {failure}")
     return recorded

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from backend import store
 from backend.agent_seen import AgentSeenThrottle
@@ -40,8 +40,7 @@ class AlertService:
         due = self.agent_seen.claim({e.agent for e in new_events if e.agent is not None})
         try:
             with write_transaction(self.engine) as conn:
-                recorded = Batch(conn, self.failure_threshold, self.channels, at_once=at_once,
-                                 rules=self.rules).record(new_events)
+                recorded = self.record_in(conn, new_events, at_once)
                 now = store.now_text()
                 for name in due:
                     store.agent_seen(conn, name, "last_event_at", now)
@@ -49,6 +48,10 @@ class AlertService:
         except BaseException:
             self.agent_seen.forget(due)
             raise
+
+    def record_in(self, conn: Connection, new_events: list[EventIn], at_once: bool = False) -> list[Recorded]:
+        """record_events inside the caller's write transaction (the deadline timer's, which read under it first)."""
+        return Batch(conn, self.channels, self.rules, at_once=at_once).record(new_events)
 
     def agent_pulled(self, name: str) -> None:
         """Record that an agent asked for its target list (GET /agent/targets), once per pull."""

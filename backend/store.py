@@ -319,9 +319,6 @@ def set_alert_status(conn: Connection, alert_id: int, from_statuses: tuple[str, 
     return result.rowcount == 1
 
 
-# An alert as the API shows it: `reason` is the notices' JSON, said in words by `message` already.
-
-
 def get_alert(conn: Connection, alert_id: int) -> dict | None:
     """One alert as a dict, or None."""
     row = conn.execute(select(*_ALERT_COLUMNS).where(alerts.c.id == alert_id)).mappings().first()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -201,17 +200,11 @@ class FileWatcher(BackgroundLoop):
         self.targets = targets
         self._seen = seen      # the file's state at the last poll
         self._applied = seen   # the state last read (loaded or refused): nothing to do until it changes
-        self._renew_at = 0.0
-        self._holds = False
         self.start()
 
     def run_once(self) -> LoadSummary | None:
         """Look at the file once; reload it when it changed and has stayed still for one poll."""
-        now = time.monotonic()
-        if now >= self._renew_at:
-            self._holds = bool(self.lease.take())
-            self._renew_at = now + self.lease.seconds / 3
-        if not self._holds:
+        if not self.holds():
             return None
         state = _file_state(self.targets.settings.targets_file)
         if state != self._seen:
@@ -227,8 +220,3 @@ class FileWatcher(BackgroundLoop):
         # Only now: after a database error (raised past here) the next poll tries this version again.
         self._applied = state
         return summary
-
-    @property
-    def holds_lease(self) -> bool:
-        """Whether this process is the one watching the file."""
-        return self._holds

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import ssl
 from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
@@ -63,6 +64,21 @@ def both_or_neither(environ: Mapping[str, str], first: str, second: str) -> None
         raise ConfigError(second, f"is required when {first} is set")
     if text(environ, second) and not text(environ, first):
         raise ConfigError(first, f"is required when {second} is set")
+
+
+def ca_file(environ: Mapping[str, str], key: str) -> Path | None:
+    """A PEM file of CA certificates, loaded once here so a bad one stops the start, not every attempt."""
+    raw = text(environ, key)
+    if not raw:
+        return None
+    path = repo_path(raw)
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except FileNotFoundError:
+        raise ConfigError(key, f"no such file {path}") from None
+    except (ssl.SSLError, OSError, ValueError):
+        raise ConfigError(key, f"{path} is not a file of PEM certificates") from None
+    return path
 
 
 def whole_number(environ: Mapping[str, str], key: str, default: int, low: int, high: int | None = None) -> int:

@@ -9,6 +9,7 @@ import pytest
 from backend.config import ConfigError, load_settings
 from backend.notifiers import EmailNotifier, enabled_notifiers
 from tests.support.procs import base_env
+from tests.support.tls import issue
 from tests.test_startup import ENTRY_POINTS, assert_refused, run_entry
 
 KEY = "k" * 20
@@ -29,8 +30,7 @@ def test_email_is_off_without_smtp_keys_and_on_with_host_and_to():
 
 
 def test_given_values_are_read_and_typed(tmp_path):
-    ca = tmp_path / "ca.pem"
-    ca.write_text("x")
+    ca = issue(tmp_path, "ca", days=30, is_ca=True).cert
     email = settings(SMTP_HOST="mail.example.net", SMTP_PORT="25", SMTP_TO="a@example.com, B <b@example.org>,",
                      SMTP_FROM="Alerts <alerts@example.net>", SMTP_CA_FILE=str(ca)).email
     assert (email.port, email.to, email.sender, email.starttls, email.ca_file) == (
@@ -81,6 +81,15 @@ def test_a_bad_or_half_set_email_channel_is_one_sentence_naming_the_key(environ,
         settings(**environ)
     assert caught.value.key == key and words in caught.value.problem
     assert PASSWORD not in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_ca_file_that_holds_no_certificate_is_refused_at_start(tmp_path):
+    """It is loaded once at start, as WEBHOOK_CA_FILE is, so a bad file is one sentence, not a failure per email."""
+    not_pem = tmp_path / "ca.pem"
+    not_pem.write_text("x")
+    with pytest.raises(ConfigError) as caught:
+        settings(**ON, SMTP_CA_FILE=str(not_pem))
+    assert caught.value.key == "SMTP_CA_FILE" and "is not a file of PEM certificates" in caught.value.problem
 
 
 @pytest.mark.parametrize("environ, key, words", [

@@ -70,12 +70,13 @@ def test_a_reload_locks_the_rule_state_before_resolving_the_alerts(engine):
 @on_postgres
 def test_a_batch_and_the_timer_hold_the_targets_file_row_before_any_rule_state(engine):
     from backend.ingest import Batch
+    from backend.target_rules import TargetRules
     from backend.validation import parse_events
 
     seen, stop = _statements(engine)
     try:
         with engine.begin() as conn:
-            Batch(conn, 3, []).record(parse_events([{"target_url": "https://a.example/", "is_success": True,
+            Batch(conn, [], TargetRules(3)).record(parse_events([{"target_url": "https://a.example/", "is_success": True,
                                                      "status_code": 200, "timestamp": "2025-01-08T15:30:45Z"}]))
         with engine.begin() as conn:
             store.last_results(conn, ["a"])

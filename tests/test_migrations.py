@@ -169,6 +169,7 @@ def test_upgrading_a_0003_database_keys_alerts_and_rule_state_by_target_name(url
 def test_a_file_target_keeps_its_open_alert_across_the_0004_upgrade(url, engine):
     """After the upgrade, the next failure of `shop` is deduplicated into its OPEN alert, and a success resolves it."""
     from backend.ingest import Batch
+    from backend.target_rules import TargetRules
     from backend.validation import parse_events
 
     filled_at_0003(engine)
@@ -177,7 +178,7 @@ def test_a_file_target_keeps_its_open_alert_across_the_0004_upgrade(url, engine)
         conn.exec_driver_sql("UPDATE targets_file SET fingerprint = 'f'")
     for second, ok in ((1, False), (2, True)):
         with write_transaction(engine) as conn:
-            Batch(conn, 3, ["slack"]).record(parse_events([{
+            Batch(conn, ["slack"], TargetRules(3)).record(parse_events([{
                 "target_url": "https://shop.example/health", "target": "shop", "status_code": 200 if ok else 503,
                 "response_time_ms": 5, "timestamp": f"2026-01-01T00:00:0{second}Z", "is_success": ok}]))
     assert query(url, "SELECT id, target, status FROM alerts ORDER BY id") == [
