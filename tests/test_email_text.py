@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend.email_text import email_html, email_subject, email_text
+from backend.notifiers.email_text import email_html, email_subject, email_text
 from backend.messages import Notice
 from backend.rules import AlertType, WarningReason
 

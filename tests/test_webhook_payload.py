@@ -8,7 +8,7 @@ import pytest
 from backend.messages import Notice
 from backend.notifiers.webhook import retry_after_seconds
 from backend.rules import AlertType
-from backend.webhook_payload import encode, signature, signed_headers, webhook_body
+from backend.notifiers.webhook_payload import encode, signature, signed_headers, webhook_body
 from scripts.webhook_receiver_example import verified
 from tests.support.procs import ROOT
 

@@ -13,7 +13,7 @@ from email.utils import formatdate, make_msgid, parseaddr
 import certifi
 
 from backend.email_settings import EmailSettings
-from backend.email_text import email_html, email_subject, email_text
+from backend.notifiers.email_text import email_html, email_subject, email_text
 from backend.messages import LANGUAGES, Notice
 from backend.notifiers.base import DeliveryError, Notifier
 

@@ -16,7 +16,7 @@ import requests
 from backend import store
 from backend.messages import Notice
 from backend.notifiers.base import DeliveryError, Notifier
-from backend.webhook_payload import encode, signed_headers, webhook_body
+from backend.notifiers.webhook_payload import encode, signed_headers, webhook_body
 
 USER_AGENT = "outage-backend-webhook/1"
 REQUEST_ID_HEADERS = ("X-Request-Id", "Request-Id")  # a receiver's id for the request, if any (any case)
