@@ -113,7 +113,9 @@ class Roller(BackgroundLoop):
                 if not held_until:
                     break
         if total:
-            log.info("rollups: counted %s", plural(total, "event"))
+            # A line every interval of a quiet install says nothing; a backlog (an upgrade, a
+            # catch-up after the database was away) is worth one.
+            log.log(logging.INFO if total >= CHUNK else logging.DEBUG, "rollups: counted %s", plural(total, "event"))
         return total
 
     def roll_chunk(self) -> int:
