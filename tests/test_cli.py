@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -48,10 +49,10 @@ def backend(tmp_path_factory):
         server.stop()
 
 
-def cli(backend: Backend | None, *args: str, env_file_text: str | None = None, timeout: float = 30) -> \
-        subprocess.CompletedProcess:
+def cli(backend: Backend | None, *args: str, env_file_text: str | None = None, env_dir: Path | None = None,
+        timeout: float = 30) -> subprocess.CompletedProcess:
     """`python -m backend.cli ARGS` from another folder, with the key and URL only in its .env, as a user runs it."""
-    env_dir = backend.log_path.parent if backend else ROOT / "tests"
+    env_dir = env_dir or backend.log_path.parent
     env_path = env_dir / "cli.env"
     if env_file_text is None:
         env_file_text = f"API_KEY={KEY}\nBACKEND_URL={backend.url}\n"
@@ -136,19 +137,20 @@ def test_usage_errors_exit_2_before_any_request(backend):
     assert bad_url.returncode == EXIT_USAGE and "is not an http(s) URL" in bad_url.stderr
 
 
-def test_a_backend_that_is_down_is_reported_in_one_line():
+def test_a_backend_that_is_down_is_reported_in_one_line(tmp_path):
     url = f"http://127.0.0.1:{free_port()}"
-    done = cli(None, "--url", url, "targets", env_file_text=f"API_KEY={KEY}\n")
+    done = cli(None, "--url", url, "targets", env_file_text=f"API_KEY={KEY}\n", env_dir=tmp_path)
     assert done.returncode == EXIT_UNREACHABLE
     assert done.stderr == f"outage: cannot reach the backend at {url}: Connection refused.\n"
 
 
-def test_a_backend_that_never_answers_is_given_up_on_after_the_timeout():
+def test_a_backend_that_never_answers_is_given_up_on_after_the_timeout(tmp_path):
     with socket.socket() as silent:  # accepts connections (the kernel's backlog) and never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
-        done = cli(None, "--url", url, "--timeout", "1", "alerts", env_file_text=f"API_KEY={KEY}\n", timeout=20)
+        done = cli(None, "--url", url, "--timeout", "1", "alerts", env_file_text=f"API_KEY={KEY}\n",
+                   env_dir=tmp_path, timeout=20)
     assert done.returncode == EXIT_UNREACHABLE and done.stderr == f"outage: {url} did not answer within 1s.\n"
 
 
