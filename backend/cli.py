@@ -19,6 +19,7 @@ import requests
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
+from rich.text import Text
 
 from common.config import ConfigError, read_environment
 
@@ -126,7 +127,7 @@ def table(console: Console, columns: Iterable[str], rows: Iterable[Iterable]) ->
     """Rows under a header, plain box lines so that a log or a pipe reads it too."""
     shown = Table(*columns, box=None, header_style="bold", pad_edge=False)
     for row in rows:
-        shown.add_row(*(_cell(value) for value in row))
+        shown.add_row(*(Text(_cell(value)) for value in row))  # Text: a name's [brackets] are no markup
     with console.capture() as captured:
         console.print(shown)
     # rich pads the last column to its width: trailing blanks only get in a script's way.
@@ -140,12 +141,14 @@ def _where(target: dict) -> str:
 
 
 def show_targets(console: Console, body: dict) -> None:
+    """GET /targets as a table: one row a target, its state and active alert."""
     table(console, ("NAME", "KIND", "STATE", "LAST CHECK", "FAILS", "ALERT", "WHERE"),
           ((t["name"], t.get("kind"), t.get("state"), t.get("last_check"), t.get("failures_in_a_row"),
             (t.get("alert") or {}).get("id"), _where(t)) for t in body["targets"]))
 
 
 def show_alerts(console: Console, body: dict) -> None:
+    """GET /alerts as a table, newest first."""
     if not body["alerts"]:
         console.print("no alerts")
         return
@@ -155,10 +158,12 @@ def show_alerts(console: Console, body: dict) -> None:
 
 
 def show_alerts_one(console: Console, alert: dict) -> None:
+    """One alert (the PATCH answer) as a one-row table."""
     show_alerts(console, {"alerts": [alert]})
 
 
 def show_stats(console: Console, body: dict) -> None:
+    """GET /targets/<name>/stats as a one-row table and the span it covers."""
     times = body.get("response_time_ms") or {}
     uptime = body.get("uptime_percent")
     table(console, ("TARGET", "WINDOW", "CHECKS", "FAILURES", "UPTIME", "MEAN MS", "P95 MS"),

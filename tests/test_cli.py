@@ -24,6 +24,8 @@ targets:
     url: https://quiet.example/
   - name: blog
     url: https://blog.example/
+  - name: "[bold]api[/bold]"
+    url: https://api.example/
 """
 
 
@@ -77,6 +79,7 @@ def test_targets_shows_each_target_with_its_state(backend):
     assert done.stdout.split()[:3] == ["NAME", "KIND", "STATE"]
     assert lines["shop"][1:3] == ["http", "DOWN"] and str(alert_of(backend, "shop")["id"]) in lines["shop"]
     assert lines["quiet"][1:3] == ["http", "UNKNOWN"] and lines["blog"][1:3] == ["http", "UP"]
+    assert lines["[bold]api[/bold]"][1:3] == ["http", "UNKNOWN"]  # a name is shown as written, never as markup
     assert json.loads(cli(backend, "--json", "targets").stdout)["targets"] == backend.api("GET", "/targets").json()["targets"]
 
 
