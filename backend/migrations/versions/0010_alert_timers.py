@@ -22,6 +22,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("alerts") as batch:
-        batch.drop_column("escalate_at")
-        batch.drop_column("remind_at")
+    # In place (SQLite 3.35+ DROP COLUMN): a rebuild of alerts is refused by the foreign keys to it.
+    op.drop_column("alerts", "escalate_at")
+    op.drop_column("alerts", "remind_at")
