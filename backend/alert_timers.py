@@ -100,5 +100,5 @@ def _queue(conn: Connection, alert: dict, notice_type: AlertType, to: list[str],
         {"alert_id": alert["id"], "event_id": alert["event_id"], "channel": channel,
          "notice_type": notice_type.value, "status": "PENDING", "attempts": 0,
          "next_attempt_at": store.precise_text(now), "created_at": created} for channel in to])
-    log.warning("alert %d for %s: %s queued (%s)", alert["id"], alert["target"], notice_type.value, ", ".join(to))
+    log.info("alert %d for %s: %s queued (%s)", alert["id"], alert["target"], notice_type.value, ", ".join(to))
     return len(to)
