@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from sqlalchemy import Connection, Engine
 
 from backend import store, store_alert_timers
-from backend.alert_timer_rules import next_reminder_at
+from backend.alert_timer_rules import escalation_due, next_reminder_at, reminder_due
 from backend.database import write_transaction
 from backend.ingest import _channels_of  # the one routing rule: named channels change it for every notice
 from backend.rules import AlertType, RuleSettings
@@ -63,7 +63,7 @@ def queue_due_timers(engine: Engine, rules: TargetRules, channels: list[str], no
 def _remind(conn: Connection, alert: dict, settings: RuleSettings, configured: list[str], now: datetime) -> int:
     """Claim the alert's due reminder and queue it on the target's channels; how many deliveries."""
     due = _moment(alert["remind_at"])
-    if due is None or due > now:
+    if not reminder_due(alert["status"], due, now):
         return 0
     every = settings.reminder_minutes  # the settings now: a reload that turned reminders off ends them
     next_at = store.precise_text(next_reminder_at(due, now, every)) if every else None
@@ -76,8 +76,7 @@ def _remind(conn: Connection, alert: dict, settings: RuleSettings, configured: l
 
 def _escalate(conn: Connection, alert: dict, settings: RuleSettings, configured: list[str], now: datetime) -> int:
     """Claim the alert's due escalation (once) and queue it on the escalation channels; how many deliveries."""
-    due = _moment(alert["escalate_at"])
-    if due is None or due > now:
+    if not escalation_due(alert["status"], _moment(alert["escalate_at"]), now):
         return 0
     if not store_alert_timers.claim_escalation(conn, alert["id"], alert["escalate_at"]):
         return 0

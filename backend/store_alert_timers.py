@@ -12,8 +12,8 @@ _OPEN = AlertStatus.OPEN.value
 
 def due_alert_timers(conn: Connection, now: str, limit: int = 500) -> list[dict]:
     """OPEN alerts whose reminder or escalation is due at `now` (ACK and RESOLVED ones are never due), oldest first."""
-    query = (select(alerts.c.id, alerts.c.event_id, alerts.c.target, alerts.c.target_url, alerts.c.created_at,
-                    alerts.c.remind_at, alerts.c.escalate_at)
+    query = (select(alerts.c.id, alerts.c.event_id, alerts.c.target, alerts.c.status, alerts.c.remind_at,
+                    alerts.c.escalate_at)
              .where(alerts.c.status == _OPEN, or_(alerts.c.remind_at <= now, alerts.c.escalate_at <= now))
              .order_by(alerts.c.id).limit(limit))
     return [dict(row) for row in conn.execute(query).mappings()]
