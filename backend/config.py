@@ -31,6 +31,7 @@ class Settings:
     port: int = 5000
     debug: bool = False
     failure_threshold: int = 3
+    reminder_minutes: float | None = None  # REMINDER_MINUTES (SPEC §11): remind of OPEN alerts; None: off
     max_clock_skew_seconds: float = 300.0  # how far ahead of our clock an event's timestamp may be
     log_file: Path = ROOT / "backend" / "server.log"
     telegram_bot_token: str | None = field(default=None, repr=False)
@@ -98,6 +99,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         port=_int(environ, "FLASK_PORT", 5000, low=1, high=65535),
         debug=_bool(environ, "FLASK_DEBUG", False),
         failure_threshold=_int(environ, "FAILURE_THRESHOLD", 3, low=1),
+        reminder_minutes=_number(environ, "REMINDER_MINUTES", 0.0, low=0.0) or None,  # 0 or unset: off
         max_clock_skew_seconds=_number(environ, "MAX_CLOCK_SKEW_SECONDS", 300.0, low=1.0),
         log_file=_path(environ, "BACKEND_LOG_FILE", ROOT / "backend" / "server.log"),
         telegram_bot_token=token or None,

@@ -79,6 +79,9 @@ alerts = Table(
     Column("resolved_event_id", Id, ForeignKey("events.id"), nullable=True),
     Column("message", Text, nullable=False),
     Column("reason", Text, nullable=True),  # a WARNING's cause as JSON, for its notices (messages.warning_text)
+    # Due times while OPEN (SPEC §11, backend/alert_timers.py): the next reminder, the escalation; None: none (left).
+    Column("remind_at", Text, nullable=True),
+    Column("escalate_at", Text, nullable=True),
     Index("ix_alerts_status_id", "status", "id"),
     Index("ix_alerts_target_url_id", "target_url", "id"),
     Index("ix_alerts_target_id", "target", "id"),

@@ -33,6 +33,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import Connection
 
 from backend import store
+from backend.alert_timers import queue_due_timers
 from backend.background import BackgroundLoop
 from backend.database import write_transaction
 from backend.leases import Lease
@@ -76,6 +77,8 @@ class DeadlineTimer(BackgroundLoop):
         resumed = self._beat(now)  # every process: whether any ran lately is what tells an outage
         if not self.holds(retry_seconds=TICK_SECONDS):  # a non-holder asks every tick: a handoff leaves no gap
             return None
+        if queue_due_timers(self.engine, self.service.rules, self.service.channels, now):  # reminders, escalations
+            self.on_alert()
         with self.engine.connect() as conn:
             watches = self._current_watches(conn)
             if not watches:

@@ -159,7 +159,8 @@ class Dispatcher:
         alert = {key[len("alert_"):]: value for key, value in delivery.items() if key.startswith("alert_")}
         notice = Notice(delivery["alert_id"], AlertType(delivery["notice_type"]), delivery["target_url"],
                         delivery["status_code"], delivery["response_time_ms"], delivery["error_message"],
-                        delivery["timestamp"], _reason(delivery["reason"]), alert["target"], alert)
+                        delivery["timestamp"], _reason(delivery["reason"]), alert["target"], alert,
+                        queued_at=delivery["created_at"])
         retry_count = delivery["attempts"]
         attempted_at = store.now_text()
         subject = f"{notifier.channel} {notice.notice_type.value} for alert {notice.alert_id}"

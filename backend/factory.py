@@ -71,7 +71,8 @@ def create_app(settings: Settings, notifiers: list[Notifier] | None = None) -> F
     dispatcher = Dispatcher(engine, notifiers, retries=settings.notify_retries,
                             backoff_base_seconds=settings.notify_backoff_seconds,
                             lease_seconds=settings.notify_lease_seconds)
-    service = AlertService(engine, settings.failure_threshold, [n.channel for n in notifiers])
+    service = AlertService(engine, settings.failure_threshold, [n.channel for n in notifiers],
+                           settings.reminder_minutes)
     purger = RetentionPurger(engine, settings.retention_days, settings.retention_interval_seconds)
     roller = Roller(engine, settings.rollup_interval_seconds)
     app.extensions["outage"] = AppContext(settings, engine, service, dispatcher, purger, target_list, roller)

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from sqlalchemy import Connection
 
 from backend import store
+from backend.alert_timer_rules import first_timers
 from backend.messages import alert_message, warning_text
 from backend.rules import (ACTIVE_STATUSES, Action, AlertStatus, AlertType, Check, RuleSettings, RuleState,
                            WarningReason, decide_late, failures_in_a_row, is_agent_verdict, is_failure, judge,
@@ -207,10 +208,13 @@ class Batch:
             notice_type = AlertType.WARNING if action is Action.OPEN_WARNING else AlertType.ERROR
             message = (warning_text(pending.reason, "en") if pending.reason is not None
                        else alert_message(event["status_code"], event["error_message"]))
+            timers = first_timers(datetime.now(timezone.utc), pending.settings)  # reminder, escalation (§11)
             alert_id = store.insert_alert(self.conn, {
                 "event_id": event_id, "target_url": event["target_url"], "target": key,
                 "alert_type": notice_type.value, "status": AlertStatus.OPEN.value, "created_at": now,
                 "message": message, "reason": _reason_json(pending.reason),
+                "remind_at": timers.remind_at and store.precise_text(timers.remind_at),
+                "escalate_at": timers.escalate_at and store.precise_text(timers.escalate_at),
             })
             target.active_alert_id = alert_id
         else:

@@ -17,6 +17,8 @@ class AlertType(str, Enum):
     ERROR = "ERROR"
     WARNING = "WARNING"
     RECOVERY = "RECOVERY"
+    REMINDER = "REMINDER"      # a notice type only: an alert still OPEN after REMINDER_MINUTES (SPEC §11)
+    ESCALATION = "ESCALATION"  # a notice type only: an alert not acknowledged after escalate.after_minutes
 
 
 ACTIVE_STATUSES = (AlertStatus.OPEN.value, AlertStatus.ACK.value)
@@ -52,6 +54,9 @@ class RuleSettings:
     max_response_time_ms: int | None = None
     tls_expiry_days: int | None = None
     channels: tuple[str, ...] | None = None  # lower-case channel names; None: every configured channel
+    reminder_minutes: float | None = None  # remind while OPEN, every this many minutes; None: no reminders
+    escalate_after_minutes: float | None = None  # an alert still OPEN this long goes to escalate_channels, once
+    escalate_channels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,13 @@ log = logging.getLogger(__name__)
 class AlertService:
     """Stores check results, applies the alert rules, and changes alert status."""
 
-    def __init__(self, engine: Engine, failure_threshold: int, channels: list[str]):
+    def __init__(self, engine: Engine, failure_threshold: int, channels: list[str],
+                 reminder_minutes: float | None = None):
         self.engine = engine
         self.failure_threshold = failure_threshold
         self.channels = channels  # every alert change queues one delivery per channel the target takes
-        self.rules = TargetRules(failure_threshold)  # per-target settings, cached per targets file version
+        # Per-target settings, cached per targets file version; REMINDER_MINUTES is the reminders' default.
+        self.rules = TargetRules(failure_threshold, reminder_minutes)
         self.agent_seen = AgentSeenThrottle()
 
     def record_events(self, new_events: list[EventIn], at_once: bool = False) -> list[Recorded]:

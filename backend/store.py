@@ -159,8 +159,8 @@ def insert_deliveries(conn: Connection, rows: list[dict]) -> None:
         conn.execute(insert(deliveries), rows)
 
 
-# An alert as the API shows it: every column but the WARNING reason (internal JSON).
-_ALERT_COLUMNS = [column for column in alerts.c if column.name != "reason"]
+# An alert as the API shows it: every column but the WARNING reason (internal JSON) and the timers' due times.
+_ALERT_COLUMNS = [column for column in alerts.c if column.name not in ("reason", "remind_at", "escalate_at")]
 
 
 def _next_delivery_query():

@@ -23,6 +23,31 @@ _HOST_NAME = re.compile(r"(?=.{1,253}\.?$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-
 Seconds = Annotated[float, Field(gt=0, le=366 * 86400)]
 Count = Annotated[int, Field(ge=1, le=1000)]
 Label = Annotated[str, Field(min_length=1, max_length=200)]
+Minutes = Annotated[float, Field(gt=0, le=366 * 1440)]
+
+
+def check_channel_names(value: list[str] | None) -> list[str] | None:
+    """The one check of channel names a target gives (`channels:`, `escalate.channels:`): each known, none twice."""
+    for item in value or []:
+        if item not in DEFAULT_CHANNELS:
+            raise ValueError(f"names a channel that does not exist; known: {', '.join(DEFAULT_CHANNELS)}")
+    if value is not None and len(set(value)) != len(value):
+        raise ValueError("names a channel twice")
+    return value
+
+
+class Escalation(BaseModel):
+    """`escalate: {after_minutes: 15, channels: [email]}` (SPEC §11): where an alert nobody acknowledged goes."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    after_minutes: Minutes
+    channels: Annotated[list[str], Field(min_length=1)]
+
+    @field_validator("channels")
+    @classmethod
+    def _known_channels(cls, value: list[str]) -> list[str]:
+        return check_channel_names(value)
 
 
 class TargetSettings(BaseModel):
@@ -51,16 +76,18 @@ class TargetSettings(BaseModel):
     tls_verify: bool | None = None
     period: Seconds | None = None
     grace: Annotated[float, Field(ge=0, le=366 * 86400)] | None = None
+    reminder_minutes: Annotated[float, Field(ge=0, le=366 * 1440)] | None = None  # 0: no reminders for it
+    escalate: Escalation | None = None
 
     @field_validator("channels")
     @classmethod
     def _known_channels(cls, value: list[str] | None) -> list[str] | None:
-        for item in value or []:
-            if item not in DEFAULT_CHANNELS:
-                raise ValueError(f"names a channel that does not exist; known: {', '.join(DEFAULT_CHANNELS)}")
-        if value is not None and len(set(value)) != len(value):
-            raise ValueError("names a channel twice")
-        return value
+        return check_channel_names(value)
+
+    @field_validator("escalate")
+    @classmethod
+    def _plain_escalation(cls, value: Escalation | None) -> dict | None:
+        return value.model_dump() if value is not None else None  # stored in the spec as JSON
 
     @field_validator("method")
     @classmethod

@@ -42,25 +42,31 @@ class TargetBook:
         return self.by_url.get(target_url) or Resolved(target_url, self.defaults, False)
 
 
-def rule_settings(spec: dict, failure_threshold: int) -> RuleSettings:
+def rule_settings(spec: dict, failure_threshold: int, reminder_minutes: float | None = None) -> RuleSettings:
     """A file target's rule settings from its stored spec; unset keys take the backend's defaults."""
     # A push target's missed ping or /fail is an outage at once unless the file says otherwise.
     default_threshold = 1 if spec.get("kind") == "push" else failure_threshold
     channels = spec.get("channels")
+    escalate = spec.get("escalate")
     return RuleSettings(
         failure_threshold=spec.get("failure_threshold") or default_threshold,
         success_threshold=spec.get("success_threshold") or 1,
         max_response_time_ms=spec.get("max_response_time_ms"),
         tls_expiry_days=spec.get("tls_expiry_days"),
         channels=tuple(channels) if channels is not None else None,
+        # The target's (or defaults') reminder_minutes, 0 meaning none for it; unset: REMINDER_MINUTES.
+        reminder_minutes=(reminder_minutes if spec.get("reminder_minutes") is None
+                          else spec["reminder_minutes"] or None),
+        escalate_after_minutes=escalate["after_minutes"] if escalate else None,
+        escalate_channels=tuple(escalate["channels"]) if escalate else (),
     )
 
 
 class TargetRules:
     """The per-process cache of TargetBook, keyed by the targets file's fingerprint."""
 
-    def __init__(self, failure_threshold: int):
-        self.defaults = RuleSettings(failure_threshold)
+    def __init__(self, failure_threshold: int, reminder_minutes: float | None = None):
+        self.defaults = RuleSettings(failure_threshold, reminder_minutes=reminder_minutes)
         self._lock = threading.Lock()
         self._cached: tuple[str | None, TargetBook] | None = None
 
@@ -72,7 +78,8 @@ class TargetRules:
             return cached[1]
         by_name, names_by_url = {}, {}
         for row in store.file_target_rule_rows(conn):
-            settings = rule_settings(json.loads(row["spec"]), self.defaults.failure_threshold)
+            settings = rule_settings(json.loads(row["spec"]), self.defaults.failure_threshold,
+                                     self.defaults.reminder_minutes)
             by_name[row["name"]] = Resolved(row["name"], settings, True)
             if row["target_url"] is not None:
                 names_by_url.setdefault(row["target_url"], []).append(row["name"])

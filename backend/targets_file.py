@@ -22,7 +22,8 @@ from backend.target_models import DEFAULT_CHANNELS, TargetEntry, TargetSettings
 
 KINDS = ("http", "tcp", "push")
 # Keys every kind takes, then each kind's own; name, kind, url, host and port are per target only.
-COMMON_KEYS = ("name", "kind", "failure_threshold", "success_threshold", "channels", "tags", "public")
+COMMON_KEYS = ("name", "kind", "failure_threshold", "success_threshold", "channels", "tags", "public",
+               "reminder_minutes", "escalate")
 KIND_KEYS = {
     "http": ("url", "interval", "timeout", "method", "headers", "body", "expect_status", "body_contains",
              "body_regex", "json_path", "json_equals", "max_response_time_ms", "tls_expiry_days", "ca_file",
@@ -233,6 +234,7 @@ _TYPE_PROBLEMS = {
     "missing": "is required",
     "extra_forbidden": "is not a known key",
     "string_too_short": "must not be empty",
+    "too_short": "must not be empty",
 }
 
 

@@ -55,6 +55,8 @@ def test_given_values_are_read_and_typed():
     ("NOTIFY_BACKOFF_SECONDS", "nan"),
     ("NOTIFY_TIMEOUT_SECONDS", "0"),
     ("NOTIFY_LANGUAGE", "fr"),
+    ("REMINDER_MINUTES", "-1"),
+    ("REMINDER_MINUTES", "soon"),
     ("DATABASE_URL", "foo://x"),
 ])
 def test_an_invalid_value_raises_config_error_naming_the_key(key, value):
@@ -63,6 +65,12 @@ def test_an_invalid_value_raises_config_error_naming_the_key(key, value):
     assert caught.value.key == key
     assert str(caught.value).startswith(f"{key}:")
     assert KEY not in str(caught.value) and TOKEN not in str(caught.value)
+
+
+@pytest.mark.parametrize("value, minutes", [(None, None), ("", None), ("0", None), ("0.05", 0.05), ("30", 30.0)])
+def test_reminders_are_off_unless_reminder_minutes_is_set(value, minutes):
+    environ = {"API_KEY": KEY} if value is None else {"API_KEY": KEY, "REMINDER_MINUTES": value}
+    assert load_settings(environ).reminder_minutes == minutes
 
 
 @pytest.mark.parametrize("environ", [{}, {"API_KEY": ""}, {"API_KEY": "   "}], ids=["absent", "empty", "blank"])

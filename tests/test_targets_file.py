@@ -128,6 +128,15 @@ def test_the_agent_view_resolves_secrets_and_has_every_key_of_its_kind_the_publi
      "targets.yaml:2: targets[0].url: may use ${NAME} only under headers: and body: (a URL or name is shown in "
      "alerts and logs)"),
     ("defaults:\n  url: http://a/\ntargets: []\n", "targets.yaml:2: defaults.url: is set per target, not in defaults"),
+    ("targets:\n  - url: http://a/\n    escalate:\n      after_minutes: 5\n      channels: [" + SECRET + "]\n",
+     "targets.yaml:5: targets[0].escalate.channels: names a channel that does not exist; known: console, telegram, "
+     "email, webhook, apprise"),
+    ("defaults:\n  escalate: {after_minutes: 0, channels: [email]}\ntargets: []\n",
+     "targets.yaml:2: defaults.escalate.after_minutes: must be more than 0"),
+    ("targets:\n  - url: http://a/\n    escalate: {after_minutes: 1, channels: []}\n",
+     "targets.yaml:3: targets[0].escalate.channels: must not be empty"),
+    ("targets:\n  - url: http://a/\n    reminder_minutes: -1\n",
+     "targets.yaml:3: targets[0].reminder_minutes: must be at least 0"),
     ("channels:\n  ops: {type: email}\n", "targets.yaml:1: channels: named channels are not supported yet (SPEC §10); "
      "targets can name the default channels: console, telegram, email, webhook, apprise"),
     ("targets:\n  - url: http://a/\n   oops: [" + SECRET + "\n", "targets.yaml:3: is not valid YAML (did not find "

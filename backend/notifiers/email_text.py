@@ -5,7 +5,8 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from backend.messages import LANGUAGES, WORDING, Notice, heading, status_text, warning_text
+from backend.messages import (FOLLOW_UPS, LANGUAGES, WORDING, Notice, duration_text, follow_up_text, heading, open_for,
+                               status_text, warning_text)
 from backend.rules import AlertType
 
 
@@ -25,11 +26,13 @@ EMAIL_WORDING = {
     "ko": EmailWording("대상", "메시지", "점검시각", "알림 발생시각", "알림 해결시각", "서비스가 복구되었습니다"),
     "en": EmailWording("Target", "Message", "Checked at", "Alert opened", "Alert resolved", "Service has been recovered"),
 }
-_COLOURS = {AlertType.ERROR: "#b00020", AlertType.WARNING: "#b26a00", AlertType.RECOVERY: "#1b7f3b"}
+_COLOURS = {AlertType.ERROR: "#b00020", AlertType.WARNING: "#b26a00", AlertType.RECOVERY: "#1b7f3b",
+            AlertType.REMINDER: "#b00020", AlertType.ESCALATION: "#6a1b9a"}
 
 
 def email_subject(notice: Notice) -> str:
-    """`[ERROR] <target name>`, `[WARNING] …`, `[RECOVERY] …` (SPEC §10); the URL when the target has no name."""
+    """`[ERROR] <target name>`, `[WARNING] …`, `[RECOVERY] …`, `[REMINDER] …`, `[ESCALATION] …` (SPEC §10);
+    the URL when the target has no name."""
     name = " ".join((notice.target or notice.target_url).split())  # a header holds no line break
     return f"[{notice.notice_type.value}] {name}"
 
@@ -46,6 +49,9 @@ def email_rows(notice: Notice, language: str = LANGUAGES[0]) -> list[tuple[str, 
     rows.append((labels.checked_at, _utc(notice.occurred_at)))
     if alert.get("created_at"):
         rows.append((labels.alert_opened, _utc(alert["created_at"])))
+    seconds = open_for(notice) if notice.notice_type in FOLLOW_UPS else None
+    if seconds is not None:
+        rows.append((words.open_for, duration_text(seconds, language)))
     if alert.get("resolved_at"):
         rows.append((labels.alert_resolved, _utc(alert["resolved_at"])))
     return rows
@@ -78,6 +84,8 @@ def _message(notice: Notice, language: str) -> str:
     """What happened: the WARNING's cause, the recovery, or the alert's message as stored."""
     if notice.notice_type is AlertType.RECOVERY:
         return EMAIL_WORDING[language].recovered
+    if notice.notice_type in FOLLOW_UPS:
+        return follow_up_text(notice, language)
     if notice.notice_type is AlertType.WARNING and notice.reason is not None:
         return warning_text(notice.reason, language)
     return (notice.alert or {}).get("message") or status_text(notice.status_code, notice.error_message)

@@ -1,0 +1,103 @@
+"""Reminders and escalations (SPEC §11): the deadline timer's lease holder queues them when they come due.
+
+The due times are columns on the alert (alerts.remind_at, alerts.escalate_at), set in the
+transaction that opens it (backend/ingest.py, rules in backend/alert_timer_rules.py). Each pass
+reads the OPEN alerts with one due, then claims each with a conditional UPDATE (the alert still
+OPEN, the due time still the one read) and, in the same transaction, queues the notice as
+deliveries rows for the dispatcher, which retries and logs it like any other. So two processes,
+a crash or a restart neither lose nor double one; an ACK or a resolve stops both, since only OPEN
+alerts are claimed. A reminder that came due while every backend process was down goes out once
+on return, and the next a full interval later.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from sqlalchemy import Connection, Engine
+
+from backend import store, store_alert_timers
+from backend.alert_timer_rules import escalation_due, next_reminder_at, reminder_due
+from backend.database import write_transaction
+from backend.ingest import _channels_of  # the one routing rule: named channels change it for every notice
+from backend.rules import AlertType, RuleSettings
+from backend.target_rules import TargetRules
+
+log = logging.getLogger(__name__)
+
+
+def _moment(text: str | None) -> datetime | None:
+    """A stored UTC time as an aware datetime."""
+    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc) if text else None
+
+
+def _is_silenced(conn: Connection, target: str, now: datetime) -> bool:
+    """Whether the target is silenced now: then its reminders and escalation write nothing (SPEC §11).
+
+    LEAD: wire silences here, e.g. `return silence_for(conn, target, now) is not None`
+    (backend/silences.py); `now` is an aware UTC datetime.
+    """
+    return False
+
+
+def queue_due_timers(engine: Engine, rules: TargetRules, channels: list[str], now: datetime) -> int:
+    """Queue every due reminder and escalation at `now` (aware); return how many deliveries were queued."""
+    now_text = store.precise_text(now)
+    with engine.connect() as conn:
+        due = store_alert_timers.due_alert_timers(conn, now_text)
+        if not due:
+            return 0
+        book = rules.book(conn)
+    queued = 0
+    for alert in due:
+        settings = book.by_name.get(alert["target"])
+        settings = settings.settings if settings is not None else book.defaults
+        # One transaction per alert: it holds one alert row at a time, so it never deadlocks with ingest.
+        with write_transaction(engine) as conn:
+            queued += _remind(conn, alert, settings, channels, now)
+            queued += _escalate(conn, alert, settings, channels, now)
+    return queued
+
+
+def _remind(conn: Connection, alert: dict, settings: RuleSettings, configured: list[str], now: datetime) -> int:
+    """Claim the alert's due reminder and queue it on the target's channels; how many deliveries."""
+    due = _moment(alert["remind_at"])
+    if not reminder_due(alert["status"], due, now):
+        return 0
+    every = settings.reminder_minutes  # the settings now: a reload that turned reminders off ends them
+    next_at = store.precise_text(next_reminder_at(due, now, every)) if every else None
+    if not store_alert_timers.claim_reminder(conn, alert["id"], alert["remind_at"], next_at):
+        return 0  # another process sent it, or the alert was acknowledged or resolved meanwhile
+    if every is None or _is_silenced(conn, alert["target"], now):
+        return 0
+    return _queue(conn, alert, AlertType.REMINDER, _channels_of(configured, settings), now)
+
+
+def _escalate(conn: Connection, alert: dict, settings: RuleSettings, configured: list[str], now: datetime) -> int:
+    """Claim the alert's due escalation (once) and queue it on the escalation channels; how many deliveries."""
+    if not escalation_due(alert["status"], _moment(alert["escalate_at"]), now):
+        return 0
+    if not store_alert_timers.claim_escalation(conn, alert["id"], alert["escalate_at"]):
+        return 0
+    if _is_silenced(conn, alert["target"], now):
+        return 0
+    if not settings.escalate_channels:
+        return 0  # a reload took the target's escalate: away
+    to = [channel for channel in configured if channel.lower() in settings.escalate_channels]
+    if not to:
+        log.warning("alert %d for %s: escalation due, but none of its channels (%s) is configured", alert["id"],
+                    alert["target"], ", ".join(settings.escalate_channels))
+        return 0
+    return _queue(conn, alert, AlertType.ESCALATION, to, now)
+
+
+def _queue(conn: Connection, alert: dict, notice_type: AlertType, to: list[str], now: datetime) -> int:
+    """One deliveries row per channel, describing the check that opened the alert."""
+    created = store.utc_text(now)
+    store.insert_deliveries(conn, [
+        {"alert_id": alert["id"], "event_id": alert["event_id"], "channel": channel,
+         "notice_type": notice_type.value, "status": "PENDING", "attempts": 0,
+         "next_attempt_at": store.precise_text(now), "created_at": created} for channel in to])
+    log.info("alert %d for %s: %s queued (%s)", alert["id"], alert["target"], notice_type.value, ", ".join(to))
+    return len(to)

@@ -1,0 +1,106 @@
+"""Reminders and escalations queued by the timer pass (SPEC §11), in one app, the pass called at chosen times."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+from backend.alert_timers import queue_due_timers
+from tests.support.procs import wait_until
+from tests.backend_fixtures import (api, app, backend_env, client, console, db, event, settings,  # noqa: F401
+                                    targets_yaml, with_env)
+
+TARGETS = """
+targets:
+  - {name: shop, url: "https://shop.example/", failure_threshold: 1, reminder_minutes: 10,
+     escalate: {after_minutes: 30, channels: [console]}}
+  - {name: quiet, url: "https://quiet.example/", failure_threshold: 1, reminder_minutes: 0}
+  - {name: plain, url: "https://plain.example/", failure_threshold: 1}
+"""
+
+
+def open_alert(api, db, url: str) -> tuple[int, datetime]:
+    """An ERROR for `url` through POST /events; its id and when it opened."""
+    alert = api.send(event(url, ok=False))["alert"]
+    [row] = db.rows("SELECT created_at FROM alerts WHERE id = ?", (alert["id"],))
+    return alert["id"], datetime.fromisoformat(row["created_at"]).replace(tzinfo=timezone.utc)
+
+
+def run_pass(app, at: datetime) -> int:
+    service = app.extensions["outage"].service
+    return queue_due_timers(service.engine, service.rules, service.channels, at)
+
+
+def queued(db, alert_id: int) -> list[str]:
+    return [row["notice_type"] for row in db.rows(
+        "SELECT notice_type FROM deliveries WHERE alert_id = ? ORDER BY id", (alert_id,))]
+
+
+def backdate(db, alert_id: int, minutes: float) -> None:
+    """Make an alert look opened `minutes` earlier, its due times with it."""
+    [row] = db.rows("SELECT created_at, remind_at, escalate_at FROM alerts WHERE id = ?", (alert_id,))
+    shift = [(datetime.fromisoformat(value) - timedelta(minutes=minutes)).isoformat(sep=" ") if value else None
+             for value in (row["created_at"], row["remind_at"], row["escalate_at"])]
+    db.rows("UPDATE alerts SET created_at = ?, remind_at = ?, escalate_at = ? WHERE id = ? RETURNING id",
+            (shift[0][:19], shift[1], shift[2], alert_id))
+
+
+def test_the_timer_queues_a_due_reminder_once_and_it_says_how_long_the_alert_is_open(targets_yaml, app, api, db,
+                                                                                      console):
+    alert_id, opened = open_alert(api, db, "https://shop.example/")
+    assert run_pass(app, opened + timedelta(minutes=9)) == 0  # not yet due
+    backdate(db, alert_id, 11)  # the app's own timer thread finds it due within a tick
+    wait_until(lambda: "REMINDER" in queued(db, alert_id), 10, message="a REMINDER queued")
+    assert app.extensions["outage"].dispatcher.wait_idle(10)
+    assert run_pass(app, datetime.now(timezone.utc)) == 0  # claimed: the next pass finds nothing due
+    assert queued(db, alert_id) == ["ERROR", "REMINDER"]
+    assert "[ALERT] REMINDER - https://shop.example/\n" in console.getvalue()
+    assert "Message: Alert still open after 11 min, not acknowledged" in console.getvalue()
+    assert [row["status"] for row in db.rows(
+        "SELECT status FROM notification_logs WHERE notice_type = 'REMINDER'")] == ["SENT"]
+    assert "remind_at" not in api.get(f"/alerts/{alert_id}").get_json()  # internal, like reason
+
+
+def test_escalation_goes_out_once_and_reminders_go_on(targets_yaml, app, api, db):
+    alert_id, opened = open_alert(api, db, "https://shop.example/")
+    for minutes in (11, 21, 31, 41, 51):
+        run_pass(app, opened + timedelta(minutes=minutes))
+    assert queued(db, alert_id) == ["ERROR", "REMINDER", "REMINDER", "REMINDER", "ESCALATION", "REMINDER",
+                                    "REMINDER"]
+
+
+def test_ack_stops_reminders_and_escalation_and_resolve_stops_them_too(targets_yaml, app, api, db):
+    acked, opened = open_alert(api, db, "https://shop.example/")
+    resolved, _ = open_alert(api, db, "https://plain.example/")
+    assert api.patch(f"/alerts/{acked}", json={"status": "ACK"}).status_code == 200
+    assert api.patch(f"/alerts/{resolved}", json={"status": "RESOLVED"}).status_code == 200
+    assert run_pass(app, opened + timedelta(hours=2)) == 0
+    assert queued(db, acked) == ["ERROR"]
+
+
+@with_env(REMINDER_MINUTES="5", FAILURE_THRESHOLD="1")
+def test_reminder_minutes_is_the_default_and_a_target_can_turn_it_off(targets_yaml, app, api, db):
+    plain, opened = open_alert(api, db, "https://plain.example/")  # no reminder_minutes: REMINDER_MINUTES
+    quiet, _ = open_alert(api, db, "https://quiet.example/")      # reminder_minutes: 0
+    unlisted, _ = open_alert(api, db, "https://elsewhere.example/")  # not in the file: REMINDER_MINUTES
+    run_pass(app, opened + timedelta(minutes=6))
+    assert (queued(db, plain), queued(db, quiet), queued(db, unlisted)) == (
+        ["ERROR", "REMINDER"], ["ERROR"], ["ERROR", "REMINDER"])
+
+
+def test_passes_running_at_once_queue_a_due_reminder_once(targets_yaml, app, api, db):
+    """Two backend processes' passes (a lease handoff) racing for one due reminder: the conditional UPDATE decides."""
+    alert_id, opened = open_alert(api, db, "https://shop.example/")
+    start, counts = threading.Barrier(4), []
+
+    def one_pass():
+        start.wait(timeout=10)
+        counts.append(run_pass(app, opened + timedelta(minutes=11)))
+
+    threads = [threading.Thread(target=one_pass) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert sorted(counts) == [0, 0, 0, 1]
+    assert queued(db, alert_id) == ["ERROR", "REMINDER"]
