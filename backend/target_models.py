@@ -7,12 +7,12 @@ import math
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from backend.validation import MAX_TARGET_NAME_LENGTH, is_valid_url
 from common.expect_status import parse_expect_status
 
-# The channels a target may name until named channels (SPEC §10) arrive.
+# The default channels (SPEC §10), which a target may always name; the file's named channels add to them.
 DEFAULT_CHANNELS = ("console", "telegram", "email", "webhook", "apprise")
 _JSON_PATH = re.compile(r"\$(\.[A-Za-z_][A-Za-z0-9_-]*|\[[0-9]+\])*")
 _METHOD = re.compile(r"[A-Z]{1,20}")
@@ -54,10 +54,11 @@ class TargetSettings(BaseModel):
 
     @field_validator("channels")
     @classmethod
-    def _known_channels(cls, value: list[str] | None) -> list[str] | None:
+    def _known_channels(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        named = sorted((info.context or {}).get("named_channels", ()))
         for item in value or []:
-            if item not in DEFAULT_CHANNELS:
-                raise ValueError(f"names a channel that does not exist; known: {', '.join(DEFAULT_CHANNELS)}")
+            if item not in DEFAULT_CHANNELS and item not in named:
+                raise ValueError(f"names a channel that does not exist; known: {', '.join([*DEFAULT_CHANNELS, *named])}")
         if value is not None and len(set(value)) != len(value):
             raise ValueError("names a channel twice")
         return value

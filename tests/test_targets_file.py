@@ -128,8 +128,26 @@ def test_the_agent_view_resolves_secrets_and_has_every_key_of_its_kind_the_publi
      "targets.yaml:2: targets[0].url: may use ${NAME} only under headers: and body: (a URL or name is shown in "
      "alerts and logs)"),
     ("defaults:\n  url: http://a/\ntargets: []\n", "targets.yaml:2: defaults.url: is set per target, not in defaults"),
-    ("channels:\n  ops: {type: email}\n", "targets.yaml:1: channels: named channels are not supported yet (SPEC §10); "
-     "targets can name the default channels: console, telegram, email, webhook, apprise"),
+    ("channels:\n  ops: {type: email}\n", "targets.yaml:2: channels.ops.to: is required"),
+    ("channels:\n  pager:\n    type: webhook\n    url: ftp://" + SECRET + "/\n    secret: x\n",
+     "targets.yaml:4: channels.pager.url: must be an http(s) URL"),
+    ("channels:\n  pager: {type: webhook, url: 'http://a/" + SECRET + "'}\n", "targets.yaml:2: channels.pager.secret: "
+     "is required"),
+    ("channels:\n  chat:\n    type: apprise\n    urls: ['zz://" + SECRET + "']\n", "targets.yaml:4: channels.chat.urls: "
+     "entry 1 is not a URL apprise can use (see https://github.com/caronc/apprise/wiki)"),
+    ("channels:\n  pager: {type: webhook, url: 'http://a/${NOT_SET}', secret: x}\n",
+     "targets.yaml:2: channels.pager.url: uses ${NOT_SET}, which is not set in the backend's environment"),
+    ("channels:\n  x: {type: " + SECRET + "}\n", "targets.yaml:2: channels.x.type: must be one of console, email, "
+     "webhook, apprise, telegram"),
+    ("channels:\n  Ops: {type: console}\n", "targets.yaml:2: channels.Ops: must be a channel name of lowercase letters, "
+     "digits, - and _ (at most 32 characters)"),
+    ("channels:\n  email: {type: console}\n", "targets.yaml:2: channels.email: is a default channel's name (console, "
+     "telegram, email, webhook, apprise); pick another"),
+    ("channels:\n  mail: {type: email, to: [" + SECRET + "]}\n", "targets.yaml:2: channels.mail.to: must list email "
+     "addresses like ops@example.com"),
+    ("channels:\n  pager: {type: console}\ntargets:\n  - url: http://a/\n    channels: [" + SECRET + "]\n",
+     "targets.yaml:5: targets[0].channels: names a channel that does not exist; known: console, telegram, email, "
+     "webhook, apprise, pager"),
     ("targets:\n  - url: http://a/\n   oops: [" + SECRET + "\n", "targets.yaml:3: is not valid YAML (did not find "
      "expected '-' indicator)"),
     ("defaults: '${SHOP_TOKEN}'\n", "targets.yaml:1: defaults: may use ${NAME} only under headers: and body: (a URL "
@@ -138,7 +156,7 @@ def test_the_agent_view_resolves_secrets_and_has_every_key_of_its_kind_the_publi
      "targets.yaml:4: defaults.tags[0]: may use ${NAME} only under headers: and body: (a URL or name is shown in "
      "alerts and logs)"),
     ("", "targets.yaml: is empty; write `targets: []` for no targets"),
-    ("- " + SECRET + "\n", "targets.yaml:1: must be a mapping with `targets:` (and optionally `defaults:`)"),
+    ("- " + SECRET + "\n", "targets.yaml:1: must be a mapping with `targets:` (and optionally `defaults:` and `channels:`)"),
 ], ids=lambda value: value[:40] if isinstance(value, str) else None)
 def test_a_bad_file_is_one_line_naming_file_line_and_key_never_the_value(text, expected):
     message = refusal(text)
