@@ -77,6 +77,11 @@ def channel_exists(name: str, named: Collection[str]) -> bool:
     return name in DEFAULT_CHANNELS or name in named
 
 
+def delivery_channel(name: str) -> str:
+    """What deliveries.channel and notification_logs.channel hold for a channel named in the file: `TELEGRAM`, `pager`."""
+    return name.upper() if name in DEFAULT_CHANNELS else name
+
+
 def name_problem(name: Any) -> str | None:
     """Why `name` cannot name a channel, or None."""
     if not isinstance(name, str) or not CHANNEL_NAME.fullmatch(name):

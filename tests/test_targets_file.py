@@ -201,8 +201,21 @@ def test_the_example_file_loads_and_shows_every_key():
     from backend.targets_file import COMMON_KEYS, KIND_KEYS
 
     example = Path(__file__).resolve().parents[1] / "targets.example.yaml"
-    loaded = read_targets_file(example, {"SHOP_TOKEN": "x", "API_PROBE_KEY": "y"}, True, "targets.example.yaml")
+    env = {"SHOP_TOKEN": "x", "API_PROBE_KEY": "y", "SMTP_HOST": "smtp.example.com"}  # its ops-mail sends by SMTP
+    loaded = read_targets_file(example, env, True, "targets.example.yaml")
     assert {t["kind"] for t in loaded.targets} == {"http", "tcp", "push"}
+    assert loaded.channels == {"ops-mail": {"type": "email", "to": ["ops@example.com"]}}
     text = example.read_text(encoding="utf-8")
     every_key = set(COMMON_KEYS) | {key for keys in KIND_KEYS.values() for key in keys}
     assert [key for key in sorted(every_key) if f"{key}:" not in text] == []
+
+
+def test_named_channels_load_with_their_secrets_as_written_and_targets_may_name_them():
+    loaded = load("channels:\n  pager: {type: webhook, url: 'http://hooks.example/${SHOP_TOKEN}', secret: '${SHOP_TOKEN}'}\n"
+                  "  oncall: {type: telegram, chat_id: -100123}\n"
+                  "targets:\n  - {url: 'http://a/', channels: [console, pager]}\n",
+                  {**ENV, "TELEGRAM_BOT_TOKEN": "t"})
+    assert loaded.channels == {"pager": {"type": "webhook", "url": "http://hooks.example/${SHOP_TOKEN}",
+                                         "secret": "${SHOP_TOKEN}"},
+                               "oncall": {"type": "telegram", "chat_id": -100123}}
+    assert loaded.targets[0]["channels"] == ["console", "pager"]
