@@ -13,17 +13,10 @@ from backend.notifiers.apprise import AppriseNotifier
 from backend.notifiers.base import DeliveryError, Notifier
 from backend.notifiers.redact import redact, url_secrets
 from backend.rules import AlertType
-from tests.support.apprise_receiver import AppriseReceiver
+from tests.support.apprise_receiver import receiver  # noqa: F401 (a fixture)
 
 TOKEN = "notifier-TOKEN-0123456789"
 NOTICE = Notice(7, AlertType.ERROR, "https://shop.example/", 503, 250, None, "2026-12-01 10:00:00", target="shop")
-
-
-@pytest.fixture
-def receiver():
-    server = AppriseReceiver().start()
-    yield server
-    server.stop()
 
 
 def test_apprise_reaches_only_the_loopback_receiver(receiver, monkeypatch):

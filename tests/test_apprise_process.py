@@ -6,19 +6,12 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tests.support.apprise_receiver import AppriseReceiver
+from tests.support.apprise_receiver import receiver  # noqa: F401 (a fixture)
 from tests.support.procs import Backend, assert_no_secret_in_any_file, wait_until
 
 PASSWORD = "apprise-PASSWORD-0123456789"
 PATH_TOKEN = "path-TOKEN-abcdef987654"  # a Slack/Discord URL's path is its token: it must not leak either
 SHOP = "https://shop.example/"
-
-
-@pytest.fixture
-def receiver():
-    server = AppriseReceiver().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

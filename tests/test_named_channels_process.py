@@ -6,19 +6,12 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tests.support.apprise_receiver import AppriseReceiver
+from tests.support.apprise_receiver import receiver  # noqa: F401 (a fixture)
 from tests.support.procs import Backend, assert_no_secret_in_any_file, wait_until
 
 TOKEN = "chat-TOKEN-0123456789abcdef"  # written in the file as ${CHAT_TOKEN}, never literally
 HOOK_SECRET = "hook-SECRET-fedcba9876543210"
 SHOP = "https://shop.example/"
-
-
-@pytest.fixture
-def receiver():
-    server = AppriseReceiver().start()
-    yield server
-    server.stop()
 
 
 def write_targets(tmp_path, receiver, channels: str, routes: str) -> None:

@@ -6,6 +6,8 @@ import json
 import threading
 from urllib.parse import parse_qs
 
+import pytest
+
 from tests.support.servers import LoopbackServer, QuietHandler
 
 
@@ -38,3 +40,11 @@ class AppriseReceiver(LoopbackServer):
     def received(self) -> list[dict]:
         with self.lock:
             return list(self.notices)
+
+
+@pytest.fixture
+def receiver():
+    """A started AppriseReceiver, stopped at teardown (import this fixture into a test module)."""
+    server = AppriseReceiver().start()
+    yield server
+    server.stop()
