@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+from pathlib import Path
 from typing import Annotated, Any, Collection, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -78,7 +79,7 @@ def channel_exists(name: str, named: Collection[str]) -> bool:
 
 
 def delivery_channel(name: str) -> str:
-    """What deliveries.channel and notification_logs.channel hold for a channel named in the file: `TELEGRAM`, `pager`."""
+    """deliveries.channel (and notification_logs.channel) for a channel a target names: `TELEGRAM`, `pager`."""
     return name.upper() if name in DEFAULT_CHANNELS else name
 
 
@@ -145,9 +146,9 @@ class NamedChannel(Notifier):
 
 def build_notifier(name: str, spec: Mapping[str, Any], settings: Settings) -> NamedChannel:
     """The notifier for one stored (resolved) channel entry, with this backend's settings."""
+    # Here, not at the top: the targets file's validation imports this module, and needs no channel library.
     from backend.notifiers import (AppriseNotifier, ConsoleNotifier, EmailNotifier, TelegramNotifier,
                                    WebhookNotifier)
-    from pathlib import Path
     kind, timeout, language = spec["type"], settings.notify_timeout_seconds, settings.notify_language
     secrets: list[str] = []
     if kind == "console":
@@ -172,8 +173,8 @@ def build_notifier(name: str, spec: Mapping[str, Any], settings: Settings) -> Na
 
 
 def named_notifiers(channels: Mapping[str, Mapping[str, Any]], settings: Settings) -> dict[str, Notifier]:
-    """This process's notifier for each stored channel entry, `${NAME}` resolved; one that cannot be built is skipped."""
-    from backend.targets_file import resolve_secrets
+    """This process's notifier for each stored channel entry, `${NAME}` resolved; one it cannot build is skipped."""
+    from backend.targets_file import resolve_secrets  # targets_file imports this module
     built = {}
     for name, spec in channels.items():
         try:

@@ -58,7 +58,8 @@ class TargetSettings(BaseModel):
         named = sorted((info.context or {}).get("named_channels", ()))
         for item in value or []:
             if item not in DEFAULT_CHANNELS and item not in named:
-                raise ValueError(f"names a channel that does not exist; known: {', '.join([*DEFAULT_CHANNELS, *named])}")
+                known = ", ".join([*DEFAULT_CHANNELS, *named])
+                raise ValueError(f"names a channel that does not exist; known: {known}")
         if value is not None and len(set(value)) != len(value):
             raise ValueError("names a channel twice")
         return value

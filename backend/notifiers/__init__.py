@@ -15,7 +15,7 @@ __all__ = ["DeliveryError", "Notifier", "ConsoleNotifier", "EmailNotifier", "Tel
 
 
 def enabled_notifiers(settings: Settings) -> list[Notifier]:
-    """Console always; Telegram when both of its keys are set (SPEC §2, §6); email, webhook, apprise when set (§10)."""
+    """Console always; Telegram when both of its keys are set (SPEC §2, §6); email, webhook, apprise if set (§10)."""
     notifiers: list[Notifier] = [ConsoleNotifier(settings.log_file)]
     if settings.telegram_enabled:
         notifiers.append(TelegramNotifier(settings.telegram_bot_token, settings.telegram_chat_id,
