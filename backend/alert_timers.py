@@ -49,6 +49,7 @@ def queue_due_timers(engine: Engine, rules: TargetRules, channels: list[str], no
         if not due:
             return 0
         book = rules.book(conn)
+    channels = [*channels, *book.named_channels]  # as ingest routes: this file version's named channels too
     queued = 0
     for alert in due:
         settings = book.by_name.get(alert["target"])

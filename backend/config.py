@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -40,6 +41,7 @@ class Settings:
     webhook_url: str | None = field(default=None, repr=False)  # a hook URL's path is often a secret itself
     webhook_secret: str | None = field(default=None, repr=False)
     webhook_ca_file: Path | None = None  # a private CA the receiver's certificate chains to
+    apprise_urls: tuple[str, ...] = field(default=(), repr=False)  # the default apprise channel's targets: tokens
     notify_retries: int = 3
     notify_backoff_seconds: float = 1.0
     notify_timeout_seconds: float = 10.0
@@ -108,6 +110,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         webhook_url=webhook_url,
         webhook_secret=_text(environ, "WEBHOOK_SECRET") or None,
         webhook_ca_file=ca_file(environ, "WEBHOOK_CA_FILE"),
+        apprise_urls=_apprise_urls(environ),
         notify_retries=_int(environ, "NOTIFY_RETRIES", 3, low=0, high=10),
         notify_backoff_seconds=_number(environ, "NOTIFY_BACKOFF_SECONDS", 1.0, low=0.0),
         notify_timeout_seconds=_number(environ, "NOTIFY_TIMEOUT_SECONDS", 10.0, low=0.1),
@@ -160,6 +163,18 @@ def sqlite_file(url: URL) -> Path | None:
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None
     return repo_path(url.database)
+
+
+def _apprise_urls(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """APPRISE_URLS split on commas and spaces, each one apprise can use; never quoted (they hold tokens)."""
+    urls = tuple(part for part in re.split(r"[,\s]+", _text(environ, "APPRISE_URLS")) if part)
+    if urls:
+        from backend.notifiers.apprise import unusable_urls  # apprise loads its plugins: only when asked for
+        bad = unusable_urls(urls)
+        if bad:
+            raise ConfigError("APPRISE_URLS", f"entry {bad[0]} of {len(urls)} is not a URL apprise can use "
+                              "(see https://github.com/caronc/apprise/wiki)")
+    return urls
 
 
 def _webhook_url(environ: Mapping[str, str]) -> str | None:

@@ -95,9 +95,10 @@ alerts = Table(
 notification_logs = Table(
     "notification_logs", metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("alert_id", Id, ForeignKey("alerts.id"), nullable=False),
+    # NULL for a channel test (POST /channels/<name>/test, notice_type TEST): it belongs to no alert.
+    Column("alert_id", Id, ForeignKey("alerts.id"), nullable=True),
     Column("channel", String(32), nullable=False),
-    Column("notice_type", String(16), nullable=False),  # ERROR or RECOVERY: which message was sent
+    Column("notice_type", String(16), nullable=False),  # ERROR, RECOVERY, … or TEST: which message was sent
     Column("status", String(16), nullable=False),  # SENT or FAILED
     Column("attempted_at", Text, nullable=False),
     Column("response_code", Integer, nullable=True),
@@ -169,6 +170,8 @@ targets_file = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("fingerprint", Text, nullable=True),  # SHA-256 of the file's bytes; "absent" for no file
     Column("loaded_at", Text, nullable=True),
+    # The file's named channels (SPEC §10) as JSON, `${NAME}` unresolved: every process builds its own from it.
+    Column("channels", Text, nullable=True),
 )
 
 # One row (id 1): the deadline timer's heartbeat (backend/deadline_timer.py). `beat_at` is its last

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Engine
 
-from backend import store
+from backend import store, store_channels
 from backend.database import write_transaction
 from backend.leases import Lease, holder_is_dead
 from backend.messages import Notice
@@ -42,11 +42,17 @@ def backoff_seconds(retry_number: int, base_seconds: float, jitter: float | None
 
 
 def fail_deliveries_of_removed_channels(engine: Engine, channels: list[str]) -> int:
-    """At start: end as FAILED, with one notification_logs row saying why, what waits for a channel not configured.
+    """End as FAILED, with a notification_logs row saying why, what waits for a channel not configured.
+
+    At start, and when a reload drops a named channel; `channels` are the defaults, the file's named ones are added.
 
     Otherwise such notices would wait for ever and all go out at once if the channel came back.
     """
     with write_transaction(engine) as conn:
+        # The file's named channels are configured too; read under the targets file's share lock, so a
+        # reload adding a channel (and the notices queued for it) is either wholly seen or not yet made.
+        store.share_targets_file(conn)
+        channels = [*channels, *store_channels.loaded_channels(conn)[1]]
         failed = 0
         for delivery in store.pending_deliveries_outside(conn, channels):
             now = store.now_text()
@@ -69,22 +75,50 @@ class Dispatcher:
     def __init__(self, engine: Engine, notifiers: list[Notifier], retries: int = 3,
                  backoff_base_seconds: float = 1.0, poll_seconds: float = 0.2, lease_seconds: float = 30.0):
         self.engine = engine
-        self.notifiers = notifiers
         self.retries = retries
         self.backoff_base_seconds = backoff_base_seconds
         self.poll_seconds = poll_seconds
         self.lease_seconds = lease_seconds
-        self._leases = {n.channel: Lease(engine, f"dispatcher:{n.channel}", lease_seconds) for n in notifiers}
+        self._notifiers: dict[str, Notifier] = {}  # by channel; a worker reads its channel's before each attempt
+        self._leases: dict[str, Lease] = {}
+        self._wakes: dict[str, threading.Event] = {}
+        self._stops: dict[str, threading.Event] = {}  # one channel's end (removed from the targets file)
+        self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
-        self._wakes = {n.channel: threading.Event() for n in notifiers}
-        self._threads = [threading.Thread(target=self._run, args=(n,), daemon=True,
-                                          name=f"dispatch-{n.channel.lower()}") for n in notifiers]
-        for thread in self._threads:
-            thread.start()
+        self._change = threading.Lock()
+        self.set_channels(notifiers)
+
+    @property
+    def notifiers(self) -> list[Notifier]:
+        """The channels this dispatcher delivers now."""
+        return list(self._notifiers.values())
+
+    def set_channels(self, notifiers: list[Notifier]) -> None:
+        """Deliver exactly these channels from now on: start new ones, swap changed ones, end removed ones.
+
+        A removed channel's worker finishes the attempt in hand and gives up its lease (SPEC §10 reload).
+        """
+        with self._change:
+            wanted = {n.channel: n for n in notifiers}
+            for channel in [c for c in self._notifiers if c not in wanted]:
+                del self._notifiers[channel]
+                self._stops.pop(channel).set()
+                self._wakes.pop(channel).set()
+            for channel, notifier in wanted.items():
+                started = channel in self._notifiers
+                self._notifiers[channel] = notifier
+                if started:
+                    continue
+                self._leases.setdefault(channel, Lease(self.engine, f"dispatcher:{channel}", self.lease_seconds))
+                self._wakes[channel], self._stops[channel] = threading.Event(), threading.Event()
+                thread = threading.Thread(target=self._run, args=(channel, self._stops[channel]), daemon=True,
+                                          name=f"dispatch-{channel.lower()}")
+                self._threads.append(thread)
+                thread.start()
 
     def wake(self) -> None:
         """New deliveries were committed: look now instead of at the next poll."""
-        for event in self._wakes.values():
+        for event in list(self._wakes.values()):
             event.set()
 
     def wait_idle(self, timeout: float) -> bool:
@@ -103,14 +137,17 @@ class Dispatcher:
         self._stopping.set()
         self.wake()
         deadline = time.monotonic() + timeout
-        for thread in self._threads:
+        for thread in list(self._threads):
             thread.join(max(0.0, deadline - time.monotonic()))
 
-    def _run(self, notifier: Notifier) -> None:
-        lease = self._leases[notifier.channel]
-        wake = self._wakes[notifier.channel]
+    def _run(self, channel: str, stop: threading.Event) -> None:
+        lease = self._leases[channel]
+        wake = self._wakes[channel]
         lease_until = 0.0
-        while not self._stopping.is_set():
+        while not self._stopping.is_set() and not stop.is_set():
+            notifier = self._notifiers.get(channel)
+            if notifier is None:
+                break
             try:
                 # Renewed at half-life, before an attempt: one attempt (at most NOTIFY_TIMEOUT_SECONDS,
                 # a third of the lease) always ends while the lease is still ours.

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from flask import Flask
 from sqlalchemy import Engine
 
-from backend.api import agents, alerts, events, health, ping, targets
+from backend.api import agents, alerts, channels, events, health, ping, targets
+from backend.channel_watch import ChannelWatch
 from backend.config import Settings
 from backend.deadline_timer import DeadlineTimer
 from backend.dispatch import Dispatcher, fail_deliveries_of_removed_channels
@@ -41,9 +42,12 @@ class AppContext:
     targets: TargetList
     roller: Roller
     timer: DeadlineTimer | None = None
+    channels: ChannelWatch | None = None
 
     def close(self) -> None:
         """Stop the background threads (finishing attempts in hand) and the database pool."""
+        if self.channels is not None:
+            self.channels.close()
         if self.timer is not None:
             self.timer.close()
         self.targets.close()
@@ -67,19 +71,23 @@ def create_app(settings: Settings, notifiers: list[Notifier] | None = None) -> F
         engine.dispose()
         raise
     notifiers = enabled_notifiers(settings) if notifiers is None else notifiers
-    fail_deliveries_of_removed_channels(engine, [n.channel for n in notifiers])
+    fail_deliveries_of_removed_channels(engine, [n.channel for n in notifiers])  # the file's named ones are kept
     dispatcher = Dispatcher(engine, notifiers, retries=settings.notify_retries,
                             backoff_base_seconds=settings.notify_backoff_seconds,
                             lease_seconds=settings.notify_lease_seconds)
+    channel_watch = ChannelWatch(engine, settings, notifiers, dispatcher)
+    channel_watch.run_once()  # the named channels of the file just loaded, before the first request
     service = AlertService(engine, settings.failure_threshold, [n.channel for n in notifiers],
                            settings.reminder_minutes)
     purger = RetentionPurger(engine, settings.retention_days, settings.retention_interval_seconds)
     roller = Roller(engine, settings.rollup_interval_seconds)
-    app.extensions["outage"] = AppContext(settings, engine, service, dispatcher, purger, target_list, roller)
+    app.extensions["outage"] = AppContext(settings, engine, service, dispatcher, purger, target_list, roller,
+                                          channels=channel_watch)
     register_error_handlers(app)
-    for blueprint in (health.bp, events.bp, alerts.bp, targets.bp, agents.bp, ping.bp):
+    for blueprint in (health.bp, events.bp, alerts.bp, targets.bp, agents.bp, ping.bp, channels.bp):
         app.register_blueprint(blueprint)
     target_list.start_watching()
+    channel_watch.start()
     app.extensions["outage"].timer = DeadlineTimer(service, settings.agent_refresh_seconds,
                                                    on_alert=dispatcher.wake)
     return app

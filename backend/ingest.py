@@ -82,6 +82,7 @@ class Batch:
         """Store the events once per event_uid and apply the rules; return one result per event."""
         self.results = [None] * len(new_events)
         book = self.rules.book(self.conn)
+        self.channels = [*self.channels, *book.named_channels]  # this file version's named channels too
         resolved = [book.resolve(e.target, e.target_url) for e in new_events]
         # Lock every target first, in one order, so two batches never deadlock; the uid check
         # comes after, so a resent event waits for its first copy to commit, then finds it.

@@ -55,6 +55,15 @@ EVENTS_400 = _error(
     "MAX_CLOCK_SKEW_SECONDS ahead of the backend's clock). For an event, `details.field` names the field; in a "
     "batch, `details.index` is the first refused event.")
 
+CHANNEL_TEST = {
+    "type": "object", "required": ["channel", "notice_type", "status", "attempted_at", "log_id"],
+    "properties": {"channel": {"type": "string"}, "notice_type": {"type": "string", "enum": ["TEST"]},
+                   "status": {"type": "string", "enum": ["SENT", "FAILED"]},
+                   "response_code": {"type": ["integer", "null"]}, "message_id": {"type": ["string", "null"]},
+                   "error_message": {"type": ["string", "null"]}, "attempted_at": {"type": "string"},
+                   "log_id": {"type": "integer"}},
+}
+
 ALERT = {
     "type": "object",
     "required": ["id", "event_id", "target_url", "target", "alert_type", "status", "created_at", "resolved_at",
@@ -242,6 +251,24 @@ def openapi_document() -> dict:
                     "properties": {"agents": {"type": "array", "items": {"$ref": "#/components/schemas/Agent"}},
                                    "limit": {"type": "integer"}, "offset": {"type": "integer"}}})},
                               "400": ERRORS["400"], "401": ERRORS["401"]}}},
+            "/channels": {"get": {
+                "summary": "The channels that are on: the defaults, then the targets file's named ones, secrets "
+                           "shown as `<redacted>`.",
+                "responses": {"200": {"description": "Each channel's name, type and non-secret keys.", **_json({
+                    "type": "object", "required": ["channels"],
+                    "properties": {"channels": {"type": "array", "items": {
+                        "type": "object", "required": ["name", "type"],
+                        "properties": {"name": {"type": "string"}, "type": {"type": "string"}}}}}})},
+                              "401": ERRORS["401"]}}},
+            "/channels/{name}/test": {"post": {
+                "summary": "Send a test notice through one channel now (one attempt, no retries), logged in "
+                           "notification_logs with notice_type TEST and no alert.",
+                "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"201": {"description": "Sent.", **_json(CHANNEL_TEST)},
+                              "200": {"description": "The attempt failed; `error_message` says why.",
+                                      **_json(CHANNEL_TEST)},
+                              "401": ERRORS["401"],
+                              "404": _error("No channel has that name; `details.channels` lists those that do.")}}},
             "/ping/{token}": _ping("A push target's job ran: store a successful event (resolves its ERROR)."),
             "/ping/{token}/fail": _ping("A push target's job failed: store a failed event, which opens an ERROR "
                                         "at once.", "The error message (optional): printable text, cut at 500 "

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from backend import store
+from backend import store, store_channels
 from backend.config import ROOT, Settings
 from backend.background import BackgroundLoop
 from backend.database import write_transaction
@@ -79,6 +79,7 @@ def store_loaded(engine: Engine, loaded: LoadedFile) -> LoadSummary:
         names = {spec["name"] for spec in loaded.targets}
         removed = [name for name in before if name not in names]
         store.save_file_targets(conn, loaded.fingerprint, now, added, updated, removed)
+        store_channels.save_channels(conn, loaded.channels)
         silenced = store.forget_removed_targets(conn, removed, now) if removed else []
     if silenced:
         log.info("%s of targets removed from the file resolved, without a notice: %s",

@@ -7,12 +7,12 @@ import math
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from backend.validation import MAX_TARGET_NAME_LENGTH, is_valid_url
 from common.expect_status import parse_expect_status
 
-# The channels a target may name until named channels (SPEC §10) arrive.
+# The default channels (SPEC §10), which a target may always name; the file's named channels add to them.
 DEFAULT_CHANNELS = ("console", "telegram", "email", "webhook", "apprise")
 _JSON_PATH = re.compile(r"\$(\.[A-Za-z_][A-Za-z0-9_-]*|\[[0-9]+\])*")
 _METHOD = re.compile(r"[A-Z]{1,20}")
@@ -26,11 +26,15 @@ Label = Annotated[str, Field(min_length=1, max_length=200)]
 Minutes = Annotated[float, Field(gt=0, le=366 * 1440)]
 
 
-def check_channel_names(value: list[str] | None) -> list[str] | None:
-    """The one check of channel names a target gives (`channels:`, `escalate.channels:`): each known, none twice."""
+def check_channel_names(value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+    """The one check of channel names a target gives (`channels:`, `escalate.channels:`): each known, none twice.
+
+    The file's named channels come in the validation context (`named_channels`).
+    """
+    named = sorted((info.context or {}).get("named_channels", ()))
     for item in value or []:
-        if item not in DEFAULT_CHANNELS:
-            raise ValueError(f"names a channel that does not exist; known: {', '.join(DEFAULT_CHANNELS)}")
+        if item not in DEFAULT_CHANNELS and item not in named:
+            raise ValueError(f"names a channel that does not exist; known: {', '.join([*DEFAULT_CHANNELS, *named])}")
     if value is not None and len(set(value)) != len(value):
         raise ValueError("names a channel twice")
     return value
@@ -46,8 +50,8 @@ class Escalation(BaseModel):
 
     @field_validator("channels")
     @classmethod
-    def _known_channels(cls, value: list[str]) -> list[str]:
-        return check_channel_names(value)
+    def _known_channels(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        return check_channel_names(value, info)
 
 
 class TargetSettings(BaseModel):
@@ -81,8 +85,8 @@ class TargetSettings(BaseModel):
 
     @field_validator("channels")
     @classmethod
-    def _known_channels(cls, value: list[str] | None) -> list[str] | None:
-        return check_channel_names(value)
+    def _known_channels(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        return check_channel_names(value, info)
 
     @field_validator("escalate")
     @classmethod

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from backend import store
+from backend import store, store_channels
 from backend.rules import RuleSettings
 
 
@@ -34,6 +34,7 @@ class TargetBook:
     by_name: dict[str, Resolved]      # each file target, resolved
     by_url: dict[str, Resolved]       # the URLs of exactly one file target each, resolved to it
     defaults: RuleSettings  # for a target not in the file, named by its URL
+    named_channels: tuple[str, ...] = ()  # the file's named channels (SPEC §10): notices go there too
 
     def resolve(self, target: str | None, target_url: str) -> Resolved:
         """The event's key: its `target` when sent, else the one file target with its URL, else the URL (SPEC §8)."""
@@ -84,7 +85,7 @@ class TargetRules:
             if row["target_url"] is not None:
                 names_by_url.setdefault(row["target_url"], []).append(row["name"])
         by_url = {url: by_name[names[0]] for url, names in names_by_url.items() if len(names) == 1}
-        book = TargetBook(by_name, by_url, self.defaults)
+        book = TargetBook(by_name, by_url, self.defaults, tuple(store_channels.loaded_channels(conn)[1]))
         with self._lock:
             self._cached = (fingerprint, book)
         return book

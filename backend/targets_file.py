@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import quote
@@ -18,7 +18,8 @@ from urllib.parse import quote
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from backend.target_models import DEFAULT_CHANNELS, TargetEntry, TargetSettings
+from backend.channels import MODELS as CHANNEL_MODELS, name_problem, resolved_problem
+from backend.target_models import TargetEntry, TargetSettings
 
 KINDS = ("http", "tcp", "push")
 # Keys every kind takes, then each kind's own; name, kind, url, host and port are per target only.
@@ -58,10 +59,11 @@ class TargetsFileError(Exception):
 
 @dataclass(frozen=True)
 class LoadedFile:
-    """A validated targets file: its fingerprint and its targets in file order."""
+    """A validated targets file: its fingerprint, its targets in file order and its named channels (SPEC §10)."""
 
     fingerprint: str
     targets: list[dict]
+    channels: dict[str, dict] = field(default_factory=dict)  # name -> entry, `${NAME}` unresolved
 
 
 class _Problem(Exception):
@@ -93,13 +95,14 @@ def parse_targets(data: bytes, environ: Mapping[str, str], shown_as: str) -> Loa
         raise TargetsFileError(f"{shown_as}: is not UTF-8 text") from None
     root, document = _compose(text, shown_as)
     try:
-        targets = _validate(document, environ)
+        channels = _channels(document, environ)
+        targets = _validate(document, environ, set(channels))
     except _Problem as problem:
         line = problem.line or _line_of(root, problem.path)
         where = f"{shown_as}:{line}" if line else shown_as
         key = _path_text(problem.path)
         raise TargetsFileError(f"{where}: {key}: {problem.problem}" if key else f"{where}: {problem.problem}") from None
-    return LoadedFile(hashlib.sha256(data).hexdigest(), targets)
+    return LoadedFile(hashlib.sha256(data).hexdigest(), targets, channels)
 
 
 def _compose(text: str, shown_as: str):
@@ -140,24 +143,47 @@ def _refuse_duplicate_keys(node, path: tuple) -> None:
             _refuse_duplicate_keys(item, (*path, index))
 
 
-def _validate(document: Any, environ: Mapping[str, str]) -> list[dict]:
-    """The specs of every target in file order, or _Problem."""
+def _channels(document: Any, environ: Mapping[str, str]) -> dict[str, dict]:
+    """The file's named channels (SPEC §10), `${NAME}` kept as written, or _Problem; never quotes a value."""
     if not isinstance(document, dict):
-        raise _Problem((), "must be a mapping with `targets:` (and optionally `defaults:`)")
+        raise _Problem((), "must be a mapping with `targets:` (and optionally `defaults:` and `channels:`)")
+    entries = document.get("channels") or {}
+    if not isinstance(entries, dict):
+        raise _Problem(("channels",), "must be a mapping of channel names to channels, such as "
+                       "{ops-mail: {type: email, to: [ops@example.com]}}")
+    channels = {}
+    for name, entry in entries.items():
+        at = ("channels", name)
+        problem = name_problem(name)
+        if problem:
+            raise _Problem(at, problem)
+        if not isinstance(entry, dict):
+            raise _Problem(at, "must be a mapping such as {type: webhook, url: ..., secret: ...}")
+        if entry.get("type") not in CHANNEL_MODELS:
+            raise _Problem((*at, "type"), f"must be one of {', '.join(CHANNEL_MODELS)}")
+        _check_strings(entry, at, environ)
+        resolved = resolve_secrets(entry, environ)
+        model = _model(CHANNEL_MODELS[entry["type"]], resolved, at, set(CHANNEL_MODELS[entry["type"]].model_fields))
+        problem = resolved_problem(entry["type"], model.model_dump(), environ)
+        if problem:
+            raise _Problem((*at, problem[0]), problem[1])
+        channels[name] = entry
+    return channels
+
+
+def _validate(document: Any, environ: Mapping[str, str], named: set[str]) -> list[dict]:
+    """The specs of every target in file order, or _Problem; a target's `channels:` may name `named` ones."""
     for key in document:
-        if key == "channels":
-            raise _Problem(("channels",), "named channels are not supported yet (SPEC §10); targets can name "
-                           f"the default channels: {', '.join(DEFAULT_CHANNELS)}")
-        if key not in ("defaults", "targets"):
-            raise _Problem((key,), "is not a known key (the file holds defaults: and targets:)")
-    _check_strings(document, (), environ)
+        if key not in ("defaults", "targets", "channels"):
+            raise _Problem((key,), "is not a known key (the file holds defaults:, targets: and channels:)")
+    _check_strings({k: v for k, v in document.items() if k != "channels"}, (), environ)
     defaults = document.get("defaults") or {}
     if not isinstance(defaults, dict):
         raise _Problem(("defaults",), "must be a mapping of keys to values")
     for key in defaults:
         if key in IDENTITY_KEYS:
             raise _Problem(("defaults", key), "is set per target, not in defaults")
-    _model(TargetSettings, defaults, ("defaults",), set(defaults))
+    _model(TargetSettings, defaults, ("defaults",), set(defaults), named)
     entries = document.get("targets")
     if entries is None:
         entries = []
@@ -165,7 +191,7 @@ def _validate(document: Any, environ: Mapping[str, str]) -> list[dict]:
         raise _Problem(("targets",), "must be a list of targets")
     specs, names = [], {}
     for index, entry in enumerate(entries):
-        spec = _target(entry, index, defaults)
+        spec = _target(entry, index, defaults, named)
         if spec["name"] in names:
             where = "name" if "name" in entry else REQUIRED_KEYS[spec["kind"]][0]
             raise _Problem(("targets", index, where),
@@ -175,7 +201,7 @@ def _validate(document: Any, environ: Mapping[str, str]) -> list[dict]:
     return specs
 
 
-def _target(entry: Any, index: int, defaults: dict) -> dict:
+def _target(entry: Any, index: int, defaults: dict, named: set[str]) -> dict:
     """One target's spec: its own keys over the defaults that apply to its kind, then the built-in ones."""
     at = ("targets", index)
     if not isinstance(entry, dict):
@@ -191,7 +217,7 @@ def _target(entry: Any, index: int, defaults: dict) -> dict:
                            if owners else "is not a known key")
     merged = {k: v for k, v in defaults.items() if k in allowed}
     merged.update(entry)
-    model = _model(TargetEntry, merged, at, set(entry))
+    model = _model(TargetEntry, merged, at, set(entry), named)
     for key in REQUIRED_KEYS[kind]:
         if merged.get(key) is None:
             raise _Problem((*at, key), "is required")
@@ -212,10 +238,13 @@ def _target(entry: Any, index: int, defaults: dict) -> dict:
     return spec
 
 
-def _model(model: type[BaseModel], raw: dict, at: tuple, own_keys: set) -> BaseModel:
-    """Validate `raw` with `model`; the first error becomes a _Problem at the key's own line (or the default's)."""
+def _model(model: type[BaseModel], raw: dict, at: tuple, own_keys: set, named: set[str] = frozenset()) -> BaseModel:
+    """Validate `raw` with `model`; the first error becomes a _Problem at the key's own line (or the default's).
+
+    `named`: the file's named channels, which a target's `channels:` may name besides the defaults.
+    """
     try:
-        return model.model_validate(raw)
+        return model.model_validate(raw, context={"named_channels": named})
     except ValidationError as exc:
         error = exc.errors(include_url=False, include_input=False)[0]
         loc = tuple(part for part in error["loc"] if part != "[key]")
@@ -269,7 +298,8 @@ def _check_strings(value: Any, path: tuple, environ: Mapping[str, str]) -> None:
         # The target's (or the defaults') own key this string sits under: defaults.<key>..., targets[i].<key>...
         key_at = 1 if path[:1] == ("defaults",) else 2
         key = path[key_at] if len(path) > key_at else None
-        if key not in EXPANDED_KEYS:
+        in_channel = path[:1] == ("channels",)  # a channel's secrets: resolved per process, never shown
+        if key not in EXPANDED_KEYS and not in_channel:
             raise _Problem(path, "may use ${NAME} only under headers: and body: (a URL or name is shown in "
                            "alerts and logs)")
         for name in references:
@@ -290,6 +320,8 @@ def resolve_secrets(value: Any, environ: Mapping[str, str]) -> Any:
         return _REFERENCE.sub(lambda m: environ[m.group(1)], value) if "${" in value else value
     if isinstance(value, dict):
         return {k: resolve_secrets(v, environ) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_secrets(item, environ) for item in value]
     return value
 
 

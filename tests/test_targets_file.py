@@ -137,8 +137,26 @@ def test_the_agent_view_resolves_secrets_and_has_every_key_of_its_kind_the_publi
      "targets.yaml:3: targets[0].escalate.channels: must not be empty"),
     ("targets:\n  - url: http://a/\n    reminder_minutes: -1\n",
      "targets.yaml:3: targets[0].reminder_minutes: must be at least 0"),
-    ("channels:\n  ops: {type: email}\n", "targets.yaml:1: channels: named channels are not supported yet (SPEC §10); "
-     "targets can name the default channels: console, telegram, email, webhook, apprise"),
+    ("channels:\n  ops: {type: email}\n", "targets.yaml:2: channels.ops.to: is required"),
+    ("channels:\n  pager:\n    type: webhook\n    url: ftp://" + SECRET + "/\n    secret: x\n",
+     "targets.yaml:4: channels.pager.url: must be an http(s) URL"),
+    ("channels:\n  pager: {type: webhook, url: 'http://a/" + SECRET + "'}\n", "targets.yaml:2: channels.pager.secret: "
+     "is required"),
+    ("channels:\n  chat:\n    type: apprise\n    urls: ['zz://" + SECRET + "']\n", "targets.yaml:4: channels.chat.urls: "
+     "entry 1 is not a URL apprise can use (see https://github.com/caronc/apprise/wiki)"),
+    ("channels:\n  pager: {type: webhook, url: 'http://a/${NOT_SET}', secret: x}\n",
+     "targets.yaml:2: channels.pager.url: uses ${NOT_SET}, which is not set in the backend's environment"),
+    ("channels:\n  x: {type: " + SECRET + "}\n", "targets.yaml:2: channels.x.type: must be one of console, email, "
+     "webhook, apprise, telegram"),
+    ("channels:\n  Ops: {type: console}\n", "targets.yaml:2: channels.Ops: must be a channel name of lowercase letters, "
+     "digits, - and _ (at most 32 characters)"),
+    ("channels:\n  email: {type: console}\n", "targets.yaml:2: channels.email: is a default channel's name (console, "
+     "telegram, email, webhook, apprise); pick another"),
+    ("channels:\n  mail: {type: email, to: [" + SECRET + "]}\n", "targets.yaml:2: channels.mail.to: must list email "
+     "addresses like ops@example.com"),
+    ("channels:\n  pager: {type: console}\ntargets:\n  - url: http://a/\n    channels: [" + SECRET + "]\n",
+     "targets.yaml:5: targets[0].channels: names a channel that does not exist; known: console, telegram, email, "
+     "webhook, apprise, pager"),
     ("targets:\n  - url: http://a/\n   oops: [" + SECRET + "\n", "targets.yaml:3: is not valid YAML (did not find "
      "expected '-' indicator)"),
     ("defaults: '${SHOP_TOKEN}'\n", "targets.yaml:1: defaults: may use ${NAME} only under headers: and body: (a URL "
@@ -147,7 +165,7 @@ def test_the_agent_view_resolves_secrets_and_has_every_key_of_its_kind_the_publi
      "targets.yaml:4: defaults.tags[0]: may use ${NAME} only under headers: and body: (a URL or name is shown in "
      "alerts and logs)"),
     ("", "targets.yaml: is empty; write `targets: []` for no targets"),
-    ("- " + SECRET + "\n", "targets.yaml:1: must be a mapping with `targets:` (and optionally `defaults:`)"),
+    ("- " + SECRET + "\n", "targets.yaml:1: must be a mapping with `targets:` (and optionally `defaults:` and `channels:`)"),
 ], ids=lambda value: value[:40] if isinstance(value, str) else None)
 def test_a_bad_file_is_one_line_naming_file_line_and_key_never_the_value(text, expected):
     message = refusal(text)
@@ -192,8 +210,21 @@ def test_the_example_file_loads_and_shows_every_key():
     from backend.targets_file import COMMON_KEYS, KIND_KEYS
 
     example = Path(__file__).resolve().parents[1] / "targets.example.yaml"
-    loaded = read_targets_file(example, {"SHOP_TOKEN": "x", "API_PROBE_KEY": "y"}, True, "targets.example.yaml")
+    env = {"SHOP_TOKEN": "x", "API_PROBE_KEY": "y", "SMTP_HOST": "smtp.example.com"}  # its ops-mail sends by SMTP
+    loaded = read_targets_file(example, env, True, "targets.example.yaml")
     assert {t["kind"] for t in loaded.targets} == {"http", "tcp", "push"}
+    assert loaded.channels == {"ops-mail": {"type": "email", "to": ["ops@example.com"]}}
     text = example.read_text(encoding="utf-8")
     every_key = set(COMMON_KEYS) | {key for keys in KIND_KEYS.values() for key in keys}
     assert [key for key in sorted(every_key) if f"{key}:" not in text] == []
+
+
+def test_named_channels_load_with_their_secrets_as_written_and_targets_may_name_them():
+    loaded = load("channels:\n  pager: {type: webhook, url: 'http://hooks.example/${SHOP_TOKEN}', secret: '${SHOP_TOKEN}'}\n"
+                  "  oncall: {type: telegram, chat_id: -100123}\n"
+                  "targets:\n  - {url: 'http://a/', channels: [console, pager]}\n",
+                  {**ENV, "TELEGRAM_BOT_TOKEN": "t"})
+    assert loaded.channels == {"pager": {"type": "webhook", "url": "http://hooks.example/${SHOP_TOKEN}",
+                                         "secret": "${SHOP_TOKEN}"},
+                               "oncall": {"type": "telegram", "chat_id": -100123}}
+    assert loaded.targets[0]["channels"] == ["console", "pager"]

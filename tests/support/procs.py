@@ -40,7 +40,7 @@ def _empty_file(path: Path) -> Path:
 
 def base_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
     """An environment that never reads the developer's .env and never reaches the internet."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "FLASK_", "SMTP_", "WEBHOOK_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "FLASK_", "SMTP_", "WEBHOOK_", "APPRISE_"))}
     env.update({
         "ENV_FILE": str(_empty_file(tmp_path / "empty.env")),
         "PYTHONUNBUFFERED": "1",
