@@ -18,9 +18,10 @@ from sqlalchemy import Engine
 
 from backend.rules import is_agent_verdict, is_failure
 from backend.store_deliveries import pending_by_channel
+from backend.validation import EventIn
 
-__all__ = ["EVENTS_RECEIVED", "INGEST_SECONDS", "exposition", "alert_opened",
-           "alert_status_changed", "notification_attempt"]
+__all__ = ["INGEST_SECONDS", "events_received", "failures_in", "alert_opened", "alert_status_changed",
+           "notification_attempt", "exposition"]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -59,12 +60,14 @@ def events_received(failures: int, total: int) -> None:
         EVENTS_OK.inc(total - failures)
 
 
-def failures_in(new_events) -> int:
+def failures_in(new_events: list[EventIn]) -> int:
     """How many of a batch's events fail by the rules (SPEC §5, §9), a named target's by its agent's verdict."""
     return sum(1 for e in new_events
                if is_failure(e.is_success, e.status_code, is_agent_verdict(e.target is not None, e.target_url)))
 
 
+# The alert counters are bumped inside the transaction that makes the change (ingest.py,
+# service.py): a batch rolled back after that (a database error) was counted all the same.
 def alert_opened(alert_type: str) -> None:
     """An alert was opened (SPEC §5)."""
     ALERTS_OPENED.labels(alert_type).inc()
