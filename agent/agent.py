@@ -22,6 +22,7 @@ import threading  # noqa: E402
 import time  # noqa: E402
 from typing import Callable, Mapping, Sequence  # noqa: E402
 
+from agent import metrics as agent_metrics  # noqa: E402
 from agent.checks.result import CheckResult, log_result  # noqa: E402
 from agent.checks.spec import CheckSpec, spec_for_url  # noqa: E402
 from agent.engine import CheckEngine, curl_context  # noqa: E402
@@ -110,6 +111,7 @@ class Agent:
     def spool_result(self, result: CheckResult) -> None:
         """Log one check's line and hand its event to the spool writer (on the engine's thread)."""
         log_result(result)
+        agent_metrics.check_done(result.is_success, result.response_time_ms)
         self.writer.put(result.to_event(self.settings.agent_name))
 
     def submit_all(self, specs: Sequence[CheckSpec]) -> None:
@@ -333,6 +335,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: AGENT_SPOOL_FILE: cannot open {str(settings.spool_file)!r}: {exc}",
               file=sys.stderr)
         return 2
+
+    if settings.metrics_port is not None:
+        try:
+            agent_metrics.serve(settings.metrics_host, settings.metrics_port, spool.__len__)
+        except OSError as exc:
+            print(f"configuration error: AGENT_METRICS_PORT: cannot listen on {settings.metrics_host}:"
+                  f"{settings.metrics_port}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+        log.info("agent metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
 
     stop = threading.Event()
     install_signal_handlers(stop)

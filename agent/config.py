@@ -45,6 +45,8 @@ class AgentSettings:
     agent_name: str = "agent"
     targets_cache: Path = DEFAULT_TARGETS_CACHE
     allow: AllowList | None = None  # AGENT_ALLOW: the hosts a pulled target may name; None allows every host
+    metrics_port: int | None = None  # AGENT_METRICS_PORT: serve /metrics there; None: off
+    metrics_host: str = "127.0.0.1"
 
     @property
     def pulls_targets(self) -> bool:
@@ -75,7 +77,15 @@ def load_settings(environ: Mapping[str, str]) -> AgentSettings:
         agent_name=_agent_name(environ),
         targets_cache=_path(environ, "AGENT_TARGETS_CACHE", DEFAULT_TARGETS_CACHE),
         allow=_allow_list(environ),
+        metrics_port=_metrics_port(environ),
+        metrics_host=_value(environ, "AGENT_METRICS_HOST") or "127.0.0.1",
     )
+
+
+def _metrics_port(environ: Mapping[str, str]) -> int | None:
+    if _value(environ, "AGENT_METRICS_PORT") is None:
+        return None  # SPEC §12: off unless asked for
+    return _whole_number(environ, "AGENT_METRICS_PORT", 0, minimum=1, maximum=65535)
 
 
 def _target_urls(environ: Mapping[str, str]) -> tuple[str, ...]:

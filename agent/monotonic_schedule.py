@@ -17,6 +17,8 @@ from typing import Callable
 
 import schedule
 
+from agent.metrics import SCHEDULE_LAG
+
 # The monotonic clock's zero as a datetime; any fixed moment would do, this one reads as "not a date".
 _ORIGIN = dt.datetime(2000, 1, 1)
 _UNITS = ("seconds", "minutes", "hours", "days", "weeks")
@@ -58,6 +60,7 @@ class MonotonicJob(schedule.Job):
         return self.scheduler.now() >= self.next_run
 
     def run(self):
+        SCHEDULE_LAG.observe(max(0.0, (self.scheduler.now() - self.next_run).total_seconds()))
         ret = self.job_func()
         self.last_run = self.scheduler.now()
         self._schedule_next_run()

@@ -14,6 +14,7 @@ import requests
 from tenacity import (RetryCallState, Retrying, retry_if_result, stop_after_attempt,
                       stop_when_event_set, wait_exponential_jitter)
 
+from agent import metrics as agent_metrics
 from agent.http_session import describe_error
 from agent.config import AgentSettings
 from agent.spool import Spool, SpooledEvent
@@ -267,6 +268,7 @@ class SpoolSender:
                       self.settings.backend_url, reply.summary(), plural(len(batch), "result"), len(self.spool))
         # Retries used up (already logged), the agent stopping, or a refusal: keep the results
         # and let the caller back off.
+        agent_metrics.SEND_FAILURES.inc()
         return Progress.BLOCKED
 
     def _deliver_one_by_one(self, batch: list[SpooledEvent], reply: Reply) -> Progress:

@@ -65,6 +65,7 @@ class Settings:
 
     notify_language: str = NOTIFY_LANGUAGES[0]
     email: EmailSettings | None = None  # the email channel (SMTP_*, SPEC §10); None when it is off
+    metrics_token: str | None = field(default=None, repr=False)  # GET /metrics wants it as a bearer token
 
     def __post_init__(self) -> None:
         # The dispatcher renews its lease at half-life, before an attempt, and claims a row for one
@@ -128,6 +129,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         environment=dict(environ),
         notify_language=choice(environ, "NOTIFY_LANGUAGE", NOTIFY_LANGUAGES),
         email=load_email_settings(environ),
+        metrics_token=_metrics_token(environ),
     )
 
 
@@ -175,6 +177,14 @@ def _apprise_urls(environ: Mapping[str, str]) -> tuple[str, ...]:
             raise ConfigError("APPRISE_URLS", f"entry {bad[0]} of {len(urls)} is not a URL apprise can use "
                               "(see https://github.com/caronc/apprise/wiki)")
     return urls
+
+
+def _metrics_token(environ: Mapping[str, str]) -> str | None:
+    """METRICS_TOKEN: sent in an Authorization header, so printable ASCII without spaces; never quoted."""
+    raw = _text(environ, "METRICS_TOKEN")
+    if raw and not (raw.isascii() and raw.isprintable() and " " not in raw):
+        raise ConfigError("METRICS_TOKEN", "must be printable ASCII without spaces (it is sent as a bearer token)")
+    return raw or None
 
 
 def _webhook_url(environ: Mapping[str, str]) -> str | None:

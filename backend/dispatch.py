@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Engine
 
-from backend import store, store_channels
+from backend import metrics, store, store_channels
 from backend.database import write_transaction
 from backend.leases import Lease, holder_is_dead
 from backend.messages import Notice
@@ -228,6 +228,7 @@ class Dispatcher:
             if not store.update_delivery(conn, delivery["id"], holder, outbox):
                 log.error("%s: the claim on delivery %d expired during the attempt; another process may "
                           "send it again (NOTIFY_LEASE_SECONDS too short?)", subject, delivery["id"])
+        metrics.notification_attempt(notifier.channel, log_row["status"])
 
 
 def _reason(stored: str | None) -> WarningReason | None:

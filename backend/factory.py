@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from flask import Flask
 from sqlalchemy import Engine
 
-from backend.api import agents, alerts, channels, events, health, ping, targets
+from backend.api import agents, alerts, channels, docs, events, health, metrics, ping, targets
 from backend.channel_watch import ChannelWatch
 from backend.config import Settings
 from backend.deadline_timer import DeadlineTimer
@@ -84,7 +84,8 @@ def create_app(settings: Settings, notifiers: list[Notifier] | None = None) -> F
     app.extensions["outage"] = AppContext(settings, engine, service, dispatcher, purger, target_list, roller,
                                           channels=channel_watch)
     register_error_handlers(app)
-    for blueprint in (health.bp, events.bp, alerts.bp, targets.bp, agents.bp, ping.bp, channels.bp):
+    for blueprint in (health.bp, events.bp, alerts.bp, targets.bp, agents.bp, ping.bp, channels.bp, metrics.bp,
+                      docs.bp):
         app.register_blueprint(blueprint)
     target_list.start_watching()
     channel_watch.start()

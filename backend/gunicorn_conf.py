@@ -6,18 +6,42 @@ the settings, the port and the database before any worker starts, and exits 2 wi
 """
 
 import logging
+import os
+import shutil
 import signal
 import sys
+import tempfile
 
-from backend.config import ConfigError, load_settings, read_environment
-from backend.startup import check_port_free, open_database
-from backend.target_list import read_file
-from backend.targets_file import TargetsFileError
+
+def _metrics_dir() -> str:
+    """A fresh private folder for the workers' metric files (prometheus_client's multiprocess mode).
+
+    Set before anything imports prometheus_client, which picks its storage at import time, and
+    before the workers fork, so they inherit it. Counts from an earlier run, or another server's,
+    would be added to ours: so never a folder given from outside, and one of our own only on a
+    reload of this same master.
+    """
+    current = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if os.environ.get("OUTAGE_METRICS_MASTER") == str(os.getpid()) and os.path.isdir(current):
+        return current
+    os.environ["OUTAGE_METRICS_MASTER"] = str(os.getpid())
+    return tempfile.mkdtemp(prefix="outage-metrics-")  # mode 0700, empty
+
+
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir()
+
+from prometheus_client import multiprocess  # noqa: E402
+
+from backend.config import ConfigError, load_settings, read_environment  # noqa: E402
+from backend.startup import check_port_free, open_database  # noqa: E402
+from backend.target_list import read_file  # noqa: E402
+from backend.targets_file import TargetsFileError  # noqa: E402
 
 
 def _refuse(exc: ConfigError | TargetsFileError):
     """One line naming the key, exit status 2, as every entry point does (SPEC §2)."""
     print(f"configuration error: {exc}", file=sys.stderr)
+    shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
     sys.exit(2)
 
 
@@ -65,3 +89,13 @@ def worker_exit(server, worker):
     if app_module is not None:
         app_module.app.extensions["outage"].close()
         logging.getLogger("backend").info("backend worker %d stopped", worker.pid)
+
+
+def child_exit(server, worker):
+    """In the master, after a worker is gone: its live metric files go (the counters stay counted)."""
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """The master stops: the workers' metric files go with it."""
+    shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

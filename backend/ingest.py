@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import Connection
 
-from backend import store
+from backend import metrics, store
 from backend.alert_timer_rules import first_timers
 from backend.messages import alert_message, warning_text
 from backend.rules import (ACTIVE_STATUSES, Action, AlertStatus, AlertType, Check, RuleSettings, RuleState,
@@ -205,6 +205,7 @@ class Batch:
                     "status": AlertStatus.RESOLVED.value, "resolved_at": now, "resolved_event_id": event_id}):
                 log.info("alert %d (WARNING) for %s resolved without a notice: an outage replaces it",
                          target.active_alert_id, key)
+                metrics.alert_status_changed(AlertStatus.RESOLVED.value)
         if action in (Action.OPEN_ALERT, Action.REPLACE_WARNING, Action.OPEN_WARNING):
             notice_type = AlertType.WARNING if action is Action.OPEN_WARNING else AlertType.ERROR
             message = (warning_text(pending.reason, "en") if pending.reason is not None
@@ -218,6 +219,7 @@ class Batch:
                 "escalate_at": timers.escalate_at and store.precise_text(timers.escalate_at),
             })
             target.active_alert_id = alert_id
+            metrics.alert_opened(notice_type.value)
         else:
             alert_id, target.active_alert_id = target.active_alert_id, None
             # Conditional, and its row count decides: on PostgreSQL a PATCH may have resolved the
@@ -227,6 +229,7 @@ class Batch:
             }):
                 log.info("alert %d for %s was resolved by hand meanwhile: no RECOVERY notice", alert_id, key)
                 return None
+            metrics.alert_status_changed(AlertStatus.RESOLVED.value)
             notice_type = AlertType.RECOVERY
         due = store.precise_text(datetime.now(timezone.utc))
         store.insert_deliveries(self.conn, [

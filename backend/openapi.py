@@ -273,12 +273,26 @@ def openapi_document() -> dict:
             "/ping/{token}/fail": _ping("A push target's job failed: store a failed event, which opens an ERROR "
                                         "at once.", "The error message (optional): printable text, cut at 500 "
                                         "characters."),
+            "/metrics": {"get": {
+                "summary": "Prometheus metrics: events, ingest latency, alerts, notification attempts, the outbox; "
+                           "every gunicorn worker's counts added up. Needs METRICS_TOKEN as a bearer token when "
+                           "it is set; never the API key.",
+                "security": [{}, {"metricsToken": []}],
+                "responses": {"200": {"description": "The Prometheus text format (OpenMetrics when asked for).",
+                                      "content": {"text/plain": {"schema": {"type": "string"}},
+                                                  "application/openmetrics-text": {"schema": {"type": "string"}}}},
+                              "401": _error("METRICS_TOKEN is set and the bearer token is missing or wrong.")}}},
+            "/docs": {"get": {"summary": "This document in Swagger UI, its files served by the backend itself.",
+                              "security": [],
+                              "responses": {"200": {"description": "The page.",
+                                                    "content": {"text/html": {"schema": {"type": "string"}}}}}}},
             "/health": {"get": {"summary": "Whether the database answers.", "security": [],
                                 "responses": {"200": {"description": "ok"},
                                               "503": _error("The database does not answer.")}}},
         },
         "components": {
-            "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
+            "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                                "metricsToken": {"type": "http", "scheme": "bearer"}},
             "schemas": {
                 "Event": _event_schema(), "Alert": ALERT, "Recorded": RECORDED,
                 "Error": ERROR, "Target": TARGET, "AgentTarget": AGENT_TARGET, "Agent": AGENT,

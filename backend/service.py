@@ -6,7 +6,7 @@ import logging
 
 from sqlalchemy import Connection, Engine
 
-from backend import store
+from backend import metrics, store
 from backend.agent_seen import AgentSeenThrottle
 from backend.errors import ApiError
 from backend.database import write_transaction
@@ -80,5 +80,6 @@ class AlertService:
             # Conditional on the status we read, so a concurrent change can never be overwritten.
             if not store.set_alert_status(conn, alert_id, (current.value,), values):
                 raise ApiError(409, f"Alert {alert_id} changed while this request ran; read it and try again.")
+            metrics.alert_status_changed(requested.value)
             return store.get_alert(conn, alert_id)
 

@@ -1,11 +1,12 @@
 #!/bin/sh
 # Install what `make bench` drives when it is missing (Debian/Ubuntu: apt-get, as root or through sudo):
-# wrk, the peers measured beside us (blackbox_exporter and Alertmanager), and nginx, the target of the
-# 10,000-target benchmark. Each entry is "command:package[|other package]": the first package
-# the registry offers (a candidate in `apt-cache policy`, even after `apt-get update`) is installed;
-# one it offers none of is left out, and the benchmarks then say what they skipped and go on.
+# wrk, the peers measured beside us (blackbox_exporter and Alertmanager), nginx, the target of the
+# 10,000-target benchmark, and promtool (the prometheus package), which the metrics tests run.
+# Each entry is "command:package[|other package]": the first package the registry offers (a
+# candidate in `apt-cache policy`, even after `apt-get update`) is installed; one it offers none of
+# is left out, and the benchmarks then say what they skipped and go on.
 TOOLS="wrk:wrk prometheus-blackbox-exporter:prometheus-blackbox-exporter
-prometheus-alertmanager:prometheus-alertmanager nginx:nginx-light|nginx"
+prometheus-alertmanager:prometheus-alertmanager nginx:nginx-light|nginx promtool:prometheus"
 missing=""
 for tool in $TOOLS; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${tool%%:*}" ] || missing="$missing $tool"
@@ -40,6 +41,8 @@ for tool in $missing; do
                   "and its own CPU use lowers the figures" >&2 ;;
         nginx) echo "bench: nginx is not installed (apt-get install nginx-light): the 10,000-target" \
                     "benchmark is skipped" >&2 ;;
+        promtool) echo "bench: promtool is not installed (apt-get install prometheus): the metrics tests" \
+                       "skip their format check (and fail under CI=true)" >&2 ;;
         *) echo "bench: $command is not installed (apt-get install $(echo "${tool#*:}" | sed 's/|/ or /g')):" \
                 "its rows are skipped" >&2 ;;
     esac

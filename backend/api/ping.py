@@ -2,6 +2,7 @@
 
 from flask import Blueprint, current_app, jsonify, request
 
+from backend import metrics
 from backend.errors import ApiError
 from backend.ping_tokens import is_token_shaped
 from backend.push import MAX_FAIL_BODY, fail_message, record_ping
@@ -9,12 +10,14 @@ from backend.push import MAX_FAIL_BODY, fail_message, record_ping
 bp = Blueprint("ping", __name__)
 
 
+@metrics.INGEST_SECONDS.labels("ping").time()
 def _record(token: str, failure: str | None):
     ctx = current_app.extensions["outage"]
     # A NUL (which PostgreSQL refuses in text) or an over-long path is no token: not looked up at all.
     recorded = record_ping(ctx.service, token, failure) if is_token_shaped(token) else None
     if recorded is None:
         raise ApiError(404, "No push target has this ping URL; GET /targets shows each push target's ping_url.")
+    metrics.events_received(0 if failure is None else 1, 1)
     if recorded.alert:  # outbox rows were committed: deliver now, not at the next poll
         ctx.dispatcher.wake()
     return jsonify({"ok": True})
