@@ -21,6 +21,7 @@ from backend.rollups import Roller
 from backend.service import AlertService
 from backend.startup import open_database
 from backend.target_list import TargetList
+from backend.web import views as dashboard_views
 from common.config import api_key_warning
 
 log = logging.getLogger("backend")
@@ -76,7 +77,7 @@ def create_app(settings: Settings, notifiers: list[Notifier] | None = None) -> F
     roller = Roller(engine, settings.rollup_interval_seconds)
     app.extensions["outage"] = AppContext(settings, engine, service, dispatcher, purger, target_list, roller)
     register_error_handlers(app)
-    for blueprint in (health.bp, events.bp, alerts.bp, targets.bp, agents.bp, ping.bp):
+    for blueprint in (health.bp, events.bp, alerts.bp, targets.bp, agents.bp, ping.bp, dashboard_views.bp):
         app.register_blueprint(blueprint)
     target_list.start_watching()
     app.extensions["outage"].timer = DeadlineTimer(service, settings.agent_refresh_seconds,
