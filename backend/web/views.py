@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/ui/static")
 
-OPEN_ENDPOINTS = ("web.login", "web.static")  # reachable before logging in
+OPEN_ENDPOINTS = ("web.root", "web.login", "web.static")  # reachable before logging in
 STATUS_CHOICES = [status.value for status in AlertStatus]
 REFRESH_SECONDS = 10
 
