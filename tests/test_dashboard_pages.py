@@ -157,7 +157,8 @@ def test_the_targets_page_reads_a_fixed_number_of_statements_however_many_target
             assert client.get("/ui/").status_code == 200
         finally:
             sa_event.remove(engine, "before_cursor_execute", listener)
-        return len(seen)
+        # Only the page's reads: a new pooled connection's own set-up statements are not the page's.
+        return len([sql for sql in seen if re.search(r"\b(targets|alerts|rollups|events)\b", sql)])
 
     log_in(client)
     assert statements_for(2) == statements_for(40)
