@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from sqlalchemy import Engine
 
 from backend import stats, store, store_dashboard
 from backend.errors import ApiError
-from backend.rollups import hour_of
 from backend.rules import AlertStatus
 from backend.target_list import target_state
 
@@ -18,16 +17,16 @@ RECENT_ATTEMPTS = 50
 ALERTS_PAGE = 200
 
 
-def overview(engine: Engine, now: datetime | None = None) -> list[dict]:
+def overview(engine: Engine, fleet: stats.FleetStats, now: datetime | None = None) -> list[dict]:
     """Every target with its state, active alert, last check, uptime per window and hourly response times (24 h)."""
     now = now or datetime.now(timezone.utc)
     with engine.connect() as conn:
         rows = store_dashboard.all_targets(conn)
         active = store_dashboard.active_alerts(conn)
-        uptime = stats.fleet_uptime(conn, now)
-        response = store_dashboard.hourly_response_ms(conn, hour_of(store.utc_text(now - timedelta(hours=24))))
+        percents = fleet.percent(conn, now)
+        response = fleet.hourly_response_ms(conn, now)
     no_uptime = {window: None for window in stats.WINDOWS}
-    return [_shown(row, active.get(row["name"]), uptime.get(row["name"], no_uptime), response.get(row["name"], []))
+    return [_shown(row, active.get(row["name"]), percents.get(row["name"], no_uptime), response.get(row["name"], []))
             for row in rows]
 
 

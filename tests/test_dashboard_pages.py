@@ -161,7 +161,25 @@ def test_the_targets_page_reads_a_fixed_number_of_statements_however_many_target
         return len([sql for sql in seen if re.search(r"\b(targets|alerts|rollups|events)\b", sql)])
 
     log_in(client)
+    app.extensions["dashboard_fleet"].reuse_seconds = 0  # read the rollups on every load here
     assert statements_for(2) == statements_for(40)
+
+
+@on
+def test_reused_rollup_sums_still_count_every_newer_check_once(targets_yaml, app, client, api):
+    def shop_row() -> str:
+        return re.search(r'<tr data-target="shop">(.*?)</tr>', client.get("/ui/").text, re.S).group(1)
+
+    log_in(client)
+    api.send(*[event("https://shop.example/health", target="shop", timestamp=ago(60 - i)) for i in range(4)])
+    app.extensions["outage"].roller.run_once()
+    assert shop_row().count("100.00 %") == 3  # the sums are read here and kept for a while
+    api.send(*[event("https://shop.example/health", ok=i != 0, target="shop", timestamp=ago(50 - i))
+               for i in range(4)])
+    app.extensions["outage"].roller.run_once()  # rolled after the sums were read: counted from the events
+    assert shop_row().count("87.50 %") == 3
+    api.send(event("https://shop.example/health", ok=False, target="shop", timestamp=ago(40)))  # not rolled at all
+    assert shop_row().count("77.77 %") == 3
 
 
 @on

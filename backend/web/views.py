@@ -14,6 +14,7 @@ from wtforms.validators import ValidationError
 from backend import dashboard
 from backend.errors import ApiError
 from backend.rules import AlertStatus
+from backend.stats import FleetStats
 from backend.web.charts import sparkline_points
 from backend.web.login_throttle import LoginThrottle
 
@@ -32,6 +33,7 @@ def _configure(state) -> None:
     app = state.app
     settings = app.extensions["outage"].settings.dashboard
     app.extensions["dashboard_logins"] = LoginThrottle()
+    app.extensions["dashboard_fleet"] = FleetStats()
     if settings is None:
         return
     app.secret_key = settings.secret_key
@@ -104,7 +106,7 @@ def logout():
 @bp.get("/ui/")
 def overview():
     """Every target with its state, uptime and response times."""
-    targets = dashboard.overview(_engine())
+    targets = dashboard.overview(_engine(), current_app.extensions["dashboard_fleet"])
     counts = {state: sum(t["state"] == state for t in targets) for state in ("UP", "DOWN", "WARNING", "UNKNOWN")}
     return render_template("overview.html", targets=targets, counts=counts, refresh=REFRESH_SECONDS)
 
