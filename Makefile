@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run demo test bench init-db clean
+.PHONY: run demo test bench init-db clean .env
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,6 +14,7 @@ $(VENV)/.installed-test: requirements-test.txt $(VENV)/.installed
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
 	touch $@
 
+# Always run: make_env.py never overwrites, and gives an older .env the SECRET_KEY it lacks.
 .env: | $(VENV)/.installed
 	$(PY) scripts/make_env.py
 

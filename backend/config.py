@@ -11,6 +11,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from backend.messages import LANGUAGES as NOTIFY_LANGUAGES
+from backend.dashboard_settings import DashboardSettings, load_dashboard_settings
 from backend.email_settings import EmailSettings, load_email_settings
 from common.config import ROOT, ConfigError, both_or_neither, ca_file, choice, http_url_problem, read_environment, repo_path
 from common.config import boolean as _bool
@@ -66,6 +67,7 @@ class Settings:
     notify_language: str = NOTIFY_LANGUAGES[0]
     email: EmailSettings | None = None  # the email channel (SMTP_*, SPEC §10); None when it is off
     metrics_token: str | None = field(default=None, repr=False)  # GET /metrics wants it as a bearer token
+    dashboard: DashboardSettings | None = None  # the dashboard (DASHBOARD_PASSWORD, SPEC §12); None when it is off
 
     def __post_init__(self) -> None:
         # The dispatcher renews its lease at half-life, before an attempt, and claims a row for one
@@ -130,6 +132,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         notify_language=choice(environ, "NOTIFY_LANGUAGE", NOTIFY_LANGUAGES),
         email=load_email_settings(environ),
         metrics_token=_metrics_token(environ),
+        dashboard=load_dashboard_settings(environ),
     )
 
 

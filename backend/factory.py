@@ -22,6 +22,7 @@ from backend.rollups import Roller
 from backend.service import AlertService
 from backend.startup import open_database
 from backend.target_list import TargetList
+from backend.web import views as dashboard_views
 from common.config import api_key_warning
 
 log = logging.getLogger("backend")
@@ -85,7 +86,7 @@ def create_app(settings: Settings, notifiers: list[Notifier] | None = None) -> F
                                           channels=channel_watch)
     register_error_handlers(app)
     for blueprint in (health.bp, events.bp, alerts.bp, targets.bp, agents.bp, ping.bp, channels.bp, metrics.bp,
-                      docs.bp):
+                      docs.bp, dashboard_views.bp):
         app.register_blueprint(blueprint)
     target_list.start_watching()
     channel_watch.start()

@@ -7,11 +7,13 @@ the hour that holds `now - window`, so it covers the whole window and up to one 
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
-from backend import histogram, store
+from backend import histogram, store, store_dashboard
 from backend.errors import INVALID_REQUEST, ApiError
 from backend.rollups import HourCounts, hour_of
 
@@ -61,3 +63,60 @@ def _response_times(counts: HourCounts) -> dict:
         return {"mean": None, "p95": None}
     p95 = histogram.percentile_ms(counts.histogram, 95)
     return {"mean": round(counts.response_ms_sum / counts.response_ms_count, 1), "p95": round(p95, 1)}
+
+
+# Beyond this many events above the sums' watermark, the dashboard's fleet view leaves the rest uncounted.
+FLEET_UNROLLED_LIMIT = 100000
+FLEET_SUMS_SECONDS = 30.0  # how long one process reuses what it read of the fleet's rollups (a 30-day scan)
+
+
+class FleetStats:
+    """The whole fleet's uptime and hourly response times (SPEC §12), from rollups read at most every few seconds.
+
+    Uptime is exact whatever the age of the sums: they come with the watermark they were read
+    under, and every event above it is counted from the events table, rolled up since or not.
+    """
+
+    def __init__(self, reuse_seconds: float = FLEET_SUMS_SECONDS, clock=time.monotonic):
+        self.reuse_seconds = reuse_seconds
+        self.clock = clock
+        self._sums: tuple[float, dict, int, dict] | None = None  # (read at, from_hours, watermark, counts)
+        self._response: tuple[float, str, dict] | None = None  # (read at, from_hour, means)
+        self._lock = threading.Lock()
+
+    def percent(self, conn: Connection, now: datetime | None = None) -> dict[str, dict[str, float | None]]:
+        """Uptime percent by target and window, None for a window without checks."""
+        now = now or datetime.now(timezone.utc)
+        from_hours = {window: hour_of(store.utc_text(now - span)) for window, span in WINDOWS.items()}
+        watermark, counts = self._rollup_sums(conn, from_hours)
+        totals = {target: {w: list(pair) for w, pair in windows.items()} for target, windows in counts.items()}
+        for event in store.events_after(conn, watermark, FLEET_UNROLLED_LIMIT):
+            windows = totals.setdefault(event.key, {w: [0, 0] for w in WINDOWS})
+            for window, from_hour in from_hours.items():
+                if event.timestamp >= from_hour:
+                    windows[window][0] += 1
+                    windows[window][1] += event.failed
+        return {target: {w: _uptime_percent(*pair) for w, pair in windows.items()}
+                for target, windows in totals.items()}
+
+    def hourly_response_ms(self, conn: Connection, now: datetime | None = None) -> dict[str, list[tuple[str, float]]]:
+        """Per target, the mean response time of each hour of the last 24, oldest first (a few seconds old at most)."""
+        from_hour = hour_of(store.utc_text((now or datetime.now(timezone.utc)) - WINDOWS["24h"]))
+        with self._lock:
+            kept = self._response
+            if kept is not None and kept[1] == from_hour and self.clock() - kept[0] < self.reuse_seconds:
+                return kept[2]
+        means = store_dashboard.hourly_response_ms(conn, from_hour)
+        with self._lock:
+            self._response = (self.clock(), from_hour, means)
+        return means
+
+    def _rollup_sums(self, conn: Connection, from_hours: dict[str, str]) -> tuple[int, dict]:
+        with self._lock:
+            kept = self._sums
+            if kept is not None and kept[1] == from_hours and self.clock() - kept[0] < self.reuse_seconds:
+                return kept[2], kept[3]
+        watermark, counts = store_dashboard.uptime_counts(conn, from_hours)
+        with self._lock:
+            self._sums = (self.clock(), from_hours, watermark, counts)
+        return watermark, counts

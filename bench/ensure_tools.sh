@@ -1,12 +1,13 @@
 #!/bin/sh
 # Install what `make bench` drives when it is missing (Debian/Ubuntu: apt-get, as root or through sudo):
 # wrk, the peers measured beside us (blackbox_exporter and Alertmanager), nginx, the target of the
-# 10,000-target benchmark, and promtool (the prometheus package), which the metrics tests run.
+# 10,000-target benchmark, promtool (the prometheus package), which the metrics tests run, and
+# systemd-analyze, which checks the systemd units (tests/test_deploy_files.py).
 # Each entry is "command:package[|other package]": the first package the registry offers (a
 # candidate in `apt-cache policy`, even after `apt-get update`) is installed; one it offers none of
 # is left out, and the benchmarks then say what they skipped and go on.
 TOOLS="wrk:wrk prometheus-blackbox-exporter:prometheus-blackbox-exporter
-prometheus-alertmanager:prometheus-alertmanager nginx:nginx-light|nginx promtool:prometheus"
+prometheus-alertmanager:prometheus-alertmanager nginx:nginx-light|nginx promtool:prometheus systemd-analyze:systemd"
 missing=""
 for tool in $TOOLS; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${tool%%:*}" ] || missing="$missing $tool"

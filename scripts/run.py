@@ -153,6 +153,13 @@ def running_line(settings: Settings, backend: subprocess.Popen, agent: subproces
     return f"running: {server}, agent pid {agent.pid}. Ctrl-C stops both."
 
 
+def dashboard_line(settings: Settings) -> str:
+    """Where the dashboard is, or how to turn it on (SPEC §12); never the password."""
+    if settings.dashboard is None:
+        return "dashboard: off; set DASHBOARD_PASSWORD in .env to turn it on (README, Dashboard)"
+    return f"dashboard: {local_url(settings)}/ui/ (log in with DASHBOARD_PASSWORD from .env)"
+
+
 def main() -> int:
     """Start everything, wait until one child exits or we are told to stop, then stop the rest."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -187,6 +194,7 @@ def main() -> int:
         agent = start([sys.executable, "agent/agent.py"], env)
         procs.append(agent)
         print(running_line(settings, backend, agent), flush=True)
+        print(dashboard_line(settings), flush=True)
         if args.demo:
             print(f"demo: the site at http://127.0.0.1:{DEMO_SITE_PORT}/ is up 15s, down 25s, and so on. "
                   "Watch an ERROR alert open after 3 failed checks, later failures deduplicated, then the "

@@ -25,7 +25,8 @@ DATABASE_FREE_MODULES = frozenset({
     "test_agent_check_conditions", "test_agent_check_kinds", "test_agent_checker", "test_agent_config",
     "test_agent_hostile", "test_agent_process",
     "test_agent_schedule", "test_agent_sender", "test_agent_spool", "test_backend_config",
-    "test_bench_smoke", "test_deadline_rules", "test_deploy_files", "test_histogram", "test_messages", "test_rules", "test_targets_file",
+    "test_bench_smoke", "test_dashboard_config", "test_dashboard_login_throttle", "test_deadline_rules",
+    "test_deploy_files", "test_histogram", "test_messages", "test_rules", "test_targets_file",
 })
 
 
