@@ -21,6 +21,7 @@ from backend.rollups import Roller
 from backend.service import AlertService
 from backend.startup import open_database
 from backend.target_list import TargetList
+from backend.telegram_updates import TelegramUpdates
 from common.config import api_key_warning
 
 log = logging.getLogger("backend")
@@ -41,9 +42,12 @@ class AppContext:
     targets: TargetList
     roller: Roller
     timer: DeadlineTimer | None = None
+    telegram_updates: TelegramUpdates | None = None  # button presses (SPEC §10), when Telegram is on
 
     def close(self) -> None:
         """Stop the background threads (finishing attempts in hand) and the database pool."""
+        if self.telegram_updates is not None:
+            self.telegram_updates.close()
         if self.timer is not None:
             self.timer.close()
         self.targets.close()
@@ -81,6 +85,9 @@ def create_app(settings: Settings, notifiers: list[Notifier] | None = None) -> F
     target_list.start_watching()
     app.extensions["outage"].timer = DeadlineTimer(service, settings.agent_refresh_seconds,
                                                    on_alert=dispatcher.wake)
+    if settings.telegram_enabled:
+        app.extensions["outage"].telegram_updates = TelegramUpdates(
+            service, settings.telegram_bot_token, settings.telegram_api_base_url, settings.notify_language)
     return app
 
 
