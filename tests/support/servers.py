@@ -102,7 +102,11 @@ class _TelegramHandler(QuietHandler):
         two_way = {"getUpdates": server.get_updates, "answerCallbackQuery": server.answer_callback_query,
                    "editMessageText": server.edit_message_text}.get(method)
         if two_way is not None:  # kept apart from `requests` and `modes`, which are about sending
-            return self.reply_json(200, {"ok": True, "result": two_way(payload)})
+            result = two_way(payload)
+            try:
+                return self.reply_json(200, {"ok": True, "result": result})
+            except (BrokenPipeError, ConnectionResetError):
+                return None  # a poller that stopped while its long poll was held
         with server.lock:
             server.requests.append({"method": method, "token": token, "payload": payload})
             mode = server.modes.pop(0) if server.modes else server.mode
