@@ -39,6 +39,7 @@ POLL_SECONDS = 10  # getUpdates' long-poll timeout; closing the app cancels a po
 IDLE_SECONDS = 0.2  # between two polls
 ERROR_PAUSE_SECONDS = 5.0  # between two polls after Telegram failed to answer
 LEASE_SECONDS = 30.0  # renewed every third of it, before each poll: a poll never outlasts it
+LEASE_RETRY_SECONDS = 2.0  # how often a process without the lease asks for it
 REQUEST_SECONDS = 10.0  # connect, write and read allowance of each call (getUpdates adds its poll to read)
 
 
@@ -73,7 +74,7 @@ class TelegramUpdates(BackgroundLoop):
 
     def run_once(self) -> int | None:
         """One long poll if this process holds the lease: how many updates it applied, or None."""
-        if not self.holds(retry_seconds=2.0):
+        if not self.holds(retry_seconds=LEASE_RETRY_SECONDS):
             return None
         try:
             applied = asyncio.run(self._cancellable())
