@@ -144,7 +144,8 @@ class TelegramUpdates(BackgroundLoop):
             log.warning("Telegram press refused: %r from %s (%s) matches no alert sent there", query.data, by, where)
             await self._call(bot.answer_callback_query(query.id, text=press_answer("refused", self.language)))
             return 1
-        log.info("alert %d %s by %s from Telegram", alert["id"], outcome.result.replace("_", " "), by)
+        log.info("Telegram press %r by %s on alert %d: %s", query.data, by, alert["id"],
+                 outcome.result.replace("_", " "))
         await self._call(bot.answer_callback_query(query.id, text=press_answer(outcome.result, self.language)))
         if outcome.new_status is not None and getattr(message, "text", None):
             await self._call(bot.edit_message_text(self._edited(message.text, outcome, alert, by),

@@ -54,7 +54,8 @@ class TelegramNotifier(Notifier):
         try:
             # One deadline for the whole attempt (httpx's timeouts apply per step: connect, write, each
             # read), so an attempt never outlasts the dispatcher's claim on its row.
-            message = await asyncio.wait_for(bot.send_message(chat_id=self.chat_id, text=text, reply_markup=markup), timeout)
+            message = await asyncio.wait_for(
+                bot.send_message(chat_id=self.chat_id, text=text, reply_markup=markup), timeout)
         except RetryAfter as exc:
             wait = exc.retry_after
             wait = wait.total_seconds() if isinstance(wait, timedelta) else wait
@@ -68,7 +69,7 @@ class TelegramNotifier(Notifier):
             raise DeliveryError(self._scrub(f"Telegram answered {status}: {exc.message}"), status) from None
         finally:
             await request.shutdown()
-        # The chat as Telegram names it (a number, even when TELEGRAM_CHAT_ID is @channelname): a press must match it.
+        # The chat as Telegram names it (a number, even for TELEGRAM_CHAT_ID=@channel): a press must match it.
         return Receipt(str(message.message_id), str(message.chat.id))
 
     def _scrub(self, text: str) -> str:

@@ -1,4 +1,4 @@
-"""Telegram's ACK / Resolve buttons (SPEC §10) as pure functions: the buttons, their data, a press's outcome, its words."""
+"""Telegram's ACK / Resolve buttons (SPEC §10) as pure functions: the buttons, their data, a press's outcome."""
 
 from __future__ import annotations
 
@@ -72,14 +72,16 @@ def who_pressed(user_id: int, username: str | None) -> str:
 ANSWERS = {
     "ko": {"acknowledged": "확인 처리했습니다", "resolved": "해결 처리했습니다",
            "already_acknowledged": "이미 확인된 알림입니다", "already_resolved": "이미 해결된 알림입니다",
-           "refused": "이 채팅으로 보낸 이 알림에만 응답할 수 있습니다"},
+           "refused": "이 채팅으로 보낸 그 알림 메시지에서만 처리할 수 있습니다"},
     "en": {"acknowledged": "Acknowledged", "resolved": "Resolved",
            "already_acknowledged": "Already acknowledged", "already_resolved": "Already resolved",
            "refused": "Only this alert's own message in the chat it was sent to can change it"},
 }
 _ACTED = {
-    "ko": {"acknowledged": "☑️ {who} 님이 확인함 ({at} UTC)", "resolved": "✔️ {who} 님이 해결함 ({at} UTC)"},
-    "en": {"acknowledged": "☑️ Acknowledged by {who} at {at} UTC", "resolved": "✔️ Resolved by {who} at {at} UTC"},
+    "ko": {"acknowledged": "☑️ {who} 님이 확인함 ({at} UTC)",
+           "resolved": "✔️ {who} 님이 해결함 ({at} UTC)"},
+    "en": {"acknowledged": "☑️ Acknowledged by {who} at {at} UTC",
+           "resolved": "✔️ Resolved by {who} at {at} UTC"},
 }
 
 

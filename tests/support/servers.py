@@ -101,6 +101,9 @@ class _TelegramHandler(QuietHandler):
         payload = _parse_body(raw, self.headers.get("Content-Type", ""))
         two_way = {"getUpdates": server.get_updates, "answerCallbackQuery": server.answer_callback_query,
                    "editMessageText": server.edit_message_text}.get(method)
+        if method == "getUpdates" and server.poll_error is not None:
+            code, description = server.poll_error
+            return self.reply_json(code, {"ok": False, "error_code": code, "description": description})
         if two_way is not None:  # kept apart from `requests` and `modes`, which are about sending
             result = two_way(payload)
             try:
@@ -157,7 +160,8 @@ class FakeTelegram(LoopbackServer):
     for it with Telegram's offset semantics (updates below the offset are confirmed and dropped);
     answerCallbackQuery and editMessageText are recorded in `answers` and `edits`, an edit also
     changing the message in `messages`. `polls_at_once_max` is the most getUpdates calls seen in
-    flight together (Telegram itself refuses a second one with 409 Conflict).
+    flight together (Telegram itself refuses a second one with 409 Conflict). `poll_error`, a
+    (status, description) pair, makes getUpdates fail.
     """
 
     def __init__(self):
@@ -171,6 +175,7 @@ class FakeTelegram(LoopbackServer):
         self.messages: list[dict] = []
         self.next_message_id = 1000
         self.base_url = f"{self.url}bot"
+        self.poll_error: tuple[int, str] | None = None
         self.updates: list[dict] = []  # not yet confirmed
         self.next_update_id = 500
         self.polls: list[dict] = []  # each getUpdates asked: its offset, and the update ids it got
@@ -186,11 +191,13 @@ class FakeTelegram(LoopbackServer):
 
     def press(self, message: dict, data: str, chat_id: int | None = None, user_id: int = 4242,
               username: str | None = "alice") -> int:
-        """Queue a press of the button carrying `data` under `message` (a sent one), as user @username; its update id."""
+        """Queue a press of the button carrying `data` under `message` (a sent one), by @username; its update id."""
         with self.lock:
             self.next_update_id += 1
             text = next((m.get("text", "") for m in self.messages if m["message_id"] == message["message_id"]), "")
-            user = {"id": user_id, "is_bot": False, "first_name": "Alice", **({"username": username} if username else {})}
+            user = {"id": user_id, "is_bot": False, "first_name": "Alice"}
+            if username:
+                user["username"] = username
             chat = int(message["chat_id"]) if chat_id is None else chat_id
             self.updates.append({"update_id": self.next_update_id, "callback_query": {
                 "id": f"cb{self.next_update_id}", "from": user, "chat_instance": "1", "data": data,
