@@ -151,7 +151,7 @@ def test_the_offset_is_stored_so_a_restart_neither_replays_nor_loses_a_press(bac
     answer_to(telegram, resolved)
     assert alert_row(backend, alert["id"]) == ("RESOLVED", "telegram:@alice", "telegram:@alice")
     # After the restart, getUpdates was asked from the stored offset, past the ACK, never from the start.
-    assert telegram.polls[polls_before]["offset"] == acked + 1
+    assert [p["offset"] for p in telegram.polls[polls_before:] if p["offset"] <= acked] == []
     assert [a["callback_query_id"] for a in telegram.answers] == [f"cb{acked}", f"cb{resolved}"]  # each once
     wait_until(lambda: backend.rows("SELECT next_update_id FROM telegram_offset") == [(resolved + 1,)], 5,
                message="the stored offset past the last press")
