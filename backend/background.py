@@ -26,6 +26,7 @@ class BackgroundLoop:
     """Calls `run_once()` every `interval_seconds` on a daemon thread named `thread_name`, until `close()`."""
 
     what = "background pass"  # how the log lines name the loop: "<what> failed, trying again every 10 s: ..."
+    quiet_errors: tuple[type[Exception], ...] = (SQLAlchemyError, DatabaseBusyError)  # said without a traceback
 
     def __init__(self, thread_name: str, interval_seconds: float, lease: Lease | None = None):
         self.interval_seconds = interval_seconds
@@ -74,9 +75,9 @@ class BackgroundLoop:
             self.run_once()
         except Exception as exc:  # a database outage, most likely: try again at the next pass
             if not self._failing:
-                is_database = isinstance(exc, (SQLAlchemyError, DatabaseBusyError))
+                quiet = isinstance(exc, self.quiet_errors)
                 self._log.error("%s failed, trying again every %g s: %s", self.what, self.interval_seconds,
-                                first_line(getattr(exc, "orig", None) or exc), exc_info=not is_database)
+                                first_line(getattr(exc, "orig", None) or exc), exc_info=not quiet)
                 self._failing = True
             return
         if self._failing:

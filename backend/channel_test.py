@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from backend import store
 from backend.database import write_transaction
 from backend.messages import Notice
-from backend.notifiers.base import DeliveryError, Notifier
+from backend.notifiers.base import DeliveryError, Notifier, Receipt
 from backend.rules import AlertType
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def send_test(engine: Engine, notifier: Notifier) -> dict:
     row = {"alert_id": None, "channel": notifier.channel, "notice_type": TEST_NOTICE_TYPE, "retry_count": 0,
            "attempted_at": store.now_text()}
     try:
-        message_id = notifier.send(channel_test_notice(notifier.channel))
+        receipt = Receipt.of(notifier.send(channel_test_notice(notifier.channel)))
     except DeliveryError as exc:
         row.update(status="FAILED", response_code=exc.response_code, error_message=exc.reason)
         log.warning("%s test notice FAILED: %s", notifier.channel, exc.reason)
@@ -40,7 +40,9 @@ def send_test(engine: Engine, notifier: Notifier) -> dict:
         row.update(status="FAILED", error_message=f"unexpected error: {exc.__class__.__name__}")
         log.error("%s test notice raised %s", notifier.channel, exc.__class__.__name__)
     else:
-        row.update(status="SENT", message_id=message_id, response_code=200 if message_id is not None else None)
+        row["status"] = "SENT"
+        if receipt is not None:
+            row.update(message_id=receipt.message_id, chat_id=receipt.chat_id, response_code=200)
         log.info("%s test notice sent", notifier.channel)
     with write_transaction(engine) as conn:
         row["id"] = store.insert_notification_log(conn, row)

@@ -193,8 +193,8 @@ def run(args: argparse.Namespace, api: Api, out: Console, err: Console) -> None:
         body = {args.command: items}
         show = show_targets if args.command == "targets" else show_alerts
     elif args.command in ("ack", "resolve"):
-        # "by": "cli" joins the body once PATCH /alerts/<id> takes it (acknowledged_by); refused today.
-        body = api.call("PATCH", f"/alerts/{args.id}", json={"status": "ACK" if args.command == "ack" else "RESOLVED"})
+        body = api.call("PATCH", f"/alerts/{args.id}", json={"status": "ACK" if args.command == "ack" else "RESOLVED",
+                                                            "by": "cli"})
         show = show_alerts_one
     else:
         body = api.call("GET", f"/targets/{quote(args.name, safe='')}/stats", params={"window": args.window})

@@ -82,6 +82,9 @@ alerts = Table(
     # Due times while OPEN (SPEC §11, backend/alert_timers.py): the next reminder, the escalation; None: none (left).
     Column("remind_at", Text, nullable=True),
     Column("escalate_at", Text, nullable=True),
+    # Who acted (SPEC §10): api, dashboard, cli or telegram:@user; NULL for a resolve by a recovery.
+    Column("acknowledged_by", Text, nullable=True),
+    Column("resolved_by", Text, nullable=True),
     Index("ix_alerts_status_id", "status", "id"),
     Index("ix_alerts_target_url_id", "target_url", "id"),
     Index("ix_alerts_target_id", "target", "id"),
@@ -105,6 +108,9 @@ notification_logs = Table(
     Column("message_id", Text, nullable=True),
     Column("retry_count", Integer, nullable=False),
     Column("error_message", Text, nullable=True),
+    # The chat a SENT Telegram message went to, as Telegram answered it: a button press counts only
+    # from that chat (SPEC §10), whichever Telegram channel sent it.
+    Column("chat_id", Text, nullable=True),
     Index("ix_notification_logs_alert_id", "alert_id", "id"),
     sqlite_autoincrement=True,  # ids are never reused, even after a purge
 )
@@ -212,6 +218,14 @@ rollup_progress = Table(
     "rollup_progress", metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("last_event_id", BigInteger, nullable=False),
+)
+
+# One row (id 1): the next Telegram update to ask getUpdates for (backend/telegram_updates.py); advanced
+# in the transaction that applies the update, so none is lost or applied twice across restarts.
+telegram_offset = Table(
+    "telegram_offset", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("next_update_id", BigInteger, nullable=False),
 )
 
 # Named leases (backend/leases.py): at most one holder at a time across every backend process.

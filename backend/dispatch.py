@@ -26,7 +26,7 @@ from backend import metrics, store, store_channels
 from backend.database import write_transaction
 from backend.leases import Lease, holder_is_dead
 from backend.messages import Notice
-from backend.notifiers.base import DeliveryError, Notifier
+from backend.notifiers.base import DeliveryError, Notifier, Receipt
 from backend.rules import AlertType, WarningReason
 from common.logs import plural
 
@@ -205,7 +205,7 @@ class Dispatcher:
                    "retry_count": retry_count, "attempted_at": attempted_at}
         outbox = {"attempts": retry_count + 1}
         try:
-            message_id = _send(notifier, notice)
+            sent = _send(notifier, notice)
         except DeliveryError as exc:
             log_row.update(status="FAILED", response_code=exc.response_code, error_message=exc.reason)
             if retry_count >= self.retries:
@@ -219,8 +219,10 @@ class Dispatcher:
                 log.warning("%s attempt %d/%d failed: %s; retrying in %.1fs", subject, retry_count + 1,
                             self.retries + 1, exc.reason, delay)
         else:
-            log_row.update(status="SENT", message_id=message_id,
-                           response_code=200 if message_id is not None else None)
+            receipt = Receipt.of(sent)
+            if receipt is not None:
+                log_row.update(message_id=receipt.message_id, chat_id=receipt.chat_id, response_code=200)
+            log_row["status"] = "SENT"
             outbox.update(status="SENT", finished_at=attempted_at)
             log.info("%s sent (attempt %d)", subject, retry_count + 1)
         with write_transaction(self.engine) as conn:
@@ -240,7 +242,7 @@ def _now() -> str:
     return store.precise_text(datetime.now(timezone.utc))
 
 
-def _send(notifier: Notifier, notice: Notice) -> str | None:
+def _send(notifier: Notifier, notice: Notice) -> str | Receipt | None:
     """Call the channel; a bug in it is still one failed attempt, recorded like any other."""
     try:
         return notifier.send(notice)

@@ -23,6 +23,7 @@ from backend.service import AlertService
 from backend.startup import open_database
 from backend.target_list import TargetList
 from backend.web import views as dashboard_views
+from backend.telegram_updates import TelegramUpdates
 from common.config import api_key_warning
 
 log = logging.getLogger("backend")
@@ -44,9 +45,12 @@ class AppContext:
     roller: Roller
     timer: DeadlineTimer | None = None
     channels: ChannelWatch | None = None
+    telegram_updates: TelegramUpdates | None = None  # button presses (SPEC §10), when Telegram is on
 
     def close(self) -> None:
         """Stop the background threads (finishing attempts in hand) and the database pool."""
+        if self.telegram_updates is not None:
+            self.telegram_updates.close()
         if self.channels is not None:
             self.channels.close()
         if self.timer is not None:
@@ -92,6 +96,9 @@ def create_app(settings: Settings, notifiers: list[Notifier] | None = None) -> F
     channel_watch.start()
     app.extensions["outage"].timer = DeadlineTimer(service, settings.agent_refresh_seconds,
                                                    on_alert=dispatcher.wake)
+    if settings.telegram_enabled:
+        app.extensions["outage"].telegram_updates = TelegramUpdates(
+            service, settings.telegram_bot_token, settings.telegram_api_base_url, settings.notify_language)
     return app
 
 

@@ -77,6 +77,11 @@ ALERT = {
         "created_at": {"type": "string"}, "acknowledged_at": {"type": ["string", "null"]},
         "resolved_at": {"type": ["string", "null"]}, "resolved_event_id": {"type": ["integer", "null"]},
         "message": {"type": "string"},
+        "acknowledged_by": {"type": ["string", "null"],
+                            "description": "Who acknowledged it: api, cli, dashboard or telegram:@user (SPEC §10)."},
+        "resolved_by": {"type": ["string", "null"],
+                        "description": "Who resolved it by hand: api, cli, dashboard or telegram:@user; null when "
+                                       "a recovery resolved it (see resolved_event_id)."},
     },
 }
 RECORDED = {"type": "object", "required": ["event_id", "alert", "duplicate"],
@@ -195,7 +200,10 @@ def openapi_document() -> dict:
                           "parameters": [ALERT_ID],
                           "requestBody": {"required": True, **_json({
                               "type": "object", "required": ["status"], "additionalProperties": False,
-                              "properties": {"status": {"type": "string", "enum": ["ACK", "RESOLVED"]}}})},
+                              "properties": {"status": {"type": "string", "enum": ["ACK", "RESOLVED"]},
+                                             "by": {"type": "string", "enum": ["api", "cli"], "default": "api",
+                                                    "description": "Who acts, stored as acknowledged_by or "
+                                                                   "resolved_by."}}})},
                           "responses": {"200": {"description": "The alert after the change.",
                                                 **_json({"$ref": "#/components/schemas/Alert"})},
                                         "404": _error("No such alert."),

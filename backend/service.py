@@ -60,26 +60,29 @@ class AlertService:
         with write_transaction(self.engine) as conn:
             store.agent_seen(conn, name, "last_pull_at", store.now_text())
 
-    def change_alert_status(self, alert_id: int, requested: AlertStatus) -> dict:
-        """Acknowledge or resolve an alert by hand (SPEC §4 PATCH); raise ApiError 404/409."""
+    def change_alert_status(self, alert_id: int, requested: AlertStatus, by: str) -> dict:
+        """Acknowledge or resolve an alert by hand (SPEC §4 PATCH), `by` whom (SPEC §10); raise ApiError 404/409."""
         with write_transaction(self.engine) as conn:
-            alert = store.get_alert(conn, alert_id)
-            if alert is None:
-                raise ApiError(404, f"Alert {alert_id} does not exist.")
-            current = AlertStatus(alert["status"])
-            if not can_transition(current, requested):
-                raise ApiError(409, f"Alert {alert_id} is {current.value} and cannot become {requested.value}.",
-                               details={"status": current.value})
-            if current is requested:
-                return alert  # ACK -> ACK: nothing to do
-            values = {"status": requested.value}
-            if requested is AlertStatus.ACK:
-                values["acknowledged_at"] = store.now_text()
-            else:
-                values["resolved_at"] = store.now_text()
-            # Conditional on the status we read, so a concurrent change can never be overwritten.
-            if not store.set_alert_status(conn, alert_id, (current.value,), values):
-                raise ApiError(409, f"Alert {alert_id} changed while this request ran; read it and try again.")
-            metrics.alert_status_changed(requested.value)
-            return store.get_alert(conn, alert_id)
+            return self.change_alert_status_in(conn, alert_id, requested, by)
 
+    def change_alert_status_in(self, conn: Connection, alert_id: int, requested: AlertStatus, by: str) -> dict:
+        """change_alert_status inside the caller's write transaction (a Telegram press, with its update offset)."""
+        alert = store.get_alert(conn, alert_id)
+        if alert is None:
+            raise ApiError(404, f"Alert {alert_id} does not exist.")
+        current = AlertStatus(alert["status"])
+        if not can_transition(current, requested):
+            raise ApiError(409, f"Alert {alert_id} is {current.value} and cannot become {requested.value}.",
+                           details={"status": current.value})
+        if current is requested:
+            return alert  # ACK -> ACK: nothing to do
+        values = {"status": requested.value}
+        if requested is AlertStatus.ACK:
+            values.update(acknowledged_at=store.now_text(), acknowledged_by=by)
+        else:
+            values.update(resolved_at=store.now_text(), resolved_by=by)
+        # Conditional on the status we read, so a concurrent change can never be overwritten.
+        if not store.set_alert_status(conn, alert_id, (current.value,), values):
+            raise ApiError(409, f"Alert {alert_id} changed while this request ran; read it and try again.")
+        metrics.alert_status_changed(requested.value)
+        return store.get_alert(conn, alert_id)

@@ -224,10 +224,14 @@ class StatusChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: StrictStr
+    by: StrictStr = "api"  # who acted (SPEC §10): the CLI says "cli"; the dashboard calls the service itself
 
 
-def parse_status_change(body: Any) -> AlertStatus:
-    """Validate a PATCH body: {"status": "ACK"} or {"status": "RESOLVED"} (SPEC §4)."""
+CHANGED_BY_API = ("api", "cli")  # what a PATCH may say it is; telegram:@user and dashboard are set by the backend
+
+
+def parse_status_change(body: Any) -> tuple[AlertStatus, str]:
+    """Validate a PATCH body: {"status": "ACK"} or {"status": "RESOLVED"} (SPEC §4), with "by" api or cli (§10)."""
     if not isinstance(body, dict):
         raise ApiError(400, "The body must be a JSON object such as {\"status\": \"ACK\"}.")
     try:
@@ -237,7 +241,9 @@ def parse_status_change(body: Any) -> AlertStatus:
         raise ApiError(400, f"{field} {problem}.", details={"field": field, "problem": problem}) from None
     if change.status not in (AlertStatus.ACK.value, AlertStatus.RESOLVED.value):
         raise ApiError(400, "status must be ACK or RESOLVED.", details={"field": "status"})
-    return AlertStatus(change.status)
+    if change.by not in CHANGED_BY_API:
+        raise ApiError(400, "by must be api or cli.", details={"field": "by"})
+    return AlertStatus(change.status), change.by
 
 
 def parse_query_int(raw: str | None, name: str, default: int, low: int, high: int | None = None) -> int:

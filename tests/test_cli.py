@@ -100,9 +100,10 @@ def test_ack_then_resolve_change_the_alert_and_a_refusal_says_why(backend):
     done = cli(backend, "ack", str(alert_id))
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[1].split()[:4] == [str(alert_id), "ACK", "ERROR", "shop"]
-    assert backend.rows("SELECT status FROM alerts WHERE id = ?", alert_id) == [("ACK",)]
+    assert backend.rows("SELECT status, acknowledged_by FROM alerts WHERE id = ?", alert_id) == [("ACK", "cli")]
     resolved = json.loads(cli(backend, "--json", "resolve", str(alert_id)).stdout)
     assert (resolved["id"], resolved["status"]) == (alert_id, "RESOLVED") and resolved["resolved_at"]
+    assert resolved["resolved_by"] == "cli"
     again = cli(backend, "ack", str(alert_id))
     assert again.returncode == EXIT_REFUSED and again.stdout == ""
     assert again.stderr.startswith("outage: ") and "(HTTP 409)" in again.stderr and len(again.stderr.splitlines()) == 1

@@ -84,7 +84,8 @@ def test_ack_then_resolve_from_the_alerts_page(targets_yaml, client, api, db):
     acked = client.post(f"/ui/alerts/{alert_id}/status", data={"status": "ACK", "csrf_token": token,
                                                               "next": "/ui/alerts?status=OPEN"})
     assert acked.headers["Location"] == "/ui/alerts?status=OPEN"
-    assert db.rows("SELECT status FROM alerts")[0]["status"] == "ACK"
+    acked_row = db.rows("SELECT status, acknowledged_by FROM alerts")[0]
+    assert (acked_row["status"], acked_row["acknowledged_by"]) == ("ACK", "dashboard")
     assert f"Alert {alert_id} is now ACK." in client.get("/ui/alerts?status=ACK").text
     assert f'data-alert="{alert_id}"' not in client.get("/ui/alerts?status=OPEN").text
     client.post(f"/ui/alerts/{alert_id}/status", data={"status": "RESOLVED", "csrf_token": token})

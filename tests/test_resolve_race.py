@@ -48,7 +48,7 @@ def test_a_patch_committed_between_the_read_and_the_resolve_of_a_recovery_queues
     def read_then_let_a_patch_in(conn, urls):
         active = read_active(conn, urls)
         worker = threading.Thread(target=lambda: patched.append(service.change_alert_status(
-            alert_id, AlertStatus.RESOLVED)))
+            alert_id, AlertStatus.RESOLVED, "api")))
         worker.start()
         worker.join(timeout=20)
         return active

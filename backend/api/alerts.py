@@ -43,9 +43,9 @@ def get_alert(alert_id: int):
 
 @bp.patch("/alerts/<int:alert_id>")
 def change_alert(alert_id: int):
-    """Acknowledge or resolve an alert: {"status": "ACK"} or {"status": "RESOLVED"}."""
-    requested = parse_status_change(json_body())
+    """Acknowledge or resolve an alert: {"status": "ACK"} or {"status": "RESOLVED"}, optionally "by": "cli"."""
+    requested, by = parse_status_change(json_body())
     if alert_id > MAX_ID:
         raise ApiError(404, f"Alert {alert_id} does not exist.")
-    alert = current_app.extensions["outage"].service.change_alert_status(alert_id, requested)
+    alert = current_app.extensions["outage"].service.change_alert_status(alert_id, requested, by)
     return jsonify(alert)

@@ -1,4 +1,5 @@
-"""Telegram channel: a plain-text message to TELEGRAM_CHAT_ID via python-telegram-bot (SPEC §6)."""
+"""Telegram channel: a plain-text message to TELEGRAM_CHAT_ID via python-telegram-bot (SPEC §6), with ACK / Resolve
+buttons on ERROR and WARNING (SPEC §10; presses are read by backend/telegram_updates.py)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from datetime import timedelta
 # Opt in to PTB 22's coming RetryAfter.retry_after type (a timedelta) instead of a warning per 429.
 os.environ.setdefault("PTB_TIMEDELTA", "true")
 
-from telegram import Bot
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import RetryAfter, TelegramError, TimedOut
 from telegram.request import HTTPXRequest
 
 from backend.messages import LANGUAGES, Notice, telegram_text
-from backend.notifiers.base import DeliveryError, Notifier
+from backend.notifiers.base import DeliveryError, Notifier, Receipt
+from backend.notifiers.telegram_buttons import notice_buttons
 
 
 class TelegramNotifier(Notifier):
@@ -38,11 +40,13 @@ class TelegramNotifier(Notifier):
     def __repr__(self) -> str:  # never show the token
         return f"TelegramNotifier(chat_id={self.chat_id!r}, base_url={self.base_url!r}, language={self.language!r})"
 
-    def send(self, notice: Notice) -> str | None:
-        """Send one message and return Telegram's message_id; raise DeliveryError on failure."""
-        return asyncio.run(self._send(telegram_text(notice, self.language)))
+    def send(self, notice: Notice) -> Receipt:
+        """Send one message and return Telegram's message_id and chat id; raise DeliveryError on failure."""
+        status = notice.alert.get("status") if notice.alert else None
+        markup = keyboard(notice_buttons(notice.alert_id, notice.notice_type, status))
+        return asyncio.run(self._send(telegram_text(notice, self.language), markup))
 
-    async def _send(self, text: str) -> str:
+    async def _send(self, text: str, markup: InlineKeyboardMarkup | None) -> Receipt:
         timeout = self.timeout_seconds
         request = _StatusRecordingRequest(connect_timeout=timeout, read_timeout=timeout,
                                           write_timeout=timeout, pool_timeout=timeout)
@@ -50,7 +54,8 @@ class TelegramNotifier(Notifier):
         try:
             # One deadline for the whole attempt (httpx's timeouts apply per step: connect, write, each
             # read), so an attempt never outlasts the dispatcher's claim on its row.
-            message = await asyncio.wait_for(bot.send_message(chat_id=self.chat_id, text=text), timeout)
+            message = await asyncio.wait_for(
+                bot.send_message(chat_id=self.chat_id, text=text, reply_markup=markup), timeout)
         except RetryAfter as exc:
             wait = exc.retry_after
             wait = wait.total_seconds() if isinstance(wait, timedelta) else wait
@@ -64,11 +69,19 @@ class TelegramNotifier(Notifier):
             raise DeliveryError(self._scrub(f"Telegram answered {status}: {exc.message}"), status) from None
         finally:
             await request.shutdown()
-        return str(message.message_id)
+        # The chat as Telegram names it (a number, even for TELEGRAM_CHAT_ID=@channel): a press must match it.
+        return Receipt(str(message.message_id), str(message.chat.id))
 
     def _scrub(self, text: str) -> str:
         # The token is part of every Bot API URL; an error that quotes a URL must not leak it.
         return text.replace(self._token, "<token>")
+
+
+def keyboard(buttons: list[tuple[str, str]]) -> InlineKeyboardMarkup | None:
+    """One row of inline buttons from (label, callback_data) pairs; None for no buttons."""
+    if not buttons:
+        return None
+    return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data) for label, data in buttons]])
 
 
 class _StatusRecordingRequest(HTTPXRequest):

@@ -129,8 +129,7 @@ def change_alert(alert_id: int):
         flash("status must be ACK or RESOLVED.", "error")
     else:
         try:
-            # by="dashboard": the lead wires acknowledged_by once change_alert_status takes it.
-            current_app.extensions["outage"].service.change_alert_status(alert_id, AlertStatus(requested))
+            current_app.extensions["outage"].service.change_alert_status(alert_id, AlertStatus(requested), "dashboard")
             flash(f"Alert {alert_id} is now {requested}.", "ok")
         except ApiError as exc:
             flash(exc.message, "error")
