@@ -38,6 +38,7 @@ from backend.database import write_transaction
 from backend.leases import Lease
 from backend.own_events import backend_event
 from backend.service import AlertService
+from backend.suppression import release_ended
 from backend.deadline_rules import Watch, deadline_uid, due_at, missed_check_at, silence_message, watch_of
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,8 @@ class DeadlineTimer(BackgroundLoop):
         resumed = self._beat(now)  # every process: whether any ran lately is what tells an outage
         if not self.holds(retry_seconds=TICK_SECONDS):  # a non-holder asks every tick: a handoff leaves no gap
             return None
+        if release_ended(self.engine, self.service.channels, now):  # silences that ended (SPEC §11)
+            self.on_alert()
         with self.engine.connect() as conn:
             watches = self._current_watches(conn)
             if not watches:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from flask import Flask
 from sqlalchemy import Engine
 
-from backend.api import agents, alerts, events, health, ping, targets
+from backend.api import agents, alerts, events, health, paused, ping, silences, targets
 from backend.config import Settings
 from backend.deadline_timer import DeadlineTimer
 from backend.dispatch import Dispatcher, fail_deliveries_of_removed_channels
@@ -76,7 +76,7 @@ def create_app(settings: Settings, notifiers: list[Notifier] | None = None) -> F
     roller = Roller(engine, settings.rollup_interval_seconds)
     app.extensions["outage"] = AppContext(settings, engine, service, dispatcher, purger, target_list, roller)
     register_error_handlers(app)
-    for blueprint in (health.bp, events.bp, alerts.bp, targets.bp, agents.bp, ping.bp):
+    for blueprint in (health.bp, events.bp, alerts.bp, targets.bp, agents.bp, ping.bp, silences.bp, paused.bp):
         app.register_blueprint(blueprint)
     target_list.start_watching()
     app.extensions["outage"].timer = DeadlineTimer(service, settings.agent_refresh_seconds,

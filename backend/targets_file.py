@@ -18,6 +18,7 @@ from urllib.parse import quote
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from backend.maintenance import MaintenanceEntry
 from backend.target_models import DEFAULT_CHANNELS, TargetEntry, TargetSettings
 
 KINDS = ("http", "tcp", "push")
@@ -61,6 +62,7 @@ class LoadedFile:
 
     fingerprint: str
     targets: list[dict]
+    maintenance: tuple[dict, ...] = ()  # the `maintenance:` entries, validated (SPEC §11)
 
 
 class _Problem(Exception):
@@ -93,12 +95,13 @@ def parse_targets(data: bytes, environ: Mapping[str, str], shown_as: str) -> Loa
     root, document = _compose(text, shown_as)
     try:
         targets = _validate(document, environ)
+        maintenance = _maintenance(document.get("maintenance"))
     except _Problem as problem:
         line = problem.line or _line_of(root, problem.path)
         where = f"{shown_as}:{line}" if line else shown_as
         key = _path_text(problem.path)
         raise TargetsFileError(f"{where}: {key}: {problem.problem}" if key else f"{where}: {problem.problem}") from None
-    return LoadedFile(hashlib.sha256(data).hexdigest(), targets)
+    return LoadedFile(hashlib.sha256(data).hexdigest(), targets, maintenance)
 
 
 def _compose(text: str, shown_as: str):
@@ -147,8 +150,8 @@ def _validate(document: Any, environ: Mapping[str, str]) -> list[dict]:
         if key == "channels":
             raise _Problem(("channels",), "named channels are not supported yet (SPEC §10); targets can name "
                            f"the default channels: {', '.join(DEFAULT_CHANNELS)}")
-        if key not in ("defaults", "targets"):
-            raise _Problem((key,), "is not a known key (the file holds defaults: and targets:)")
+        if key not in ("defaults", "targets", "maintenance"):
+            raise _Problem((key,), "is not a known key (the file holds defaults:, targets: and maintenance:)")
     _check_strings(document, (), environ)
     defaults = document.get("defaults") or {}
     if not isinstance(defaults, dict):
@@ -172,6 +175,23 @@ def _validate(document: Any, environ: Mapping[str, str]) -> list[dict]:
         names[spec["name"]] = index
         specs.append(spec)
     return specs
+
+
+def _maintenance(entries: Any) -> tuple[dict, ...]:
+    """The `maintenance:` windows, each validated (SPEC §11), or _Problem naming the entry and key."""
+    if entries is None:
+        return ()
+    if not isinstance(entries, list):
+        raise _Problem(("maintenance",), "must be a list of windows")
+    windows = []
+    for index, entry in enumerate(entries):
+        at = ("maintenance", index)
+        if not isinstance(entry, dict):
+            raise _Problem(at, 'must be a mapping such as {match: "db-*", days: [sun], start: "02:00", '
+                           'duration: 2h}')
+        model = _model(MaintenanceEntry, entry, at, set(entry))
+        windows.append(model.model_dump(exclude_none=True))
+    return tuple(windows)
 
 
 def _target(entry: Any, index: int, defaults: dict) -> dict:

@@ -11,7 +11,7 @@ from backend.database import make_engine, metadata, write_transaction
 from backend.migrate import alembic_config, current_revision, upgrade
 from tests.support.databases import IS_POSTGRES, database_url, query
 
-HEAD = "0006"
+HEAD = "0009"
 
 
 @pytest.fixture
