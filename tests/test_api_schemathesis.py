@@ -32,5 +32,6 @@ def test_the_document_is_public_and_names_every_route(app):
     document = app.test_client().get("/openapi.json").get_json()
     assert set(document["paths"]) == {"/events", "/alerts", "/alerts/{alert_id}", "/health", "/targets",
                                       "/targets/reload", "/targets/{name}/stats", "/agent/targets", "/agents",
-                                      "/ping/{token}", "/ping/{token}/fail"}
+                                      "/ping/{token}", "/ping/{token}/fail", "/silences", "/silences/{silence_id}",
+                                      "/targets/{name}"}
     assert document["components"]["schemas"]["Event"]["properties"]["event_uid"]
