@@ -472,7 +472,8 @@ def watched_targets(conn: Connection) -> list[dict]:
 
 
 def quiet_targets(conn: Connection, received_before: str) -> dict[str, str | None]:
-    """Loaded targets (by name) whose last result was received before `received_before`, or who have none: when."""
+    """Loaded targets not paused (by name) whose last result was received before `received_before`, or who have
+    none: when."""
     last = targets.c.last_received_at
     query = (select(file_targets.c.name, last)
              .select_from(file_targets.outerjoin(targets, targets.c.name == file_targets.c.name))

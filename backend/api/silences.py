@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from backend import store, store_silences
 from backend.api import json_body, require_api_key
+from backend.api.alerts import MAX_ID
 from backend.database import write_transaction
 from backend.errors import ApiError
 from backend.silences import parse_new_silence, silence_view
@@ -13,8 +14,6 @@ from backend.validation import parse_page
 
 bp = Blueprint("silences", __name__)
 bp.before_request(require_api_key)
-
-MAX_ID = 2**63 - 1
 
 
 @bp.post("/silences")
