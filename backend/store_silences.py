@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from backend.store import check_time_text, precise_text, utc_text
 from backend.database import (alerts, file_targets, maintenance_windows, notification_logs, paused_targets, silences,
@@ -49,16 +49,19 @@ def end_silence(conn: Connection, silence_id: int, now: str) -> bool:
     return bool(changed)
 
 
+# Built once: these run for every notice ingest queues (silences.silence_for), inside its transaction.
+_IN_FORCE = select(silences).where(silences.c.starts_at <= bindparam("now"), silences.c.ends_at > bindparam("now"))
+_MAINTENANCE = select(maintenance_windows).order_by(maintenance_windows.c.position)
+
+
 def silences_in_force(conn: Connection, now: str) -> list[dict]:
     """The silences in force at `now` (started, not ended)."""
-    query = select(silences).where(silences.c.starts_at <= now, silences.c.ends_at > now)
-    return [dict(row) for row in conn.execute(query).mappings()]
+    return [dict(row) for row in conn.execute(_IN_FORCE, {"now": now}).mappings()]
 
 
 def maintenance_rows(conn: Connection) -> list[dict]:
     """The targets file's maintenance windows as loaded: position and spec (JSON text)."""
-    query = select(maintenance_windows).order_by(maintenance_windows.c.position)
-    return [dict(row) for row in conn.execute(query).mappings()]
+    return [dict(row) for row in conn.execute(_MAINTENANCE).mappings()]
 
 
 def save_maintenance(conn: Connection, specs: list[str]) -> None:
