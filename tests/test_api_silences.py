@@ -47,6 +47,8 @@ def test_silences_are_created_listed_and_ended_keeping_their_rows(targets_yaml, 
     assert [s["id"] for s in api.get("/silences?all=true").get_json()["silences"]] == [upcoming["id"], body["id"]]
     assert api.request("DELETE", f"/silences/{body['id']}").get_json() == ended.get_json()  # already over
     assert api.request("DELETE", "/silences/999").status_code == 404
+    cancelled = api.request("DELETE", f"/silences/{upcoming['id']}").get_json()  # before it began: it never will
+    assert cancelled["state"] == "ended" and cancelled["starts_at"] == cancelled["ends_at"]
 
 
 def test_a_bad_silence_stores_nothing_and_the_api_key_is_required(targets_yaml, api, client, db):
