@@ -134,3 +134,19 @@ def test_pausing_names_a_file_target_and_takes_only_paused(targets_yaml, api):
     assert refused.status_code == 400 and refused.get_json()["details"]["field"] == "paused"
     assert api.patch("/targets/shop", json={"paused": True, "x": 1}).status_code == 400
     assert api.patch("/targets/nope", json={"paused": True}).status_code == 404
+
+
+@with_env(FAILURE_THRESHOLD="1")
+def test_a_notice_whose_silence_ends_inside_another_waits_for_that_one_too(targets_yaml, app, api, db, console):
+    first = api.post("/silences", json={"match": "shop", "ends_at": iso(60)}).get_json()
+    second = api.post("/silences", json={"match": "tag:prod", "ends_at": iso(120)}).get_json()
+    alert = fail(api, "shop", "https://shop.example/")
+    assert logs(db, alert["id"]) == [("ERROR", "SUPPRESSED", f"silence {second['id']}", second["id"])]  # ends last
+
+    api.request("DELETE", f"/silences/{second['id']}")
+    wait_until(lambda: len(logs(db, alert["id"])) == 2, 5, message="the notice suppressed again")
+    assert logs(db, alert["id"])[1] == ("ERROR", "SUPPRESSED", f"silence {first['id']}", first["id"])
+    api.request("DELETE", f"/silences/{first['id']}")
+    wait_until(lambda: "[ALERT] ERROR" in console.getvalue(), 5, message="the notice")
+    assert app.extensions["outage"].dispatcher.wait_idle(5)
+    assert [row[1] for row in logs(db, alert["id"])] == ["SUPPRESSED", "SUPPRESSED", "SENT"]
