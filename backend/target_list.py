@@ -158,7 +158,8 @@ class TargetList:
         for row in rows:
             alert = active.get(row["name"])
             shown = public_view(json.loads(row["spec"]))
-            shown.update({"state": target_state(row["last_check_at"], alert), "paused": row["name"] in paused,
+            is_paused = row["name"] in paused
+            shown.update({"state": target_state(row["last_check_at"], alert, is_paused), "paused": is_paused,
                           "failures_in_a_row": row["failures_in_a_row"] or 0,
                           "last_check": row["last_check_at"], "alert": alert})
             if row["ping_token"] and shown["kind"] == "push":
@@ -171,10 +172,12 @@ class TargetList:
             self.watcher.close()
 
 
-def target_state(last_check_at: str | None, alert: dict | None) -> str:
-    """UNKNOWN before a first result, DOWN with an active ERROR, WARNING with an active WARNING, else UP (SPEC §8)."""
+def target_state(last_check_at: str | None, alert: dict | None, paused: bool = False) -> str:
+    """DOWN with an active ERROR, WARNING with an active WARNING, PAUSED, UNKNOWN before a result, else UP (SPEC §8)."""
     if alert is not None:
         return "DOWN" if alert["alert_type"] == "ERROR" else "WARNING"
+    if paused:
+        return "PAUSED"
     return "UNKNOWN" if last_check_at is None else "UP"
 
 

@@ -113,8 +113,8 @@ def test_a_maintenance_window_of_the_targets_file_suppresses_like_a_silence(targ
 def test_a_paused_target_is_not_pulled_its_events_open_no_alert_and_a_reload_keeps_it_paused(targets_yaml, api,
                                                                                              db):
     assert api.patch("/targets/shop", json={"paused": True}).get_json() == {"name": "shop", "paused": True}
-    shown = {t["name"]: t["paused"] for t in api.get("/targets").get_json()["targets"]}
-    assert shown == {"shop": True, "blog": False}
+    shown = {t["name"]: (t["paused"], t["state"]) for t in api.get("/targets").get_json()["targets"]}
+    assert shown == {"shop": (True, "PAUSED"), "blog": (False, "UNKNOWN")}
     assert [t["name"] for t in api.get("/agent/targets").get_json()["targets"]] == ["blog"]
     assert fail(api, "shop", "https://shop.example/") is None
     assert db.count("alerts") == 0 and db.count("events") == 1
