@@ -173,7 +173,7 @@ class TargetList:
 
 
 def target_state(last_check_at: str | None, alert: dict | None, paused: bool = False) -> str:
-    """DOWN with an active ERROR, WARNING with an active WARNING, PAUSED, UNKNOWN before a result, else UP (SPEC §8)."""
+    """DOWN (an active ERROR), WARNING (an active WARNING), PAUSED, UNKNOWN (no result yet), else UP (SPEC §8)."""
     if alert is not None:
         return "DOWN" if alert["alert_type"] == "ERROR" else "WARNING"
     if paused:
