@@ -115,8 +115,11 @@ def set_paused(conn: Connection, name: str, paused: bool, now: datetime) -> bool
         conn.execute(insert(paused_targets).values(name=name, paused_at=utc_text(now)))
     else:
         conn.execute(delete(paused_targets).where(paused_targets.c.name == name))
-        # Its deadline counts from now: the time it was paused is no silence (SPEC §8 deadlines).
-        conn.execute(update(targets).where(targets.c.name == name).values(last_received_at=check_time_text(now)))
+        # Its deadline counts from now: the time it was paused is no silence (SPEC §8 deadlines). No
+        # writer of rule state runs meanwhile: each holds the targets file row, locked above.
+        heard = check_time_text(now)
+        if not conn.execute(update(targets).where(targets.c.name == name).values(last_received_at=heard)).rowcount:
+            conn.execute(insert(targets).values(name=name, failures_in_a_row=0, last_received_at=heard))
     # The rule caches of every process are keyed on this row: they read the pauses again.
     conn.execute(update(targets_file).where(targets_file.c.id == 1).values(pauses_changed_at=precise_text(now)))
     return True

@@ -2,6 +2,7 @@
 
 from datetime import datetime, timedelta, timezone
 
+from backend.store import check_time_text, precise_text
 from backend.suppression import release_ended
 from tests.backend_fixtures import (Api, api, app, backend_env, client, console, db, event,  # noqa: F401
                                     settings, with_env, targets_yaml)
@@ -150,3 +151,21 @@ def test_a_notice_whose_silence_ends_inside_another_waits_for_that_one_too(targe
     wait_until(lambda: "[ALERT] ERROR" in console.getvalue(), 5, message="the notice")
     assert app.extensions["outage"].dispatcher.wait_idle(5)
     assert [row[1] for row in logs(db, alert["id"])] == ["SUPPRESSED", "SUPPRESSED", "SENT"]
+
+
+def test_a_paused_push_target_misses_no_deadline_and_its_deadline_counts_from_its_resumption(targets_yaml, api, db):
+    targets_yaml.write_text(TARGETS.replace("maintenance:\n", "  - {name: nightly, kind: push, period: 1, grace: 0}\n"
+                                                              "maintenance:\n"), encoding="utf-8")
+    assert api.post("/targets/reload").get_json()["added"] == 1
+    assert api.patch("/targets/nightly", json={"paused": True}).status_code == 200
+    loaded = datetime.now(timezone.utc)
+    beat = "SELECT beat_at FROM deadline_timer"
+    wait_until(lambda: (db.rows(beat)[0]["beat_at"] or "") > precise_text(loaded + timedelta(seconds=2.5)), 10,
+               message="timer passes past the deadline")
+    assert db.count("alerts") == 0  # paused: its deadline is not watched
+
+    resumed = datetime.now(timezone.utc)
+    assert api.patch("/targets/nightly", json={"paused": False}).status_code == 200
+    [missed] = wait_until(lambda: db.rows("SELECT checked_at FROM events WHERE target = 'nightly'"), 10,
+                          message="the deadline after resuming")
+    assert missed["checked_at"] >= check_time_text(resumed + timedelta(seconds=1))
