@@ -22,6 +22,8 @@ from backend.alert_timer_rules import escalation_due, next_reminder_at, reminder
 from backend.database import write_transaction
 from backend.ingest import _channels_of  # the one routing rule: named channels change it for every notice
 from backend.rules import AlertType, RuleSettings
+from backend.silences import silence_for
+from backend.suppression import queue_deliveries
 from backend.target_rules import TargetRules
 
 log = logging.getLogger(__name__)
@@ -33,12 +35,8 @@ def _moment(text: str | None) -> datetime | None:
 
 
 def _is_silenced(conn: Connection, target: str, now: datetime) -> bool:
-    """Whether the target is silenced now: then its reminders and escalation write nothing (SPEC §11).
-
-    LEAD: wire silences here, e.g. `return silence_for(conn, target, now) is not None`
-    (backend/silences.py); `now` is an aware UTC datetime.
-    """
-    return False
+    """Whether the target is silenced now: then its reminders write nothing (SPEC §11)."""
+    return silence_for(conn, target, now) is not None
 
 
 def queue_due_timers(engine: Engine, rules: TargetRules, channels: list[str], now: datetime) -> int:
@@ -49,7 +47,6 @@ def queue_due_timers(engine: Engine, rules: TargetRules, channels: list[str], no
         if not due:
             return 0
         book = rules.book(conn)
-    channels = [*channels, *book.named_channels]  # as ingest routes: this file version's named channels too
     queued = 0
     for alert in due:
         settings = book.by_name.get(alert["target"])
@@ -81,8 +78,6 @@ def _escalate(conn: Connection, alert: dict, settings: RuleSettings, configured:
         return 0
     if not store_alert_timers.claim_escalation(conn, alert["id"], alert["escalate_at"]):
         return 0
-    if _is_silenced(conn, alert["target"], now):
-        return 0
     if not settings.escalate_channels:
         return 0  # a reload took the target's escalate: away
     to = [channel for channel in configured if channel.lower() in settings.escalate_channels]
@@ -96,7 +91,8 @@ def _escalate(conn: Connection, alert: dict, settings: RuleSettings, configured:
 def _queue(conn: Connection, alert: dict, notice_type: AlertType, to: list[str], now: datetime) -> int:
     """One deliveries row per channel, describing the check that opened the alert."""
     created = store.utc_text(now)
-    store.insert_deliveries(conn, [
+    # While silenced: SUPPRESSED rows instead, an escalation's sent when the silence ends if still OPEN.
+    queue_deliveries(conn, alert["target"], [
         {"alert_id": alert["id"], "event_id": alert["event_id"], "channel": channel,
          "notice_type": notice_type.value, "status": "PENDING", "attempts": 0,
          "next_attempt_at": store.precise_text(now), "created_at": created} for channel in to])

@@ -111,7 +111,13 @@ notification_logs = Table(
     # The chat a SENT Telegram message went to, as Telegram answered it: a button press counts only
     # from that chat (SPEC §10), whichever Telegram channel sent it.
     Column("chat_id", Text, nullable=True),
+    # A SUPPRESSED row (SPEC §11): what kept the notice quiet ("silence 3", "maintenance nightly"), the
+    # silence's id when it was one, and, while the notice still waits to go out, when (the silence's end).
+    Column("suppressed_by", Text, nullable=True),
+    Column("silence_id", Id, nullable=True),  # silences.id (no foreign key: a plain ADD COLUMN on SQLite)
+    Column("release_at", Text, nullable=True),  # precise UTC; NULL once handled, or for a notice never to send
     Index("ix_notification_logs_alert_id", "alert_id", "id"),
+    Index("ix_notification_logs_release_at", "release_at"),
     sqlite_autoincrement=True,  # ids are never reused, even after a purge
 )
 
@@ -178,6 +184,37 @@ targets_file = Table(
     Column("loaded_at", Text, nullable=True),
     # The file's named channels (SPEC §10) as JSON, `${NAME}` unresolved: every process builds its own from it.
     Column("channels", Text, nullable=True),
+    # When a target was last paused or resumed (SPEC §11): the rules' per-process cache is keyed on it too.
+    Column("pauses_changed_at", Text, nullable=True),
+)
+
+# Silences (SPEC §11, POST /silences). A silence ended early (DELETE) keeps its row, with ends_at
+# moved to then, so the notification_logs rows it suppressed still point at it. Times precise UTC.
+silences = Table(
+    "silences", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("match", Text, nullable=False),  # a target name, a shell glob over names, or tag:<tag>
+    Column("starts_at", Text, nullable=False),
+    Column("ends_at", Text, nullable=False),
+    Column("reason", Text, nullable=False, server_default=text("''")),
+    Column("created_at", Text, nullable=False),
+    Column("ended_early_at", Text, nullable=True),
+    Index("ix_silences_ends_at", "ends_at"),
+    sqlite_autoincrement=True,
+)
+
+# The targets file's `maintenance:` entries as last loaded, replaced with each load (SPEC §11).
+maintenance_windows = Table(
+    "maintenance_windows", metadata,
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("spec", Text, nullable=False),  # the validated entry as JSON
+)
+
+# Paused targets by name (PATCH /targets/<name>): apart from file_targets, so a reload keeps them.
+paused_targets = Table(
+    "paused_targets", metadata,
+    Column("name", Text, primary_key=True),
+    Column("paused_at", Text, nullable=False),
 )
 
 # One row (id 1): the deadline timer's heartbeat (backend/deadline_timer.py). `beat_at` is its last

@@ -39,6 +39,7 @@ from backend.database import write_transaction
 from backend.leases import Lease
 from backend.own_events import backend_event
 from backend.service import AlertService
+from backend.suppression import release_ended
 from backend.deadline_rules import Watch, deadline_uid, due_at, missed_check_at, silence_message, watch_of
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,10 @@ class DeadlineTimer(BackgroundLoop):
         resumed = self._beat(now)  # every process: whether any ran lately is what tells an outage
         if not self.holds(retry_seconds=TICK_SECONDS):  # a non-holder asks every tick: a handoff leaves no gap
             return None
-        if queue_due_timers(self.engine, self.service.rules, self.service.channels, now):  # reminders, escalations
+        with self.engine.connect() as conn:  # the configured channels and this file version's named ones
+            channels = [*self.service.channels, *self.service.rules.book(conn).named_channels]
+        # The one timer loop (STYLE §8): notices held by silences that ended, reminders, escalations (SPEC §11).
+        if release_ended(self.engine, channels, now) + queue_due_timers(self.engine, self.service.rules, channels, now):
             self.on_alert()
         with self.engine.connect() as conn:
             watches = self._current_watches(conn)

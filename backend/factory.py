@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from flask import Flask
 from sqlalchemy import Engine
 
-from backend.api import agents, alerts, channels, docs, events, health, metrics, ping, targets
+from backend.api import agents, alerts, channels, docs, events, health, metrics, paused, ping, silences, targets
 from backend.channel_watch import ChannelWatch
 from backend.config import Settings
 from backend.deadline_timer import DeadlineTimer
@@ -90,7 +90,7 @@ def create_app(settings: Settings, notifiers: list[Notifier] | None = None) -> F
                                           channels=channel_watch)
     register_error_handlers(app)
     for blueprint in (health.bp, events.bp, alerts.bp, targets.bp, agents.bp, ping.bp, channels.bp, metrics.bp,
-                      docs.bp, dashboard_views.bp):
+                      docs.bp, silences.bp, paused.bp, dashboard_views.bp):
         app.register_blueprint(blueprint)
     target_list.start_watching()
     channel_watch.start()

@@ -23,6 +23,7 @@ from backend.rules import (ACTIVE_STATUSES, Action, AlertStatus, AlertType, Chec
                            WarningReason, decide_late, failures_in_a_row, is_agent_verdict, is_failure, judge,
                            successes_in_a_row)
 from backend.target_rules import Resolved, TargetRules
+from backend.suppression import queue_deliveries
 from backend.validation import EventIn
 from common.logs import plural
 
@@ -232,7 +233,7 @@ class Batch:
             metrics.alert_status_changed(AlertStatus.RESOLVED.value)
             notice_type = AlertType.RECOVERY
         due = store.precise_text(datetime.now(timezone.utc))
-        store.insert_deliveries(self.conn, [
+        queue_deliveries(self.conn, key, [  # SUPPRESSED rows instead while the target is silenced (SPEC §11)
             {"alert_id": alert_id, "event_id": event_id, "channel": channel, "notice_type": notice_type.value,
              "status": "PENDING", "attempts": 0, "next_attempt_at": due, "created_at": now}
             for channel in _channels_of(self.channels, pending.settings)])

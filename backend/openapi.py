@@ -154,6 +154,33 @@ def _ping(summary: str, body: str | None = None) -> dict:
 
 
 ALERT_ID = {"name": "alert_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+SILENCE_ID = {"name": "silence_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+# A silence as the API shows it (SPEC §11): times ISO 8601 in UTC with Z.
+SILENCE = {
+    "type": "object",
+    "required": ["id", "match", "starts_at", "ends_at", "reason", "state", "created_at", "ended_early_at"],
+    "properties": {
+        "id": {"type": "integer"},
+        "match": {"type": "string", "description": "A target name, a shell-style glob over names (`web-*`), or "
+                                                   "`tag:<tag>`."},
+        "starts_at": {"type": "string", "format": "date-time"}, "ends_at": {"type": "string", "format": "date-time"},
+        "reason": {"type": "string"}, "state": {"type": "string", "enum": ["upcoming", "active", "ended"]},
+        "created_at": {"type": "string", "format": "date-time"},
+        "ended_early_at": {"type": ["string", "null"], "format": "date-time",
+                           "description": "When DELETE ended it before its ends_at (which then says the same)."},
+    },
+}
+NEW_SILENCE = {
+    "type": "object", "required": ["match", "ends_at"], "additionalProperties": False,
+    "properties": {
+        "match": {"type": "string", "minLength": 1, "maxLength": 500},
+        "starts_at": {"type": ["string", "null"], "format": "date-time",
+                      "description": "With a UTC offset (`Z` or `+01:00`); default now."},
+        "ends_at": {"type": "string", "format": "date-time",
+                    "description": "With a UTC offset; after starts_at and in the future."},
+        "reason": {"type": ["string", "null"], "maxLength": 500},
+    },
+}
 
 
 @cache  # built once per process: it depends on nothing but the code
@@ -241,6 +268,44 @@ def openapi_document() -> dict:
                               "400": _error("The file is invalid (`details.code` is `invalid_targets_file`); "
                                             "the sentence names the file, the line and the key."),
                               "401": ERRORS["401"]}}},
+            "/targets/{name}": {"patch": {
+                "summary": "Pause or resume a target: a paused one is not checked, its deadline not watched, and its "
+                           "events are stored without rules (no alert opens); kept across reloads of the file.",
+                "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
+                                "description": "The file target's name, percent-encoded."}],
+                "requestBody": {"required": True, **_json({
+                    "type": "object", "required": ["paused"], "additionalProperties": False,
+                    "properties": {"paused": {"type": "boolean"}}})},
+                "responses": {"200": {"description": "The target's name and whether it is paused now.", **_json({
+                    "type": "object", "required": ["name", "paused"],
+                    "properties": {"name": {"type": "string"}, "paused": {"type": "boolean"}}})},
+                              "404": _error("No target of that name in the targets file."), **ERRORS}}},
+            "/silences": {
+                "post": {"summary": "Silence the targets `match` selects from starts_at until ends_at: alerts open "
+                                    "and resolve as usual, their notices are SUPPRESSED rows, and an alert still "
+                                    "OPEN when the silence ends is notified then.",
+                         "requestBody": {"required": True, **_json(NEW_SILENCE)},
+                         "responses": {"201": {"description": "The silence.",
+                                               **_json({"$ref": "#/components/schemas/Silence"})},
+                                       **ERRORS, "400": _error("A field is missing or invalid, named in "
+                                                               "`details.field`; nothing was stored.")}},
+                "get": {"summary": "Silences active and upcoming, soonest first; `?all=true` adds the ended ones "
+                                   "(then newest first).",
+                        "parameters": [{"name": "all", "in": "query",
+                                        "schema": {"type": "string", "enum": ["true", "1"]}}, *PAGING],
+                        "responses": {"200": {"description": "A page of silences.", **_json({
+                            "type": "object", "required": ["silences", "limit", "offset"],
+                            "properties": {"silences": {"type": "array",
+                                                        "items": {"$ref": "#/components/schemas/Silence"}},
+                                           "limit": {"type": "integer"}, "offset": {"type": "integer"}}})},
+                                      "400": ERRORS["400"], "401": ERRORS["401"]}}},
+            "/silences/{silence_id}": {"delete": {
+                "summary": "End a silence now; its row stays, for the notification log rows that name it. A silence "
+                           "already over is answered as it is.",
+                "parameters": [SILENCE_ID],
+                "responses": {"200": {"description": "The silence, ended.",
+                                      **_json({"$ref": "#/components/schemas/Silence"})},
+                              "401": ERRORS["401"], "404": _error("No such silence.")}}},
             "/agent/targets": {"get": {
                 "summary": "What agents check: http and tcp targets with their secrets resolved.",
                 "parameters": [{"name": "X-Agent-Name", "in": "header", "schema": {"type": "string"},
@@ -304,7 +369,7 @@ def openapi_document() -> dict:
             "schemas": {
                 "Event": _event_schema(), "Alert": ALERT, "Recorded": RECORDED,
                 "Error": ERROR, "Target": TARGET, "AgentTarget": AGENT_TARGET, "Agent": AGENT,
-                "Stats": STATS,
+                "Stats": STATS, "Silence": SILENCE,
             },
         },
     }

@@ -10,7 +10,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from backend.database import (agents, alerts, deadline_timer, deliveries, events, file_targets, leases,
-                              notification_logs, rollup_progress, rollups, targets, targets_file)
+                              notification_logs, paused_targets, rollup_progress, rollups, targets, targets_file)
 from backend.rules import ACTIVE_STATUSES
 
 # Stored times are UTC text. isoformat, not strftime: strftime("%Y") does not zero-pad years
@@ -351,17 +351,19 @@ def notification_logs_for(conn: Connection, alert_id: int) -> list[dict]:
     return [dict(row) for row in rows]
 
 
-_SHARE_TARGETS_FILE = (select(targets_file.c.fingerprint).where(targets_file.c.id == 1)
-                       .with_for_update(read=True))
+_SHARE_TARGETS_FILE = (select(targets_file.c.fingerprint, targets_file.c.pauses_changed_at)
+                       .where(targets_file.c.id == 1).with_for_update(read=True))
 
 
-def share_targets_file(conn: Connection) -> str | None:
-    """The loaded targets file's fingerprint, its row held FOR SHARE on PostgreSQL: a reload waits for this transaction.
+def share_targets_file(conn: Connection) -> tuple | None:
+    """The loaded targets file's version (fingerprint, when pauses last changed), its row held FOR SHARE on
+    PostgreSQL: a reload or a pause waits for this transaction.
 
     Every writer of rule state reads it first (ingest, the deadline timer), and a reload locks it
     FOR UPDATE first: the two take turns. SQLite's write transaction already makes them.
     """
-    return conn.execute(_SHARE_TARGETS_FILE).scalar_one_or_none()
+    row = conn.execute(_SHARE_TARGETS_FILE).first()
+    return tuple(row) if row else None
 
 
 def lock_targets_file(conn: Connection) -> str | None:
@@ -470,11 +472,13 @@ def watched_targets(conn: Connection) -> list[dict]:
 
 
 def quiet_targets(conn: Connection, received_before: str) -> dict[str, str | None]:
-    """Loaded targets (by name) whose last result was received before `received_before`, or who have none: when."""
+    """Loaded targets not paused (by name) whose last result was received before `received_before`, or who have
+    none: when."""
     last = targets.c.last_received_at
     query = (select(file_targets.c.name, last)
              .select_from(file_targets.outerjoin(targets, targets.c.name == file_targets.c.name))
-             .where((last.is_(None)) | (last < received_before)))
+             .where((last.is_(None)) | (last < received_before))
+             .where(file_targets.c.name.not_in(select(paused_targets.c.name))))  # paused: not watched (SPEC §11)
     return {row.name: row.last_received_at for row in conn.execute(query)}
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from backend import store, store_channels
+from backend import store, store_channels, store_silences
 from backend.config import ROOT, Settings
 from backend.background import BackgroundLoop
 from backend.database import write_transaction
@@ -80,6 +80,7 @@ def store_loaded(engine: Engine, loaded: LoadedFile) -> LoadSummary:
         removed = [name for name in before if name not in names]
         store.save_file_targets(conn, loaded.fingerprint, now, added, updated, removed)
         store_channels.save_channels(conn, loaded.channels)
+        store_silences.save_maintenance(conn, [dumps_spec(window) for window in loaded.maintenance])
         silenced = store.forget_removed_targets(conn, removed, now) if removed else []
     if silenced:
         log.info("%s of targets removed from the file resolved, without a notice: %s",
@@ -136,8 +137,9 @@ class TargetList:
             if cached is None or cached[0] != fingerprint:
                 specs = [json.loads(text) for text in store.file_target_specs(conn, ("http", "tcp"))]
                 cached = self._agent_cache = (fingerprint, specs)
+            paused = store_silences.paused_names(conn)  # not checked (SPEC §11)
         try:
-            targets = [agent_view(spec, self.settings.environment) for spec in cached[1]]
+            targets = [agent_view(spec, self.settings.environment) for spec in cached[1] if spec["name"] not in paused]
         except KeyError as missing:  # loaded by a backend process whose environment had it
             log.error("cannot serve the targets to agents: ${%s} is not set in this backend process's environment",
                       missing.args[0])
@@ -152,11 +154,13 @@ class TargetList:
             names = [row["name"] for row in rows]
             active = store.active_alerts_of(conn, names) if names else {}
             total = store.count_file_targets(conn)
+            paused = store_silences.paused_names(conn)
         targets = []
         for row in rows:
             alert = active.get(row["name"])
             shown = public_view(json.loads(row["spec"]))
-            shown.update({"state": target_state(row["last_check_at"], alert), "paused": False,
+            is_paused = row["name"] in paused
+            shown.update({"state": target_state(row["last_check_at"], alert, is_paused), "paused": is_paused,
                           "failures_in_a_row": row["failures_in_a_row"] or 0,
                           "last_check": row["last_check_at"], "alert": alert})
             if row["ping_token"] and shown["kind"] == "push":
@@ -169,10 +173,12 @@ class TargetList:
             self.watcher.close()
 
 
-def target_state(last_check_at: str | None, alert: dict | None) -> str:
-    """UNKNOWN before a first result, DOWN with an active ERROR, WARNING with an active WARNING, else UP (SPEC §8)."""
+def target_state(last_check_at: str | None, alert: dict | None, paused: bool = False) -> str:
+    """DOWN (an active ERROR), WARNING (an active WARNING), PAUSED, UNKNOWN (no result yet), else UP (SPEC §8)."""
     if alert is not None:
         return "DOWN" if alert["alert_type"] == "ERROR" else "WARNING"
+    if paused:
+        return "PAUSED"
     return "UNKNOWN" if last_check_at is None else "UP"
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from backend import store, store_channels
+from backend import store, store_channels, store_silences
 from backend.rules import RuleSettings
 
 
@@ -64,7 +64,7 @@ def rule_settings(spec: dict, failure_threshold: int, reminder_minutes: float | 
 
 
 class TargetRules:
-    """The per-process cache of TargetBook, keyed by the targets file's fingerprint."""
+    """The per-process cache of TargetBook, keyed by the targets file's fingerprint and the last pause."""
 
     def __init__(self, failure_threshold: int, reminder_minutes: float | None = None):
         self.defaults = RuleSettings(failure_threshold, reminder_minutes=reminder_minutes)
@@ -78,9 +78,12 @@ class TargetRules:
         if cached is not None and cached[0] == fingerprint:
             return cached[1]
         by_name, names_by_url = {}, {}
+        paused = store_silences.paused_names(conn)
         for row in store.file_target_rule_rows(conn):
-            settings = rule_settings(json.loads(row["spec"]), self.defaults.failure_threshold,
-                                     self.defaults.reminder_minutes)
+            # A paused target's events are stored without rules (SPEC §11), as for a named target not in the file.
+            settings = (None if row["name"] in paused
+                        else rule_settings(json.loads(row["spec"]), self.defaults.failure_threshold,
+                                           self.defaults.reminder_minutes))
             by_name[row["name"]] = Resolved(row["name"], settings, True)
             if row["target_url"] is not None:
                 names_by_url.setdefault(row["target_url"], []).append(row["name"])

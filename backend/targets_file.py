@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from backend.channels import MODELS as CHANNEL_MODELS, name_problem, resolved_problem
+from backend.maintenance import MaintenanceEntry
 from backend.target_models import TargetEntry, TargetSettings
 
 KINDS = ("http", "tcp", "push")
@@ -64,6 +65,7 @@ class LoadedFile:
     fingerprint: str
     targets: list[dict]
     channels: dict[str, dict] = field(default_factory=dict)  # name -> entry, `${NAME}` unresolved
+    maintenance: tuple[dict, ...] = ()  # the `maintenance:` entries, validated (SPEC §11)
 
 
 class _Problem(Exception):
@@ -97,12 +99,13 @@ def parse_targets(data: bytes, environ: Mapping[str, str], shown_as: str) -> Loa
     try:
         channels = _channels(document, environ)
         targets = _validate(document, environ, set(channels))
+        maintenance = _maintenance(document.get("maintenance"))
     except _Problem as problem:
         line = problem.line or _line_of(root, problem.path)
         where = f"{shown_as}:{line}" if line else shown_as
         key = _path_text(problem.path)
         raise TargetsFileError(f"{where}: {key}: {problem.problem}" if key else f"{where}: {problem.problem}") from None
-    return LoadedFile(hashlib.sha256(data).hexdigest(), targets, channels)
+    return LoadedFile(hashlib.sha256(data).hexdigest(), targets, channels, maintenance)
 
 
 def _compose(text: str, shown_as: str):
@@ -174,8 +177,9 @@ def _channels(document: Any, environ: Mapping[str, str]) -> dict[str, dict]:
 def _validate(document: Any, environ: Mapping[str, str], named: set[str]) -> list[dict]:
     """The specs of every target in file order, or _Problem; a target's `channels:` may name `named` ones."""
     for key in document:
-        if key not in ("defaults", "targets", "channels"):
-            raise _Problem((key,), "is not a known key (the file holds defaults:, targets: and channels:)")
+        if key not in ("defaults", "targets", "channels", "maintenance"):
+            raise _Problem((key,), "is not a known key (the file holds defaults:, targets:, channels: and "
+                           "maintenance:)")
     _check_strings({k: v for k, v in document.items() if k != "channels"}, (), environ)
     defaults = document.get("defaults") or {}
     if not isinstance(defaults, dict):
@@ -199,6 +203,23 @@ def _validate(document: Any, environ: Mapping[str, str], named: set[str]) -> lis
         names[spec["name"]] = index
         specs.append(spec)
     return specs
+
+
+def _maintenance(entries: Any) -> tuple[dict, ...]:
+    """The `maintenance:` windows, each validated (SPEC §11), or _Problem naming the entry and key."""
+    if entries is None:
+        return ()
+    if not isinstance(entries, list):
+        raise _Problem(("maintenance",), "must be a list of windows")
+    windows = []
+    for index, entry in enumerate(entries):
+        at = ("maintenance", index)
+        if not isinstance(entry, dict):
+            raise _Problem(at, 'must be a mapping such as {match: "db-*", days: [sun], start: "02:00", '
+                           'duration: 2h}')
+        model = _model(MaintenanceEntry, entry, at, set(entry))
+        windows.append(model.model_dump(exclude_none=True))
+    return tuple(windows)
 
 
 def _target(entry: Any, index: int, defaults: dict, named: set[str]) -> dict:

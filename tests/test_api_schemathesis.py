@@ -33,5 +33,5 @@ def test_the_document_is_public_and_names_every_route(app):
     assert set(document["paths"]) == {"/events", "/alerts", "/alerts/{alert_id}", "/health", "/targets",
                                       "/targets/reload", "/targets/{name}/stats", "/agent/targets", "/agents",
                                       "/ping/{token}", "/ping/{token}/fail", "/channels", "/channels/{name}/test",
-                                      "/metrics", "/docs"}
+                                      "/metrics", "/docs", "/silences", "/silences/{silence_id}", "/targets/{name}"}
     assert document["components"]["schemas"]["Event"]["properties"]["event_uid"]

@@ -27,6 +27,7 @@ DATABASE_FREE_MODULES = frozenset({
     "test_agent_schedule", "test_agent_sender", "test_agent_spool", "test_backend_config",
     "test_bench_smoke", "test_dashboard_config", "test_dashboard_login_throttle", "test_deadline_rules",
     "test_deploy_files", "test_histogram", "test_messages", "test_rules", "test_targets_file",
+    "test_rules_silences",
 })
 
 
