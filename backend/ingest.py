@@ -23,6 +23,7 @@ from backend.rules import (ACTIVE_STATUSES, Action, AlertStatus, AlertType, Chec
                            WarningReason, decide_late, failures_in_a_row, is_agent_verdict, is_failure, judge,
                            successes_in_a_row)
 from backend.target_rules import Resolved, TargetRules
+from backend.silences import QuietTimes
 from backend.suppression import queue_deliveries
 from backend.validation import EventIn
 from common.logs import plural
@@ -78,6 +79,7 @@ class Batch:
         self.pending: list[_Pending] = []
         self.targets: dict[str, _Target] = {}
         self.results: list[Recorded | int | None] = []
+        self._quiet: QuietTimes | None = None
 
     def record(self, new_events: list[EventIn]) -> list[Recorded]:
         """Store the events once per event_uid and apply the rules; return one result per event."""
@@ -233,10 +235,12 @@ class Batch:
             metrics.alert_status_changed(AlertStatus.RESOLVED.value)
             notice_type = AlertType.RECOVERY
         due = store.precise_text(datetime.now(timezone.utc))
+        if self._quiet is None:  # read once per batch, when its first notice is due (SPEC §11 silences)
+            self._quiet = QuietTimes(self.conn, datetime.now(timezone.utc))
         queue_deliveries(self.conn, key, [  # SUPPRESSED rows instead while the target is silenced (SPEC §11)
             {"alert_id": alert_id, "event_id": event_id, "channel": channel, "notice_type": notice_type.value,
              "status": "PENDING", "attempts": 0, "next_attempt_at": due, "created_at": now}
-            for channel in _channels_of(self.channels, pending.settings)])
+            for channel in _channels_of(self.channels, pending.settings)], self._quiet)
         log.warning("alert %d %s for %s (check at %s)", alert_id,
                     "resolved by recovery" if notice_type is AlertType.RECOVERY else f"opened ({notice_type.value})",
                     key, event["timestamp"])

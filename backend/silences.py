@@ -60,22 +60,35 @@ def suppression_at(silences: list[Silence], windows: list[Window], name: str, ta
     return found
 
 
+class QuietTimes:
+    """The silences in force and the maintenance windows, read once: an ingest batch asks it for each notice."""
+
+    def __init__(self, conn: Connection, now: datetime):
+        self.conn = conn
+        self.silences = [silence_of(row) for row in store_silences.silences_in_force(conn, store.precise_text(now))]
+        self.windows = [window_of(json.loads(row["spec"]), row["position"])
+                        for row in store_silences.maintenance_rows(conn)]
+
+    def silence_for(self, target_name: str, now: datetime) -> dict | None:
+        """The silence or window keeping `target_name`'s notices quiet at `now`, as silence_for says, or None."""
+        if not self.silences and not self.windows:
+            return None  # the usual case: nothing more to read
+        found = suppression_at(self.silences, self.windows, target_name,
+                               store_silences.target_tags(self.conn, target_name), now)
+        if found is None:
+            return None
+        return {"silence_id": found.silence_id, "suppressed_by": found.suppressed_by,
+                "ends_at": store.precise_text(found.ends_at)}
+
+
 def silence_for(conn: Connection, target_name: str, now: datetime | None = None) -> dict | None:
     """The silence or maintenance window keeping `target_name`'s notices quiet now, as a dict, or None.
 
     The dict: `silence_id` (None for a maintenance window), `suppressed_by` (its words for the log
-    row), `ends_at` (stored UTC text). Three small reads; call it only when a notice is due.
+    row), `ends_at` (stored UTC text). Two or three small reads; call it only when a notice is due.
     """
     now = now or datetime.now(timezone.utc)
-    silences = [silence_of(row) for row in store_silences.silences_in_force(conn, store.precise_text(now))]
-    windows = [window_of(json.loads(row["spec"]), row["position"]) for row in store_silences.maintenance_rows(conn)]
-    if not silences and not windows:
-        return None
-    found = suppression_at(silences, windows, target_name, store_silences.target_tags(conn, target_name), now)
-    if found is None:
-        return None
-    return {"silence_id": found.silence_id, "suppressed_by": found.suppressed_by,
-            "ends_at": store.precise_text(found.ends_at)}
+    return QuietTimes(conn, now).silence_for(target_name, now)
 
 
 def silence_of(row: dict) -> Silence:

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine
 
 from backend import store, store_silences
 from backend.database import write_transaction
-from backend.silences import silence_for
+from backend.silences import QuietTimes
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +27,15 @@ log = logging.getLogger(__name__)
 RELEASED_TYPES = ("ERROR", "WARNING", "ESCALATION")
 
 
-def queue_deliveries(conn: Connection, target: str, rows: list[dict]) -> None:
-    """Queue a notice's outbox rows, or, while `target` is silenced, record them as SUPPRESSED instead."""
+def queue_deliveries(conn: Connection, target: str, rows: list[dict], quiet: QuietTimes | None = None) -> None:
+    """Queue a notice's outbox rows, or, while `target` is silenced, record them as SUPPRESSED instead.
+
+    `quiet`: the silences and windows already read in this transaction (an ingest batch reads them once).
+    """
     if not rows:
         return
     now = datetime.now(timezone.utc)
-    silence = silence_for(conn, target, now)  # only here, when a notice is due: never per event
+    silence = (quiet or QuietTimes(conn, now)).silence_for(target, now)  # only when a notice is due
     if silence is None:
         store.insert_deliveries(conn, rows)
         return
