@@ -1,4 +1,7 @@
-"""Create .env from .env.example with a fresh API_KEY and SECRET_KEY (used by `make run`); never overwrites a value.
+"""Create .env from .env.example with a fresh API_KEY, SECRET_KEY and DASHBOARD_PASSWORD (used by `make run`).
+
+Never overwrites a value; the dashboard password is generated only into a new .env (never printed), so a
+newcomer's `make run` has a dashboard to log in to, and an older install is not opened by an upgrade.
 
 An existing .env without a SECRET_KEY gains one (the dashboard's session key, SPEC §12), appended.
 """
@@ -10,7 +13,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 ROOT = Path(__file__).resolve().parents[1]
-GENERATED = ("API_KEY", "SECRET_KEY")
+GENERATED = {"API_KEY": 32, "SECRET_KEY": 32, "DASHBOARD_PASSWORD": 12}  # bytes of randomness
 
 
 def main(root: Path = ROOT) -> int:
@@ -30,16 +33,16 @@ def main(root: Path = ROOT) -> int:
     text = "\n".join(_filled(line) for line in lines) + "\n"
     env_file.touch(mode=0o600)
     env_file.write_text(text, encoding="utf-8")
-    print("created .env with a new random API_KEY and SECRET_KEY (edit it for Telegram or the dashboard's "
-          "DASHBOARD_PASSWORD; your sites go in targets.yaml)")
+    print("created .env with a new random API_KEY, SECRET_KEY and DASHBOARD_PASSWORD (the dashboard's login: "
+          "read it in .env; edit .env for Telegram and the other channels; your sites go in targets.yaml)")
     return 0
 
 
 def _filled(line: str) -> str:
-    """The line with a generated value when it is an empty API_KEY= or SECRET_KEY= line."""
-    for key in GENERATED:
-        if line.startswith(f"{key}="):
-            return f"{key}={secrets.token_urlsafe(32)}"
+    """The line with a generated value when it is an empty API_KEY=, SECRET_KEY= or DASHBOARD_PASSWORD= line."""
+    for key, size in GENERATED.items():
+        if line == f"{key}=":
+            return f"{key}={secrets.token_urlsafe(size)}"
     return line
 
 

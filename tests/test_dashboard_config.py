@@ -35,14 +35,17 @@ def test_a_bad_dashboard_setting_names_its_key(environ, key, words):
     assert caught.value.key == key and words in caught.value.problem
 
 
-def test_make_env_writes_both_secrets_into_a_new_env(tmp_path, capsys):
-    (tmp_path / ".env.example").write_text("# x\nAPI_KEY=\nSECRET_KEY=\nFLASK_PORT=5000\n", encoding="utf-8")
+def test_make_env_writes_the_secrets_and_a_dashboard_password_into_a_new_env(tmp_path, capsys):
+    (tmp_path / ".env.example").write_text("# x\nAPI_KEY=\nSECRET_KEY=\nDASHBOARD_PASSWORD=\nFLASK_PORT=5000\n",
+                                           encoding="utf-8")
     make_env.main(tmp_path)
     values = dotenv_values(tmp_path / ".env")
     assert len(values["API_KEY"]) >= 32 and len(values["SECRET_KEY"]) >= 32 and values["FLASK_PORT"] == "5000"
-    assert values["API_KEY"] != values["SECRET_KEY"]
+    assert len(values["DASHBOARD_PASSWORD"]) >= 16  # a newcomer's make run has a dashboard to log in to
+    assert len({values["API_KEY"], values["SECRET_KEY"], values["DASHBOARD_PASSWORD"]}) == 3
     assert (tmp_path / ".env").stat().st_mode & 0o077 == 0
-    assert values["SECRET_KEY"] not in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert values["SECRET_KEY"] not in printed and values["DASHBOARD_PASSWORD"] not in printed
 
 
 def test_make_env_gives_an_older_env_a_secret_key_and_changes_nothing_else(tmp_path):
@@ -52,6 +55,7 @@ def test_make_env_gives_an_older_env_a_secret_key_and_changes_nothing_else(tmp_p
     values = dotenv_values(env)
     assert values["API_KEY"] == "mine-0123456789abcdef" and values["FLASK_PORT"] == "5050"
     assert len(values["SECRET_KEY"]) >= 32
+    assert "DASHBOARD_PASSWORD" not in values  # an upgrade never turns an older install's dashboard on
     before = env.read_text(encoding="utf-8")
     make_env.main(tmp_path)  # a second run: the key stays
     assert env.read_text(encoding="utf-8") == before
