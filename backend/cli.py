@@ -352,7 +352,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def add_silence_commands(commands) -> None:
-    """`silence add MATCH --for 2h | --until TIME [--from TIME] [--reason TEXT]`, `silence list [--all]`, `silence end ID`."""
+    """The `silence` command: `add MATCH --for 2h | --until TIME [--from TIME] [--reason TEXT]`, `list`, `end ID`."""
     silence = commands.add_parser("silence", help="keep targets' notices quiet for a while (add, list, end)")
     actions = silence.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = actions.add_parser("add", help="silence the targets MATCH selects (a name, a glob such as web-*, tag:prod)")
