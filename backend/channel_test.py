@@ -10,7 +10,7 @@ import logging
 
 from sqlalchemy import Engine
 
-from backend import store
+from backend import metrics, store
 from backend.database import write_transaction
 from backend.messages import Notice
 from backend.notifiers.base import DeliveryError, Notifier, Receipt
@@ -46,4 +46,5 @@ def send_test(engine: Engine, notifier: Notifier) -> dict:
         log.info("%s test notice sent", notifier.channel)
     with write_transaction(engine) as conn:
         row["id"] = store.insert_notification_log(conn, row)
+    metrics.notification_attempt(notifier.channel, row["status"])
     return row

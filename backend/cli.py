@@ -1,4 +1,4 @@
-"""The `outage` command line: targets, alerts, ack, resolve and stats through the HTTP API, never the database (SPEC §12).
+"""The `outage` command line: targets, alerts, silences, channels through the HTTP API, never the database (SPEC §12).
 
 Run it as `python -m backend.cli` or `./outage`. It reads the backend's address and the API key the
 way the backend does (the environment over `.env`, python-dotenv), so it works against a remote
@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 from urllib.parse import quote
@@ -29,6 +31,8 @@ PAGE_SIZE = 500  # the API's largest page (SPEC §4)
 STATUSES = ("OPEN", "ACK", "RESOLVED")
 WINDOWS = ("24h", "7d", "30d")
 PIPE_WIDTH = 10_000
+DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 class CliError(Exception):
@@ -119,6 +123,44 @@ def api_key(args: argparse.Namespace, environ: dict[str, str]) -> str:
     return key
 
 
+def duration(text: str) -> timedelta:
+    """`--for`: a length of time such as 90m, 2h, 1h30m, 1.5d or 1w (argparse reports a bad one)."""
+    parts = DURATION.findall(text.strip().lower())
+    if not parts or "".join(n + u for n, u in parts) != text.strip().lower():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 90m, 2h, 1h30m or 1d")
+    span = timedelta(seconds=sum(float(n) * UNIT_SECONDS[u] for n, u in parts))
+    if span <= timedelta(0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not longer than 0")
+    return span
+
+
+def _utc_text(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def silence_body(args: argparse.Namespace, now: datetime) -> dict:
+    """A POST /silences body from `silence add`; --from and --until go as written, for the API to judge."""
+    body = {"match": args.match}
+    if args.starts_at:
+        body["starts_at"] = args.starts_at
+    if args.until:
+        body["ends_at"] = args.until
+    else:
+        start = now
+        if args.starts_at:  # --for counts from --from, so --from must be read here
+            try:
+                start = datetime.fromisoformat(args.starts_at.strip().replace("Z", "+00:00"))
+            except ValueError:
+                start = None
+            if start is None or start.tzinfo is None:
+                raise CliError("--from must be an ISO 8601 date-time with a UTC offset, such as "
+                               "2026-12-24T18:00:00+01:00 or ...Z.", EXIT_USAGE)
+        body["ends_at"] = _utc_text(start + args.span)
+    if args.reason is not None:
+        body["reason"] = args.reason
+    return body
+
+
 def _cell(value) -> str:
     return "-" if value is None or value == "" else str(value)
 
@@ -172,6 +214,52 @@ def show_stats(console: Console, body: dict) -> None:
     console.print(f"from {body['from']} to {body['to']} UTC", style="dim")
 
 
+def _when(text: str | None) -> str | None:
+    """An API time (2026-12-01T19:57:16Z) as the tables show times: 2026-12-01 19:57:16."""
+    return text.replace("T", " ").removesuffix("Z") if text else text
+
+
+def show_silences(console: Console, body: dict) -> None:
+    """GET /silences (or one silence) as a table: active and upcoming first, as the API orders them."""
+    if not body["silences"]:
+        console.print("no silences")
+        return
+    table(console, ("ID", "STATE", "MATCH", "STARTS (UTC)", "ENDS (UTC)", "REASON"),
+          ((s["id"], s["state"], s["match"], _when(s["starts_at"]), _when(s["ends_at"]), s.get("reason"))
+           for s in body["silences"]))
+
+
+def show_silence_one(console: Console, silence: dict) -> None:
+    """One silence (the POST or DELETE answer) as a one-row table."""
+    show_silences(console, {"silences": [silence]})
+
+
+def show_channels(console: Console, body: dict) -> None:
+    """GET /channels as a table: name, type and the settings the API shows (secrets already `<redacted>`)."""
+    table(console, ("NAME", "TYPE", "SETTINGS"),
+          ((c["name"], c["type"], " ".join(f"{k}={_setting(v)}" for k, v in c.items() if k not in ("name", "type")))
+           for c in body["channels"]))
+
+
+def _setting(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def show_channel_test(console: Console, body: dict) -> None:
+    """A channel test's attempt: SENT, or FAILED with the reason."""
+    if body["status"] == "SENT":
+        console.print(f"SENT test notice through {body['channel']} (notification log {body['log_id']})",
+                      highlight=False, markup=False)
+    else:
+        console.print(f"FAILED test notice through {body['channel']}: {body.get('error_message') or 'no reason given'}",
+                      highlight=False, markup=False)
+
+
+def show_paused(console: Console, body: dict) -> None:
+    """PATCH /targets/<name> as a one-row table."""
+    table(console, ("NAME", "PAUSED"), [(body["name"], "yes" if body["paused"] else "no")])
+
+
 def _progress(console: Console, what: str):
     """A spinner with the count fetched so far, on stderr only, gone when done (nothing when not a terminal)."""
     bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True,
@@ -180,8 +268,8 @@ def _progress(console: Console, what: str):
     return bar, lambda count: bar.update(task, description=f"fetching {what}… {count}")
 
 
-def run(args: argparse.Namespace, api: Api, out: Console, err: Console) -> None:
-    """Carry out one command and print its answer, as JSON with --json, else as a table."""
+def run(args: argparse.Namespace, api: Api, out: Console, err: Console) -> int:
+    """Carry out one command and print its answer, as JSON with --json, else as a table; the exit status."""
     if args.command in ("targets", "alerts"):
         params = {}
         if args.command == "alerts":
@@ -196,13 +284,36 @@ def run(args: argparse.Namespace, api: Api, out: Console, err: Console) -> None:
         body = api.call("PATCH", f"/alerts/{args.id}", json={"status": "ACK" if args.command == "ack" else "RESOLVED",
                                                             "by": "cli"})
         show = show_alerts_one
-    else:
+    elif args.command == "stats":
         body = api.call("GET", f"/targets/{quote(args.name, safe='')}/stats", params={"window": args.window})
         show = show_stats
+    elif args.command == "silence":
+        body, show = run_silence(args, api, err)
+    elif args.command == "channels" and args.action == "test":
+        body, show = api.call("POST", f"/channels/{quote(args.name, safe='')}/test"), show_channel_test
+    elif args.command == "channels":
+        body, show = api.call("GET", "/channels"), show_channels
+    else:
+        body = api.call("PATCH", f"/targets/{quote(args.name, safe='')}", json={"paused": args.command == "pause"})
+        show = show_paused
     if args.json:
         print(json.dumps(body, indent=2, ensure_ascii=False))
     else:
         show(out, body)
+    failed_test = args.command == "channels" and args.action == "test" and body["status"] != "SENT"
+    return EXIT_REFUSED if failed_test else 0
+
+
+def run_silence(args: argparse.Namespace, api: Api, err: Console) -> tuple[dict, Callable[[Console, dict], None]]:
+    """`silence add`, `silence list` or `silence end`: the API's answer and how to show it."""
+    if args.action == "add":
+        return api.call("POST", "/silences", json=silence_body(args, datetime.now(timezone.utc))), show_silence_one
+    if args.action == "end":
+        return api.call("DELETE", f"/silences/{args.id}"), show_silence_one
+    bar, step = _progress(err, "silences")
+    with bar:
+        items = api.pages("/silences", "silences", {"all": "true"} if args.all else {}, None, step)
+    return {"silences": items}, show_silences
 
 
 def parser() -> argparse.ArgumentParser:
@@ -229,7 +340,32 @@ def parser() -> argparse.ArgumentParser:
     stats = commands.add_parser("stats", help="a target's checks, uptime and response times")
     stats.add_argument("name", metavar="NAME")
     stats.add_argument("--window", choices=WINDOWS, default="24h")
+    add_silence_commands(commands)
+    channels = commands.add_parser("channels", help="the channels notices go to (secrets redacted); "
+                                                    "`channels test NAME` sends a test notice")
+    tests = channels.add_subparsers(dest="action", metavar="[test NAME]")  # none: list the channels
+    tests.add_parser("test", help="send a test notice through one channel").add_argument("name", metavar="NAME")
+    for name, verb in (("pause", "stop checking a target (its events open no alert)"), ("resume", "check it again")):
+        command = commands.add_parser(name, help=verb)
+        command.add_argument("name", metavar="NAME")
     return main
+
+
+def add_silence_commands(commands) -> None:
+    """The `silence` command: `add MATCH --for 2h | --until TIME [--from TIME] [--reason TEXT]`, `list`, `end ID`."""
+    silence = commands.add_parser("silence", help="keep targets' notices quiet for a while (add, list, end)")
+    actions = silence.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="silence the targets MATCH selects (a name, a glob such as web-*, tag:prod)")
+    add.add_argument("match", metavar="MATCH")
+    until = add.add_mutually_exclusive_group(required=True)
+    until.add_argument("--for", dest="span", type=duration, metavar="DURATION", help="for this long: 90m, 2h, 1d")
+    until.add_argument("--until", metavar="TIME", help="until this time, with a UTC offset: 2026-12-24T18:00:00+01:00")
+    add.add_argument("--from", dest="starts_at", metavar="TIME", help="from this time, with a UTC offset (default now)")
+    add.add_argument("--reason", metavar="TEXT", help="why, shown with the silence and in its log rows")
+    listing = actions.add_parser("list", help="silences active and upcoming")
+    listing.add_argument("--all", action="store_true", help="ended ones too")
+    end = actions.add_parser("end", help="end a silence now")
+    end.add_argument("id", type=int, metavar="ID")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -241,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.timeout <= 0 or (args.command == "alerts" and args.limit <= 0):
             raise CliError("--timeout and --limit must be greater than 0.", EXIT_USAGE)
         environ = read_environment()
-        run(args, Api(base_url(args, environ), api_key(args, environ), args.timeout), out, err)
+        return run(args, Api(base_url(args, environ), api_key(args, environ), args.timeout), out, err)
     except ConfigError as exc:
         print(f"outage: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -250,7 +386,6 @@ def main(argv: list[str] | None = None) -> int:
         return exc.status
     except KeyboardInterrupt:
         return 130
-    return 0
 
 
 if __name__ == "__main__":

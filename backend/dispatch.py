@@ -65,6 +65,7 @@ def fail_deliveries_of_removed_channels(engine: Engine, channels: list[str]) -> 
                 "retry_count": delivery["attempts"], "error_message": reason})
             log.error("%s %s for alert %d FAILED: %s", delivery["channel"], delivery["notice_type"],
                       delivery["alert_id"], reason)
+            metrics.notification_attempt(delivery["channel"], "FAILED")
             failed += 1
     return failed
 

@@ -39,7 +39,8 @@ ALERTS_OPENED = Counter("outage_alerts_opened", "Alerts opened, by type (ERROR o
                         registry=REGISTRY)
 ALERT_STATUS_CHANGES = Counter("outage_alert_status_changes", "Alerts that became ACK or RESOLVED, by new status",
                                ["status"], registry=REGISTRY)
-NOTIFICATION_ATTEMPTS = Counter("outage_notification_attempts", "Delivery attempts, by channel and result",
+NOTIFICATION_ATTEMPTS = Counter("outage_notification_attempts", "Notification log rows written, by channel and result: "
+                                "delivery and channel test attempts (SENT, FAILED), notices kept quiet (SUPPRESSED)",
                                 ["channel", "result"], registry=REGISTRY)
 
 # Every known label value shows from the start (as 0), so a rate() has a series before the first one.
@@ -79,12 +80,23 @@ def alert_status_changed(status: str) -> None:
 
 
 def notification_attempt(channel: str, result: str) -> None:
-    """One delivery attempt on a channel ended with `result` (SENT or FAILED)."""
+    """One delivery or channel test attempt on a channel ended with `result` (SENT or FAILED)."""
     NOTIFICATION_ATTEMPTS.labels(channel, result).inc()
 
 
+def notices_suppressed(rows: list[dict]) -> None:
+    """A notice's SUPPRESSED rows (SPEC §11), one per channel: called once per notice, never per event."""
+    for row in rows:
+        NOTIFICATION_ATTEMPTS.labels(row["channel"], "SUPPRESSED").inc()
+
+
 class _Outbox:
-    """Outbox depth and oldest pending age per channel, read from the database at each scrape."""
+    """Outbox depth and oldest pending age per channel, read from the database at each scrape.
+
+    Every channel with notices waiting is shown, not only those this process can send: a named
+    channel it could not build (a `${NAME}` unset here) must not hide its queue. The configured
+    ones show as 0 when nothing waits, so a series exists before the first notice.
+    """
 
     def __init__(self, engine: Engine, channels: list[str]):
         self.engine, self.channels = engine, channels
@@ -97,8 +109,8 @@ class _Outbox:
                                 labels=["channel"])
         now = datetime.now(timezone.utc)
         with self.engine.connect() as conn:
-            pending = pending_by_channel(conn, self.channels)
-        for channel in self.channels:
+            pending = pending_by_channel(conn)
+        for channel in sorted({*self.channels, *pending}):
             count, oldest = pending.get(channel, (0, None))
             depth.add_metric([channel], count)
             age.add_metric([channel], max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import Connection, Engine
 
-from backend import store, store_silences
+from backend import metrics, store, store_silences
 from backend.database import write_transaction
 from backend.silences import QuietTimes
 
@@ -46,6 +46,7 @@ def queue_deliveries(conn: Connection, target: str, rows: list[dict], quiet: Qui
          "suppressed_by": silence["suppressed_by"], "silence_id": silence["silence_id"],
          "release_at": silence["ends_at"] if row["notice_type"] in RELEASED_TYPES else None}
         for row in rows])
+    metrics.notices_suppressed(rows)
     log.info("%s for alert %d of %s suppressed by %s until %s: %s", rows[0]["notice_type"], rows[0]["alert_id"],
              target, silence["suppressed_by"], silence["ends_at"][:19], ", ".join(row["channel"] for row in rows))
 

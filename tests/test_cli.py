@@ -1,4 +1,5 @@
-"""The command line (backend/cli.py) against a real backend process: tables, --json, ack, errors, exit codes."""
+"""The command line (backend/cli.py) against a real backend process: tables, --json, ack, silences, channels, pause,
+errors, exit codes. The tests share one backend, so each makes the alerts and silences it changes on its own targets."""
 
 from __future__ import annotations
 
@@ -16,7 +17,10 @@ from tests.backend_fixtures import event
 from tests.support.procs import ROOT, Backend, base_env, free_port
 
 KEY = "cli-test-key-0123456789"
+HOOK_SECRET = "cli-hook-SECRET-0123456789"
 TARGETS = """\
+channels:
+  pager: {{type: webhook, url: "http://127.0.0.1:{port}/hook", secret: "${{HOOK_SECRET}}"}}
 targets:
   - name: shop
     url: https://shop.example/health
@@ -26,6 +30,12 @@ targets:
     url: https://blog.example/
   - name: "[bold]api[/bold]"
     url: https://api.example/
+  - name: ackme
+    url: https://ackme.example/
+  - name: hush
+    url: https://hush.example/
+  - name: napper
+    url: https://napper.example/
 """
 
 
@@ -37,8 +47,9 @@ def ago(seconds: float) -> str:
 def backend(tmp_path_factory):
     """One real backend for the module: shop DOWN with an OPEN alert, blog with a RESOLVED one, quiet unchecked."""
     tmp_path = tmp_path_factory.mktemp("cli")
-    (tmp_path / "targets.yaml").write_text(TARGETS, encoding="utf-8")
-    server = Backend(tmp_path, API_KEY=KEY, FAILURE_THRESHOLD="1").start()
+    (tmp_path / "targets.yaml").write_text(TARGETS.format(port=free_port()), encoding="utf-8")  # pager: refused
+    server = Backend(tmp_path, API_KEY=KEY, FAILURE_THRESHOLD="1", HOOK_SECRET=HOOK_SECRET,
+                     NOTIFY_TIMEOUT_SECONDS="2", NOTIFY_RETRIES="0").start()
     try:
         server.api("POST", "/events", json=[
             event("https://shop.example/health", target="shop", timestamp=ago(120), response_time_ms=100),
@@ -63,13 +74,21 @@ def cli(backend: Backend | None, *args: str, env_file_text: str | None = None, e
     del env["API_KEY"]  # from the .env file only
     done = subprocess.run([sys.executable, "-m", "backend.cli", *args], cwd=env_dir, env=env,
                           capture_output=True, text=True, timeout=timeout)
-    assert KEY not in done.stdout + done.stderr, "the API key was printed"
+    assert KEY not in done.stdout + done.stderr and HOOK_SECRET not in done.stdout + done.stderr, "a secret was printed"
     assert "Traceback" not in done.stderr
     return done
 
 
 def alert_of(backend: Backend, target: str) -> dict:
     return backend.api("GET", "/alerts", params={"target": target}).json()["alerts"][0]
+
+
+def outage_of(backend: Backend, target: str) -> dict:
+    """A failed check of `target` now: its new OPEN alert (FAILURE_THRESHOLD=1)."""
+    answer = backend.api("POST", "/events", json=event(f"https://{target}.example/", ok=False, target=target,
+                                                       timestamp=ago(1)))
+    assert answer.status_code == 201, answer.text
+    return answer.json()["alert"]
 
 
 def test_targets_shows_each_target_with_its_state(backend):
@@ -87,7 +106,8 @@ def test_alerts_lists_and_filters_as_a_table_and_as_json(backend):
     done = cli(backend, "alerts")
     assert done.returncode == 0, done.stderr
     rows = [line.split() for line in done.stdout.splitlines()[1:]]
-    assert [(row[1], row[2], row[3]) for row in rows] == [("RESOLVED", "ERROR", "blog"), ("OPEN", "ERROR", "shop")]
+    ours = [(row[1], row[2], row[3]) for row in rows if row[3] in ("blog", "shop")]  # other tests open their own
+    assert ours == [("RESOLVED", "ERROR", "blog"), ("OPEN", "ERROR", "shop")]
     only = cli(backend, "alerts", "--status", "open", "--target", "shop").stdout.splitlines()
     assert len(only) == 2 and only[1].split()[1:4] == ["OPEN", "ERROR", "shop"]
     as_json = json.loads(cli(backend, "--json", "alerts", "--target", "blog").stdout)
@@ -96,10 +116,10 @@ def test_alerts_lists_and_filters_as_a_table_and_as_json(backend):
 
 
 def test_ack_then_resolve_change_the_alert_and_a_refusal_says_why(backend):
-    alert_id = alert_of(backend, "shop")["id"]
+    alert_id = outage_of(backend, "ackme")["id"]
     done = cli(backend, "ack", str(alert_id))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[1].split()[:4] == [str(alert_id), "ACK", "ERROR", "shop"]
+    assert done.stdout.splitlines()[1].split()[:4] == [str(alert_id), "ACK", "ERROR", "ackme"]
     assert backend.rows("SELECT status, acknowledged_by FROM alerts WHERE id = ?", alert_id) == [("ACK", "cli")]
     resolved = json.loads(cli(backend, "--json", "resolve", str(alert_id)).stdout)
     assert (resolved["id"], resolved["status"]) == (alert_id, "RESOLVED") and resolved["resolved_at"]
@@ -160,6 +180,93 @@ def test_a_backend_that_never_answers_is_given_up_on_after_the_timeout(tmp_path)
 
 def test_paging_fetches_every_alert_and_reports_progress(backend):
     counts: list[int] = []
+    every = backend.api("GET", "/alerts", params={"limit": 500}).json()["alerts"]
     alerts = Api(backend.url, KEY, 10).pages("/alerts", "alerts", {}, None, counts.append, page_size=1)
-    assert [a["target"] for a in alerts] == ["blog", "shop"] and counts == [1, 2, 2]
+    assert alerts == every and len(every) >= 2 and counts == [*range(1, len(every) + 1), len(every)]
     assert len(Api(backend.url, KEY, 10).pages("/alerts", "alerts", {}, 1, counts.append, page_size=1)) == 1
+
+
+def test_a_silence_added_from_the_cli_is_listed_suppresses_a_notice_and_ends(backend):
+    done = cli(backend, "silence", "add", "hush", "--for", "2h", "--reason", "db upgrade")
+    assert done.returncode == 0, done.stderr
+    header, row = done.stdout.splitlines()
+    assert header.split() == ["ID", "STATE", "MATCH", "STARTS", "(UTC)", "ENDS", "(UTC)", "REASON"]
+    silence_id = int(row.split()[0])
+    assert row.split()[1:3] == ["active", "hush"] and row.endswith("db upgrade")
+    [listed] = [s for s in backend.api("GET", "/silences").json()["silences"] if s["id"] == silence_id]
+    ends = datetime.fromisoformat(listed["ends_at"].replace("Z", "+00:00"))
+    assert timedelta(minutes=119) < ends - datetime.now(timezone.utc) <= timedelta(hours=2)
+    assert (listed["match"], listed["reason"]) == ("hush", "db upgrade")
+
+    alert = outage_of(backend, "hush")  # the alert opens; its notice is a SUPPRESSED row, not a delivery
+    assert backend.rows("SELECT channel, status, silence_id FROM notification_logs WHERE alert_id = ? "
+                        "ORDER BY channel", alert["id"]) == [("CONSOLE", "SUPPRESSED", silence_id),
+                                                             ("pager", "SUPPRESSED", silence_id)]
+    assert backend.rows("SELECT count(*) FROM deliveries WHERE alert_id = ?", alert["id"]) == [(0,)]
+
+    table_ids = [line.split()[0] for line in cli(backend, "silence", "list").stdout.splitlines()[1:]]
+    assert str(silence_id) in table_ids
+    as_json = json.loads(cli(backend, "--json", "silence", "list").stdout)["silences"]
+    assert as_json == backend.api("GET", "/silences").json()["silences"]
+    ended = json.loads(cli(backend, "--json", "silence", "end", str(silence_id)).stdout)
+    assert (ended["id"], ended["state"]) == (silence_id, "ended") and ended["ended_early_at"]
+    assert str(silence_id) not in cli(backend, "silence", "list").stdout.split()
+    every = cli(backend, "silence", "list", "--all").stdout.splitlines()
+    assert [line.split()[1] for line in every if line.split()[0] == str(silence_id)] == ["ended"]
+    again = cli(backend, "silence", "end", "999999")
+    assert again.returncode == EXIT_REFUSED and "Silence 999999 does not exist" in again.stderr
+
+
+def test_a_silence_from_and_until_a_time_and_a_bad_until_refused_with_the_apis_sentence(backend):
+    starts = datetime.now(timezone.utc).astimezone(timezone(timedelta(hours=1))) + timedelta(days=1)
+    done = cli(backend, "--json", "silence", "add", "web-*", "--from", starts.isoformat(timespec="seconds"),
+               "--until", (starts + timedelta(hours=1)).isoformat(timespec="seconds"))
+    assert done.returncode == 0, done.stderr
+    silence = json.loads(done.stdout)
+    assert (silence["match"], silence["state"]) == ("web-*", "upcoming")
+    assert silence["starts_at"] == starts.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    later = cli(backend, "silence", "add", "web-*", "--from", starts.isoformat(timespec="seconds"), "--for", "90m")
+    assert later.returncode == 0 and later.stdout.splitlines()[1].split()[1] == "upcoming"
+
+    before = backend.rows("SELECT count(*) FROM silences")
+    bad = cli(backend, "silence", "add", "hush", "--until", "tomorrow")
+    assert bad.returncode == EXIT_REFUSED and bad.stdout == ""
+    assert bad.stderr == ("outage: ends_at must be an ISO 8601 date-time with a UTC offset, such as "
+                          "2026-12-24T18:00:00+01:00 or ...Z. (HTTP 400)\n")
+    assert backend.rows("SELECT count(*) FROM silences") == before  # stored nothing
+    assert cli(backend, "silence", "add", "hush", "--for", "soon").returncode == EXIT_USAGE
+    assert cli(backend, "silence", "add", "hush").returncode == EXIT_USAGE  # --for or --until
+
+
+def test_channels_are_listed_with_secrets_redacted_and_tested_sent_or_failed(backend):
+    done = cli(backend, "channels")
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[0]: sorted(line.split()[1:]) for line in done.stdout.splitlines()[1:]}
+    assert rows == {"console": ["-", "console"], "pager": ["secret=<redacted>", "url=<redacted>", "webhook"]}
+    assert json.loads(cli(backend, "--json", "channels").stdout) == backend.api("GET", "/channels").json()
+
+    sent = cli(backend, "channels", "test", "console")
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stdout.startswith("SENT test notice through CONSOLE (notification log ")
+    log_id = int(sent.stdout.split()[-1].rstrip(")"))
+    assert backend.rows("SELECT channel, notice_type, status FROM notification_logs WHERE id = ?", log_id) == [
+        ("CONSOLE", "TEST", "SENT")]
+    failed = cli(backend, "channels", "test", "pager")
+    assert failed.returncode == EXIT_REFUSED and failed.stdout.startswith("FAILED test notice through pager: ")
+    as_json = json.loads(cli(backend, "--json", "channels", "test", "pager").stdout)
+    assert (as_json["channel"], as_json["status"]) == ("pager", "FAILED") and as_json["error_message"]
+    unknown = cli(backend, "channels", "test", "nope")
+    assert unknown.returncode == EXIT_REFUSED and "No channel is named 'nope'" in unknown.stderr
+
+
+def test_pause_and_resume_a_target(backend):
+    done = cli(backend, "pause", "napper")
+    assert done.returncode == 0, done.stderr
+    assert [line.split() for line in done.stdout.splitlines()] == [["NAME", "PAUSED"], ["napper", "yes"]]
+    [napper] = [t for t in backend.api("GET", "/targets").json()["targets"] if t["name"] == "napper"]
+    assert napper["paused"] is True and napper["state"] == "PAUSED"
+    assert json.loads(cli(backend, "--json", "resume", "napper").stdout) == {"name": "napper", "paused": False}
+    [napper] = [t for t in backend.api("GET", "/targets").json()["targets"] if t["name"] == "napper"]
+    assert napper["paused"] is False
+    missing = cli(backend, "pause", "nobody")
+    assert missing.returncode == EXIT_REFUSED and "No target named nobody" in missing.stderr

@@ -16,7 +16,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.backend_fixtures import API_KEY, app, backend_env, client, console, event, settings, with_env  # noqa: F401
-from tests.support.procs import Gunicorn, wait_until
+from tests.support.procs import Backend, Gunicorn, free_port, wait_until
 
 TOKEN = "metrics-token-abcdef0123456789"
 
@@ -138,3 +138,69 @@ def test_without_a_token_metrics_are_open_and_count_events_and_alert_changes(cli
     change = ("outage_alert_status_changes_total", ("status", "ACK"))
     assert samples(text)[change] - samples(before)[change] == 1
     promtool_check(text)
+
+
+def second_backend(tmp_path: Path, name: str, **env: str) -> Backend:
+    """Another backend process on the same database and targets file, with its own port and log."""
+    server = Backend(tmp_path, **env)
+    server.log_path, server.stdout_path = tmp_path / f"server-{name}.log", tmp_path / f"backend-{name}.out"
+    server.env["BACKEND_LOG_FILE"] = str(server.log_path)
+    return server
+
+
+def scrape(server: Backend) -> dict[tuple, float]:
+    return samples(server.api("GET", "/metrics").text)
+
+
+def test_the_outbox_shows_every_channel_with_notices_waiting_and_every_row_is_counted(tmp_path):
+    """A sends WEBHOOK (its own channel) and `pager` (${HOOK_SECRET}, set in A only); B sends neither."""
+    targets = tmp_path / "targets.yaml"
+    listed = "targets:\n  - {name: shop, url: https://shop.example/}\n  - {name: hush, url: https://hush.example/}\n"
+    targets.write_text(listed, encoding="utf-8")
+    common = {"FAILURE_THRESHOLD": "1", "TARGETS_FILE": str(targets), "TARGETS_POLL_SECONDS": "0.2",
+              "NOTIFY_RETRIES": "1", "NOTIFY_BACKOFF_SECONDS": "600", "NOTIFY_TIMEOUT_SECONDS": "2"}
+    closed = f"http://127.0.0.1:{free_port()}/hook"  # every webhook attempt is refused: the notice waits to retry
+    a = second_backend(tmp_path, "a", WEBHOOK_URL=closed, WEBHOOK_SECRET="w" * 24, HOOK_SECRET="h" * 24, **common)
+    b = second_backend(tmp_path, "b", **common)
+    c = second_backend(tmp_path, "c", **common)
+    try:
+        a.start()
+        b.start()
+        assert a.api("POST", "/events", json=event("https://shop.example/", ok=False, target="shop")).status_code == 201
+        wait_until(lambda: a.rows("SELECT 1 FROM notification_logs WHERE channel = 'WEBHOOK'"), 15,
+                   message="the webhook's first attempt")
+        seen_by_b = scrape(b)
+        assert seen_by_b[("outage_outbox_pending", ("channel", "WEBHOOK"))] == 1  # not B's channel, still shown
+        assert seen_by_b[("outage_outbox_oldest_pending_age_seconds", ("channel", "WEBHOOK"))] > 0
+        assert seen_by_b[("outage_outbox_pending", ("channel", "CONSOLE"))] == 0
+
+        # The file gains `pager`, which B cannot build (${HOOK_SECRET} unset there): B shows it all the same.
+        targets.write_text(listed + "channels:\n  pager: {type: webhook, url: "
+                           f"\"{closed}\", secret: \"${{HOOK_SECRET}}\"}}\n", encoding="utf-8")
+        assert a.api("POST", "/targets/reload").status_code == 200
+        wait_until(lambda: ("outage_outbox_pending", ("channel", "pager")) in scrape(b), 10,
+                   message="B's gauge for pager")
+        b.stop()
+        a.stop()
+
+        # C has no webhook (and the file no pager): at start it ends A's waiting notice as FAILED, and counts that row.
+        targets.write_text(listed, encoding="utf-8")
+        c.start()
+        values = scrape(c)
+        assert values[("outage_notification_attempts_total", ("channel", "WEBHOOK"), ("result", "FAILED"))] == 1
+        assert ("outage_outbox_pending", ("channel", "WEBHOOK")) not in values  # nothing waits for it now
+        assert c.api("POST", "/channels/console/test").status_code == 201
+        silence = c.api("POST", "/silences", json={"match": "hush", "ends_at": "2099-01-01T00:00:00Z"})
+        assert silence.status_code == 201
+        failures = [event("https://hush.example/", ok=False, target="hush", timestamp=f"2025-01-08T15:30:4{i}Z")
+                    for i in range(3)]  # three events, one alert: one notice
+        assert c.api("POST", "/events", json=failures).status_code == 201
+        values = scrape(c)
+        assert values[("outage_notification_attempts_total", ("channel", "CONSOLE"), ("result", "SENT"))] == 1
+        assert values[("outage_notification_attempts_total", ("channel", "CONSOLE"), ("result", "SUPPRESSED"))] == 1
+        assert c.rows("SELECT channel, status FROM notification_logs WHERE status = 'SUPPRESSED'") == [
+            ("CONSOLE", "SUPPRESSED")]
+        promtool_check(c.api("GET", "/metrics").text)
+    finally:
+        for server in (c, b, a):
+            server.stop()

@@ -20,6 +20,7 @@ def scrape():
         # Compared in constant time; neither value goes into the answer or the log.
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
             raise ApiError(401, "GET /metrics needs the header Authorization: Bearer <METRICS_TOKEN>.")
-    body, content_type = metrics.exposition(ctx.engine, [n.channel for n in ctx.dispatcher.notifiers],
-                                            request.headers.get("Accept"))
+    # The file's named channels too, built here or not: each gets its gauges, 0 when nothing waits.
+    configured = [n.channel for n in ctx.dispatcher.notifiers] + list(ctx.channels.configured()[1])
+    body, content_type = metrics.exposition(ctx.engine, configured, request.headers.get("Accept"))
     return Response(body, content_type=content_type)
