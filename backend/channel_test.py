@@ -11,7 +11,9 @@ import logging
 from sqlalchemy import Engine
 
 from backend import metrics, store
+from backend.channels import public_channel
 from backend.database import write_transaction
+from backend.errors import ApiError
 from backend.messages import Notice
 from backend.notifiers.base import DeliveryError, Notifier, Receipt
 from backend.rules import AlertType
@@ -48,3 +50,20 @@ def send_test(engine: Engine, notifier: Notifier) -> dict:
         row["id"] = store.insert_notification_log(conn, row)
     metrics.notification_attempt(notifier.channel, row["status"])
     return row
+
+
+def channel_list(watch) -> list[dict]:
+    """The default channels that are on, then the targets file's named channels, secrets as `<redacted>` (SPEC §10)."""
+    defaults, named = watch.configured()
+    shown = [{"name": n.channel.lower(), "type": n.channel.lower()} for n in defaults]
+    return shown + [public_channel(name, spec) for name, spec in named.items()]
+
+
+def run_channel_test(engine: Engine, watch, name: str) -> dict:
+    """Send a test notice through the channel `name` (send_test); ApiError 404 naming the configured ones."""
+    notifier = watch.notifier(name)
+    if notifier is None:
+        known = [channel["name"] for channel in channel_list(watch)]
+        raise ApiError(404, f"No channel is named {name!r}; configured: {', '.join(known)}.",
+                       details={"channels": known})
+    return send_test(engine, notifier)

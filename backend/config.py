@@ -68,6 +68,7 @@ class Settings:
     email: EmailSettings | None = None  # the email channel (SMTP_*, SPEC §10); None when it is off
     metrics_token: str | None = field(default=None, repr=False)  # GET /metrics wants it as a bearer token
     dashboard: DashboardSettings | None = None  # the dashboard (DASHBOARD_PASSWORD, SPEC §12); None when it is off
+    status_page: bool = False  # the public /status page (STATUS_PAGE=on, SPEC §12)
 
     def __post_init__(self) -> None:
         # The dispatcher renews its lease at half-life, before an attempt, and claims a row for one
@@ -133,6 +134,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         email=load_email_settings(environ),
         metrics_token=_metrics_token(environ),
         dashboard=load_dashboard_settings(environ),
+        status_page=_bool(environ, "STATUS_PAGE", False),
     )
 
 

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import Engine
 
-from backend import stats, store, store_dashboard
+from backend import stats, store, store_dashboard, store_silences
 from backend.errors import ApiError
 from backend.rules import AlertStatus
 from backend.target_list import target_state
@@ -25,9 +25,10 @@ def overview(engine: Engine, fleet: stats.FleetStats, now: datetime | None = Non
         active = store_dashboard.active_alerts(conn)
         percents = fleet.percent(conn, now)
         response = fleet.hourly_response_ms(conn, now)
+        paused = store_silences.paused_names(conn)  # one read for the fleet: PAUSED as GET /targets says it
     no_uptime = {window: None for window in stats.WINDOWS}
-    return [_shown(row, active.get(row["name"]), percents.get(row["name"], no_uptime), response.get(row["name"], []))
-            for row in rows]
+    return [_shown(row, active.get(row["name"]), percents.get(row["name"], no_uptime), response.get(row["name"], []),
+                   row["name"] in paused) for row in rows]
 
 
 def target_detail(engine: Engine, name: str, now: datetime | None = None) -> dict | None:
@@ -40,11 +41,12 @@ def target_detail(engine: Engine, name: str, now: datetime | None = None) -> dic
         active = next((a for a in alerts if a["status"] in (AlertStatus.OPEN.value, AlertStatus.ACK.value)), None)
         checks = store_dashboard.recent_checks(conn, name, row["target_url"], RECENT_CHECKS)
         attempts = store_dashboard.delivery_attempts(conn, name, RECENT_ATTEMPTS)
+        is_paused = name in store_silences.paused_names(conn)
     try:
         uptime = {w: stats.target_stats(engine, name, w, now)["uptime_percent"] for w in stats.WINDOWS}
     except ApiError:  # a target of agents only whose every check and rollup was purged
         uptime = {w: None for w in stats.WINDOWS}
-    shown = _shown(row, active, uptime, [])
+    shown = _shown(row, active, uptime, [], is_paused)
     shown.update(checks=checks, alerts=alerts, attempts=attempts)
     return shown
 
@@ -55,8 +57,9 @@ def alert_list(engine: Engine, status: str | None) -> list[dict]:
         return store.list_alerts(conn, status, None, ALERTS_PAGE, 0)
 
 
-def _shown(row: dict, alert: dict | None, uptime: dict, response: list[tuple[str, float]]) -> dict:
+def _shown(row: dict, alert: dict | None, uptime: dict, response: list[tuple[str, float]], is_paused: bool) -> dict:
     return {"name": row["name"], "kind": row["kind"], "target_url": row["target_url"],
-            "state": target_state(row["last_check_at"], alert), "alert": alert,
+            "in_file": row["in_file"], "paused": is_paused,
+            "state": target_state(row["last_check_at"], alert, is_paused), "alert": alert,
             "last_check": (row["last_check_at"] or "")[:19] or None,
             "failures_in_a_row": row["failures_in_a_row"] or 0, "uptime": uptime, "response_ms": response}

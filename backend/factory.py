@@ -22,7 +22,7 @@ from backend.rollups import Roller
 from backend.service import AlertService
 from backend.startup import open_database
 from backend.target_list import TargetList
-from backend.web import views as dashboard_views
+from backend.web import status as status_page, views as dashboard_views
 from backend.telegram_updates import TelegramUpdates
 from common.config import api_key_warning
 
@@ -90,7 +90,7 @@ def create_app(settings: Settings, notifiers: list[Notifier] | None = None) -> F
                                           channels=channel_watch)
     register_error_handlers(app)
     for blueprint in (health.bp, events.bp, alerts.bp, targets.bp, agents.bp, ping.bp, channels.bp, metrics.bp,
-                      docs.bp, silences.bp, paused.bp, dashboard_views.bp):
+                      docs.bp, silences.bp, paused.bp, dashboard_views.bp, status_page.bp):
         app.register_blueprint(blueprint)
     target_list.start_watching()
     channel_watch.start()

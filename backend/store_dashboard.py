@@ -20,8 +20,9 @@ def all_targets(conn: Connection) -> list[dict]:
                .order_by(file_targets.c.position))
     others = (select(targets.c.name, targets.c.failures_in_a_row, targets.c.last_check_at)
               .where(~targets.c.name.in_(select(file_targets.c.name))).order_by(targets.c.name))
-    rows = [dict(row) for row in conn.execute(in_file).mappings()]
-    rows += [{**row, "kind": "http", "target_url": row["name"]} for row in conn.execute(others).mappings()]
+    rows = [{**row, "in_file": True} for row in conn.execute(in_file).mappings()]
+    rows += [{**row, "kind": "http", "target_url": row["name"], "in_file": False}
+             for row in conn.execute(others).mappings()]
     return rows
 
 
@@ -31,10 +32,10 @@ def one_target(conn: Connection, name: str) -> dict | None:
                        .select_from(file_targets.outerjoin(targets, targets.c.name == file_targets.c.name))
                        .where(file_targets.c.name == name)).mappings().first()
     if row is not None:
-        return dict(row)
+        return {**row, "in_file": True}
     row = conn.execute(select(targets.c.name, targets.c.failures_in_a_row, targets.c.last_check_at)
                        .where(targets.c.name == name)).mappings().first()
-    return {**row, "kind": "http", "target_url": name} if row is not None else None
+    return {**row, "kind": "http", "target_url": name, "in_file": False} if row is not None else None
 
 
 def active_alerts(conn: Connection) -> dict[str, dict]:

@@ -59,8 +59,9 @@ def dashboard(tmp_path, target):
     """The real backend (dashboard on) and agent, watching `target` as "shop" every half second."""
     (tmp_path / "targets.yaml").write_text(
         f"targets:\n  - name: shop\n    url: {target.url}\n    interval: 0.5\n    timeout: 2\n"
-        "    failure_threshold: 2\n", encoding="utf-8")
+        "    failure_threshold: 2\n    public: true\n", encoding="utf-8")
     backend = Backend(tmp_path, DASHBOARD_PASSWORD=PASSWORD, SECRET_KEY=SECRET_KEY, ROLLUP_INTERVAL_SECONDS="0.5",
+                      STATUS_PAGE="on",
                       NOTIFY_BACKOFF_SECONDS="0.01").start()
     agent = start(["agent/agent.py"], base_env(tmp_path, TARGET_URL="", BACKEND_URL=backend.url,
                                                AGENT_NAME="browser-test-agent"), tmp_path / "agent.out")
@@ -137,6 +138,10 @@ def test_log_in_see_a_site_go_down_and_acknowledge_its_alert(dashboard, browser,
     browser.get(f"{base}/ui/")
     assert browser.execute_script("return document.documentElement.scrollWidth") <= 390 + 1
     shot(browser, "6-targets-phone")
+    browser.get(f"{base}/status")  # the public page, on a phone too: no login, no URL
+    assert "down" in row_text(browser, 'li[data-target="shop"]') and target.url not in browser.page_source
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= 390 + 1
+    shot(browser, "6-status-phone")
     browser.set_window_size(1200, 900)
 
     # Wait through one live refresh (fetch and swap, every 10 s): the page is still whole, and quiet.

@@ -4,11 +4,9 @@ from datetime import datetime, timezone
 
 from flask import Blueprint, current_app, jsonify
 
-from backend import store_silences
+from backend import silence_service
 from backend.api import json_body, require_api_key
-from backend.database import write_transaction
 from backend.errors import INVALID_REQUEST, ApiError
-from backend.validation import parse_target_name
 
 bp = Blueprint("paused", __name__)
 bp.before_request(require_api_key)
@@ -22,9 +20,6 @@ def pause_target(name: str):
     if not isinstance(body, dict) or set(body) != {"paused"} or not isinstance(body["paused"], bool):
         raise ApiError(400, 'The body must be {"paused": true} or {"paused": false}.',
                        details={"code": INVALID_REQUEST, "field": "paused"})
-    name = parse_target_name(name)
-    with write_transaction(current_app.extensions["outage"].engine) as conn:
-        if not store_silences.is_file_target(conn, name):
-            raise ApiError(404, f"No target named {name} in the targets file.")
-        store_silences.set_paused(conn, name, body["paused"], datetime.now(timezone.utc))
+    silence_service.set_paused(current_app.extensions["outage"].engine, name, body["paused"],
+                               datetime.now(timezone.utc))
     return jsonify({"name": name, "paused": body["paused"]})
