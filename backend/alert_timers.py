@@ -16,6 +16,7 @@ import logging
 from datetime import datetime, timezone
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from backend import store, store_alert_timers
 from backend.alert_timer_rules import escalation_due, next_reminder_at, reminder_due
@@ -27,6 +28,8 @@ from backend.suppression import queue_deliveries
 from backend.target_rules import TargetRules
 
 log = logging.getLogger(__name__)
+
+_failed_alerts: set[int] = set()  # alerts whose timers raised in this process: each said once
 
 
 def _moment(text: str | None) -> datetime | None:
@@ -49,16 +52,26 @@ def queue_due_timers(engine: Engine, rules: TargetRules, channels: list[str], no
         book = rules.book(conn)
     queued = 0
     for alert in due:
-        settings = book.by_name.get(alert["target"])
-        settings = settings.settings if settings is not None else book.defaults
-        # One transaction per alert: it holds one alert row at a time, so it never deadlocks with ingest.
-        with write_transaction(engine) as conn:
-            queued += _remind(conn, alert, settings, channels, now)
-            queued += _escalate(conn, alert, settings, channels, now)
+        held = (book.paused or {}).get(alert["target"])  # paused: its settings, for the reminders' beat
+        resolved = book.by_name.get(alert["target"])
+        settings = held or (resolved.settings if resolved is not None else None) or book.defaults
+        try:
+            # One transaction per alert: it holds one alert row at a time, so it never deadlocks with ingest.
+            with write_transaction(engine) as conn:
+                queued += _remind(conn, alert, settings, channels, now, held is not None)
+                queued += _escalate(conn, alert, settings, channels, now, held is not None)
+        except SQLAlchemyError:
+            raise  # the database's trouble, not this alert's: the timer loop says it once and tries again
+        except Exception:  # one alert's bad row must not stop the reminders of every other
+            if alert["id"] not in _failed_alerts:
+                _failed_alerts.add(alert["id"])
+                log.exception("alert %d for %s: its reminder or escalation failed; the pass goes on without it",
+                              alert["id"], alert["target"])
     return queued
 
 
-def _remind(conn: Connection, alert: dict, settings: RuleSettings, configured: list[str], now: datetime) -> int:
+def _remind(conn: Connection, alert: dict, settings: RuleSettings, configured: list[str], now: datetime,
+            paused: bool) -> int:
     """Claim the alert's due reminder and queue it on the target's channels; how many deliveries."""
     due = _moment(alert["remind_at"])
     if not reminder_due(alert["status"], due, now):
@@ -67,16 +80,22 @@ def _remind(conn: Connection, alert: dict, settings: RuleSettings, configured: l
     next_at = store.precise_text(next_reminder_at(due, now, every)) if every else None
     if not store_alert_timers.claim_reminder(conn, alert["id"], alert["remind_at"], next_at):
         return 0  # another process sent it, or the alert was acknowledged or resolved meanwhile
-    if every is None or _is_silenced(conn, alert["target"], now):
+    # Paused or silenced: this one writes nothing, the next keeps its beat (SPEC §11).
+    if every is None or paused or _is_silenced(conn, alert["target"], now):
         return 0
     return _queue(conn, alert, AlertType.REMINDER, _channels_of(configured, settings), now)
 
 
-def _escalate(conn: Connection, alert: dict, settings: RuleSettings, configured: list[str], now: datetime) -> int:
+def _escalate(conn: Connection, alert: dict, settings: RuleSettings, configured: list[str], now: datetime,
+              paused: bool) -> int:
     """Claim the alert's due escalation (once) and queue it on the escalation channels; how many deliveries."""
     if not escalation_due(alert["status"], _moment(alert["escalate_at"]), now):
         return 0
     if not store_alert_timers.claim_escalation(conn, alert["id"], alert["escalate_at"]):
+        return 0
+    if paused:
+        # Consumed, not held: pausing is somebody's deliberate attention, which an escalation exists to find.
+        log.info("alert %d for %s: escalation due while the target is paused, not sent", alert["id"], alert["target"])
         return 0
     if not settings.escalate_channels:
         return 0  # a reload took the target's escalate: away

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -16,6 +17,7 @@ targets:
      escalate: {after_minutes: 30, channels: [console]}}
   - {name: quiet, url: "https://quiet.example/", failure_threshold: 1, reminder_minutes: 0}
   - {name: plain, url: "https://plain.example/", failure_threshold: 1}
+  - {name: cafe, url: "https://cafe.example/", failure_threshold: 1, reminder_minutes: 10}
 """
 
 
@@ -127,3 +129,48 @@ def test_while_silenced_reminders_write_nothing_and_the_escalation_waits_for_the
     assert app.extensions["outage"].dispatcher.wait_idle(10)
     assert sorted(queued(db, alert_id)) == ["ERROR", "ESCALATION"]
     assert sorted(n for n, status, _ in held() if status == "SENT") == ["ERROR", "ESCALATION"]
+
+
+def timers_of(db, alert_id: int) -> tuple:
+    [row] = db.rows("SELECT remind_at, escalate_at FROM alerts WHERE id = ?", (alert_id,))
+    return row["remind_at"], row["escalate_at"]
+
+
+def test_a_paused_targets_due_reminder_and_escalation_are_claimed_and_write_nothing(targets_yaml, app, api, db):
+    paused, _ = open_alert(api, db, "https://shop.example/")
+    other, _ = open_alert(api, db, "https://cafe.example/")  # a later id: the pass reaches it after the paused one
+    assert api.patch("/targets/shop", json={"paused": True}).status_code == 200
+    backdate(db, paused, 31)  # its reminder and escalation are due
+    backdate(db, other, 11)
+    now = datetime.now(timezone.utc)
+    run_pass(app, now)  # the app's own timer may get there first: the claims decide
+    assert queued(db, paused) == ["ERROR"] and queued(db, other) == ["ERROR", "REMINDER"]
+    remind_at, escalate_at = timers_of(db, paused)
+    assert escalate_at is None  # consumed: a paused alert has somebody's attention, it is not escalated later
+    assert datetime.fromisoformat(remind_at).replace(tzinfo=timezone.utc) > now  # no longer due: nothing starves
+    # Resumed, its reminders go on at their beat.
+    assert api.patch("/targets/shop", json={"paused": False}).status_code == 200
+    run_pass(app, now + timedelta(minutes=10))
+    assert queued(db, paused) == ["ERROR", "REMINDER"]
+
+
+def test_one_alert_that_fails_does_not_stop_the_pass_for_the_others(targets_yaml, app, api, db, caplog):
+    broken, _ = open_alert(api, db, "https://shop.example/")
+    other, _ = open_alert(api, db, "https://cafe.example/")
+    backdate(db, other, 11)
+    db.rows("UPDATE alerts SET remind_at = '2000-13-45 99:99:99' WHERE id = ? RETURNING id", (broken,))  # unreadable
+    with caplog.at_level(logging.ERROR, logger="backend.alert_timers"):
+        run_pass(app, datetime.now(timezone.utc))
+        run_pass(app, datetime.now(timezone.utc))
+    assert queued(db, other) == ["ERROR", "REMINDER"]
+    said = [r for r in caplog.records if r.name == "backend.alert_timers" and f"alert {broken} " in r.getMessage()]
+    assert len(said) == 1  # once, naming the alert, not once a pass
+
+
+def test_a_failing_timer_duty_skips_neither_the_others_nor_the_deadlines(targets_yaml, app, api, db, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a fault in the silence-end duty")
+    monkeypatch.setattr("backend.deadline_timer.release_ended", broken)
+    alert_id, _ = open_alert(api, db, "https://cafe.example/")
+    backdate(db, alert_id, 11)  # the app's own timer thread finds it due within a tick
+    wait_until(lambda: "REMINDER" in queued(db, alert_id), 10, message="a REMINDER queued despite the fault")
