@@ -169,3 +169,13 @@ def test_a_paused_push_target_misses_no_deadline_and_its_deadline_counts_from_it
     [missed] = wait_until(lambda: db.rows("SELECT checked_at FROM events WHERE target = 'nightly'"), 10,
                           message="the deadline after resuming")
     assert missed["checked_at"] >= check_time_text(resumed + timedelta(seconds=1))
+
+
+@with_env(FAILURE_THRESHOLD="1")
+def test_a_stored_window_that_never_comes_neither_fails_ingest_nor_silences(targets_yaml, app, api, db):
+    """Loading refuses `0 0 30 2 *` now; a database loaded before may still hold one, as here."""
+    db.rows("INSERT INTO maintenance_windows (position, spec) VALUES (1, ?) RETURNING position",
+            ('{"match": "shop", "cron": "0 0 30 2 *", "duration": "1h", "timezone": "UTC"}',))
+    alert = fail(api, "shop", "https://shop.example/")  # 201 with its alert, not a 500 storing nothing
+    assert app.extensions["outage"].dispatcher.wait_idle(5)
+    assert logs(db, alert["id"]) == [("ERROR", "SENT", None, None)]
