@@ -71,6 +71,16 @@ def save_maintenance(conn: Connection, specs: list[str]) -> None:
         conn.execute(insert(maintenance_windows), [{"position": i, "spec": spec} for i, spec in enumerate(specs)])
 
 
+def release_maintenance_suppressed(conn: Connection, now: str) -> int:
+    """Make the notices held by maintenance windows due now (the loaded windows changed); how many.
+
+    The silence-end pass then asks again, and holds again whatever a window still covers.
+    """
+    return conn.execute(update(notification_logs).where(notification_logs.c.silence_id.is_(None),
+                                                        notification_logs.c.release_at > now)
+                        .values(release_at=now)).rowcount
+
+
 def target_tags(conn: Connection, name: str) -> tuple[str, ...]:
     """A file target's tags; () for a target not in the file."""
     spec = conn.execute(select(file_targets.c.spec).where(file_targets.c.name == name)).scalar_one_or_none()

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from sqlalchemy import Engine
 
@@ -80,8 +81,12 @@ def store_loaded(engine: Engine, loaded: LoadedFile) -> LoadSummary:
         removed = [name for name in before if name not in names]
         store.save_file_targets(conn, loaded.fingerprint, now, added, updated, removed)
         store_channels.save_channels(conn, loaded.channels)
-        store_silences.save_maintenance(conn, [dumps_spec(window) for window in loaded.maintenance])
+        windows = [dumps_spec(window) for window in loaded.maintenance]
+        windows_changed = [row["spec"] for row in store_silences.maintenance_rows(conn)] != windows
+        store_silences.save_maintenance(conn, windows)
         silenced = store.forget_removed_targets(conn, removed, now) if removed else []
+        if windows_changed:  # after the alert rows above: alert, then notification_logs, as release_ended locks
+            store_silences.release_maintenance_suppressed(conn, store.precise_text(datetime.now(timezone.utc)))
     if silenced:
         log.info("%s of targets removed from the file resolved, without a notice: %s",
                  plural(len(silenced), "active alert"), ", ".join(map(str, silenced)))

@@ -179,3 +179,18 @@ def test_a_stored_window_that_never_comes_neither_fails_ingest_nor_silences(targ
     alert = fail(api, "shop", "https://shop.example/")  # 201 with its alert, not a 500 storing nothing
     assert app.extensions["outage"].dispatcher.wait_idle(5)
     assert logs(db, alert["id"]) == [("ERROR", "SENT", None, None)]
+
+
+@with_env(FAILURE_THRESHOLD="1")
+def test_a_reload_that_changes_or_removes_a_window_releases_its_held_notices(targets_yaml, app, api, db):
+    alert = fail(api, "blog", "https://blog.example/")
+    assert logs(db, alert["id"]) == [("ERROR", "SUPPRESSED", "maintenance always", None)]
+    # Replaced by another window still covering blog: released, then held again by the one that applies now.
+    targets_yaml.write_text(TARGETS.replace("name: always", "name: longer").replace("1h}", "2h}"), encoding="utf-8")
+    assert api.post("/targets/reload").status_code == 200
+    wait_until(lambda: len(logs(db, alert["id"])) == 2, 10, message="the notice held again by the new window")
+    assert logs(db, alert["id"])[1] == ("ERROR", "SUPPRESSED", "maintenance longer", None)
+    # Removed: the notice goes out now, not at the removed window's planned end.
+    targets_yaml.write_text(TARGETS.split("maintenance:")[0], encoding="utf-8")
+    assert api.post("/targets/reload").status_code == 200
+    wait_until(lambda: ("ERROR", "SENT", None, None) in logs(db, alert["id"]), 10, message="the ERROR sent")
