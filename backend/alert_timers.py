@@ -19,13 +19,13 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from backend import store, store_alert_timers
-from backend.alert_timer_rules import escalation_due, next_reminder_at, reminder_due
+from backend.alert_timer_rules import escalation_due, first_timers, next_reminder_at, reminder_due
 from backend.database import write_transaction
 from backend.ingest import _channels_of  # the one routing rule: named channels change it for every notice
 from backend.rules import AlertType, RuleSettings
 from backend.silences import silence_for
 from backend.suppression import queue_deliveries
-from backend.target_rules import TargetRules
+from backend.target_rules import TargetRules, rule_settings
 
 log = logging.getLogger(__name__)
 
@@ -117,3 +117,22 @@ def _queue(conn: Connection, alert: dict, notice_type: AlertType, to: list[str],
          "next_attempt_at": store.precise_text(now), "created_at": created} for channel in to])
     log.info("alert %d for %s: %s queued (%s)", alert["id"], alert["target"], notice_type.value, ", ".join(to))
     return len(to)
+
+
+def back_fill(conn: Connection, specs: list[dict], reminder_minutes: float | None) -> int:
+    """Give OPEN alerts of the loaded targets the reminder and escalation their settings now ask for and they lack
+    (a reload turned them on), as if set when each opened; inside the load's transaction. How many alerts."""
+    by_name = {spec["name"]: spec for spec in specs}
+    filled = 0
+    for alert in store_alert_timers.open_alerts_without_timers(conn):
+        spec = by_name.get(alert["target"])
+        if spec is None:
+            continue  # not a file target: its settings are the environment's, unchanged by a reload
+        timers = first_timers(_moment(alert["created_at"]), rule_settings(spec, 1, reminder_minutes))
+        remind_at = timers.remind_at if alert["remind_at"] is None else None
+        escalate_at = timers.escalate_at if alert["escalate_at"] is None else None
+        if remind_at or escalate_at:
+            store_alert_timers.fill_timers(conn, alert["id"], remind_at and store.precise_text(remind_at),
+                                           escalate_at and store.precise_text(escalate_at))
+            filled += 1
+    return filled

@@ -7,6 +7,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 from backend.alert_timers import queue_due_timers
+from backend.store_alert_timers import ESCALATED
 from tests.support.procs import wait_until
 from tests.backend_fixtures import (api, app, backend_env, client, console, db, event, settings,  # noqa: F401
                                     targets_yaml, with_env)
@@ -146,7 +147,7 @@ def test_a_paused_targets_due_reminder_and_escalation_are_claimed_and_write_noth
     run_pass(app, now)  # the app's own timer may get there first: the claims decide
     assert queued(db, paused) == ["ERROR"] and queued(db, other) == ["ERROR", "REMINDER"]
     remind_at, escalate_at = timers_of(db, paused)
-    assert escalate_at is None  # consumed: a paused alert has somebody's attention, it is not escalated later
+    assert escalate_at == ESCALATED  # consumed: a paused alert has somebody's attention, it is not escalated later
     assert datetime.fromisoformat(remind_at).replace(tzinfo=timezone.utc) > now  # no longer due: nothing starves
     # Resumed, its reminders go on at their beat.
     assert api.patch("/targets/shop", json={"paused": False}).status_code == 200
@@ -174,3 +175,20 @@ def test_a_failing_timer_duty_skips_neither_the_others_nor_the_deadlines(targets
     alert_id, _ = open_alert(api, db, "https://cafe.example/")
     backdate(db, alert_id, 11)  # the app's own timer thread finds it due within a tick
     wait_until(lambda: "REMINDER" in queued(db, alert_id), 10, message="a REMINDER queued despite the fault")
+
+
+def test_a_reload_that_turns_reminders_and_escalation_on_gives_them_to_alerts_already_open(targets_yaml, app, api, db):
+    alert_id, opened = open_alert(api, db, "https://plain.example/")  # plain: neither, when it opened
+    escalated, _ = open_alert(api, db, "https://shop.example/")
+    run_pass(app, opened + timedelta(minutes=31))  # shop's escalation goes out (once) before the reload
+    targets_yaml.write_text(TARGETS.replace('url: "https://plain.example/", failure_threshold: 1}',
+                                            'url: "https://plain.example/", failure_threshold: 1, reminder_minutes: 10,'
+                                            ' escalate: {after_minutes: 30, channels: [console]}}'),
+                            encoding="utf-8")  # shop unchanged
+    assert api.post("/targets/reload").status_code == 200
+    remind_at, escalate_at = timers_of(db, alert_id)
+    assert (datetime.fromisoformat(remind_at), datetime.fromisoformat(escalate_at)) == (
+        opened.replace(tzinfo=None) + timedelta(minutes=10), opened.replace(tzinfo=None) + timedelta(minutes=30))
+    run_pass(app, opened + timedelta(minutes=31))
+    assert queued(db, alert_id) == ["ERROR", "REMINDER", "ESCALATION"]
+    assert queued(db, escalated).count("ESCALATION") == 1  # an escalation already sent is not given again
