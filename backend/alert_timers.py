@@ -1,7 +1,8 @@
 """Reminders and escalations (SPEC §11): the deadline timer's lease holder queues them when they come due.
 
 The due times are columns on the alert (alerts.remind_at, alerts.escalate_at), set in the
-transaction that opens it (backend/ingest.py, rules in backend/alert_timer_rules.py). Each pass
+transaction that opens it (backend/ingest.py, rules in backend/alert_timer_rules.py), or by the
+reload that turns them on (back_fill). Each pass
 reads the OPEN alerts with one due, then claims each with a conditional UPDATE (the alert still
 OPEN, the due time still the one read) and, in the same transaction, queues the notice as
 deliveries rows for the dispatcher, which retries and logs it like any other. So two processes,
