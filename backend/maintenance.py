@@ -145,6 +145,8 @@ def latest_start(window: Window, now: datetime) -> datetime:
     # get_prev is strictly before its base: one second on, a start at `now` itself counts.
     runs = croniter(window.cron, (now + timedelta(seconds=1)).astimezone(window.zone))
     start = runs.get_prev(datetime)
+    if start > now:  # the next start, under a second away: the window that may be open began before it
+        start = runs.get_prev(datetime)
     before = runs.get_prev(datetime)
     if before.replace(tzinfo=None) == start.replace(tzinfo=None):
         start = before  # the same wall time twice in one night: its first occurrence

@@ -87,6 +87,12 @@ def test_a_window_that_never_comes_is_closed_not_an_error():
     assert maintenance_at([never], "web", (), at("2026-02-28 00:30")) is None
 
 
+def test_an_overlapping_window_stays_open_in_the_second_before_its_next_start():
+    """Every minute, lasting an hour: always open, also at hh:mm:59.5, when the next start is under a second away."""
+    always = window(cron="* * * * *", duration="1h")
+    assert open_until(always, at("2026-12-01 20:59:59.500")) == at("2026-12-01 21:59:00")
+
+
 def test_a_leap_day_window_is_allowed_and_opens_on_leap_years():
     from backend.maintenance import MaintenanceEntry
 
