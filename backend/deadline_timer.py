@@ -81,8 +81,23 @@ class DeadlineTimer(BackgroundLoop):
         with self.engine.connect() as conn:  # the configured channels and this file version's named ones
             channels = [*self.service.channels, *self.service.rules.book(conn).named_channels]
         # The one timer loop (STYLE §8): notices held by silences that ended, reminders, escalations (SPEC §11).
-        if release_ended(self.engine, channels, now) + queue_due_timers(self.engine, self.service.rules, channels, now):
+        # Each duty runs whatever another raised; the first failure is raised after the deadlines, for pass_safely.
+        failures, queued = [], 0
+        for duty in (lambda: release_ended(self.engine, channels, now),
+                     lambda: queue_due_timers(self.engine, self.service.rules, channels, now)):
+            try:
+                queued += duty()
+            except Exception as exc:
+                failures.append(exc)
+        if queued:
             self.on_alert()
+        stored = self._deadlines(now, resumed)
+        if failures:
+            raise failures[0]
+        return stored
+
+    def _deadlines(self, now: datetime, resumed: datetime | None) -> int:
+        """Store the missed deadlines due at `now`; how many."""
         with self.engine.connect() as conn:
             watches = self._current_watches(conn)
             if not watches:

@@ -81,7 +81,6 @@ class Dispatcher:
         self.poll_seconds = poll_seconds
         self.lease_seconds = lease_seconds
         self._notifiers: dict[str, Notifier] = {}  # by channel; a worker reads its channel's before each attempt
-        self._leases: dict[str, Lease] = {}
         self._wakes: dict[str, threading.Event] = {}
         self._stops: dict[str, threading.Event] = {}  # one channel's end (removed from the targets file)
         self._threads: list[threading.Thread] = []
@@ -110,9 +109,11 @@ class Dispatcher:
                 self._notifiers[channel] = notifier
                 if started:
                     continue
-                self._leases.setdefault(channel, Lease(self.engine, f"dispatcher:{channel}", self.lease_seconds))
+                # A lease (holder) of its own: a removed channel's worker, still ending its attempt, keeps
+                # the channel until it gives up its lease, and cannot give up this one's.
+                lease = Lease(self.engine, f"dispatcher:{channel}", self.lease_seconds)
                 self._wakes[channel], self._stops[channel] = threading.Event(), threading.Event()
-                thread = threading.Thread(target=self._run, args=(channel, self._stops[channel]), daemon=True,
+                thread = threading.Thread(target=self._run, args=(channel, self._stops[channel], lease), daemon=True,
                                           name=f"dispatch-{channel.lower()}")
                 self._threads.append(thread)
                 thread.start()
@@ -141,8 +142,7 @@ class Dispatcher:
         for thread in list(self._threads):
             thread.join(max(0.0, deadline - time.monotonic()))
 
-    def _run(self, channel: str, stop: threading.Event) -> None:
-        lease = self._leases[channel]
+    def _run(self, channel: str, stop: threading.Event, lease: Lease) -> None:
         wake = self._wakes[channel]
         lease_until = 0.0
         while not self._stopping.is_set() and not stop.is_set():

@@ -16,13 +16,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, CroniterError, croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # date.weekday() order
 MAX_DURATION = timedelta(days=7)
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?")
 _START = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
+_RANDOM = re.compile(r"(?<![a-z])r(?![a-z])", re.IGNORECASE)  # croniter's R: a new random time at each read
 
 
 class MaintenanceEntry(BaseModel):
@@ -55,8 +56,18 @@ class MaintenanceEntry(BaseModel):
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
-        if value is not None and (len(value.split()) != 5 or not croniter.is_valid(value)):
+        if value is None:
+            return value
+        if len(value.split()) != 5 or not croniter.is_valid(value):
             raise ValueError('must be a cron expression of five fields, such as "0 2 * * sat"')
+        if _RANDOM.search(value):
+            raise ValueError("R (a random time) is not allowed: a window starts at a set time")
+        try:  # valid syntax, yet perhaps no date (30 February): each notice due would ask for one
+            base = datetime.now(timezone.utc)
+            croniter(value, base).get_prev(datetime)
+            croniter(value, base).get_next(datetime)
+        except CroniterBadDateError:
+            raise ValueError("never matches a date (such as 30 February)") from None
         return value
 
     @field_validator("duration")
@@ -117,7 +128,10 @@ def window_of(entry: dict, index: int) -> Window:
 
 def open_until(window: Window, now: datetime) -> datetime | None:
     """When `window` closes if it is open at `now` (aware), else None."""
-    start = latest_start(window, now)
+    try:
+        start = latest_start(window, now)
+    except CroniterError:  # a window that never comes, stored before loading refused it: closed, not a failed ingest
+        return None
     end = start + window.duration
     return end if start <= now < end else None
 
@@ -131,6 +145,8 @@ def latest_start(window: Window, now: datetime) -> datetime:
     # get_prev is strictly before its base: one second on, a start at `now` itself counts.
     runs = croniter(window.cron, (now + timedelta(seconds=1)).astimezone(window.zone))
     start = runs.get_prev(datetime)
+    if start > now:  # the next start, under a second away: the window that may be open began before it
+        start = runs.get_prev(datetime)
     before = runs.get_prev(datetime)
     if before.replace(tzinfo=None) == start.replace(tzinfo=None):
         start = before  # the same wall time twice in one night: its first occurrence

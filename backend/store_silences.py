@@ -71,6 +71,16 @@ def save_maintenance(conn: Connection, specs: list[str]) -> None:
         conn.execute(insert(maintenance_windows), [{"position": i, "spec": spec} for i, spec in enumerate(specs)])
 
 
+def release_maintenance_suppressed(conn: Connection, now: str) -> int:
+    """Make the notices held by maintenance windows due now (the loaded windows changed); how many.
+
+    The silence-end pass then asks again, and holds again whatever a window still covers.
+    """
+    return conn.execute(update(notification_logs).where(notification_logs.c.silence_id.is_(None),
+                                                        notification_logs.c.release_at > now)
+                        .values(release_at=now)).rowcount
+
+
 def target_tags(conn: Connection, name: str) -> tuple[str, ...]:
     """A file target's tags; () for a target not in the file."""
     spec = conn.execute(select(file_targets.c.spec).where(file_targets.c.name == name)).scalar_one_or_none()
@@ -84,13 +94,19 @@ def insert_suppressed(conn: Connection, rows: list[dict]) -> None:
 
 
 def due_suppressed(conn: Connection, now: str, limit: int = 500) -> list[dict]:
-    """Suppressed notices whose silence or window has ended: id, alert, channel, notice type, the alert's state."""
+    """Suppressed notices whose silence or window has ended: id, alert, channel, notice type, the alert's state
+    (as read without a lock: lock_alert_status reads it again before acting)."""
     query = (select(notification_logs.c.id, notification_logs.c.alert_id, notification_logs.c.channel,
                     notification_logs.c.notice_type, alerts.c.status.label("alert_status"), alerts.c.target,
                     alerts.c.event_id)
              .select_from(notification_logs.join(alerts, alerts.c.id == notification_logs.c.alert_id))
              .where(notification_logs.c.release_at <= now).order_by(notification_logs.c.id).limit(limit))
     return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def lock_alert_status(conn: Connection, alert_id: int) -> str | None:
+    """The alert's status, its row locked until the transaction ends (PostgreSQL: the latest committed one)."""
+    return conn.execute(select(alerts.c.status).where(alerts.c.id == alert_id).with_for_update()).scalar()
 
 
 def claim_suppressed(conn: Connection, log_id: int) -> bool:

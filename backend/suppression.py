@@ -55,15 +55,17 @@ def release_ended(engine: Engine, channels: list[str], now: datetime | None = No
     """Queue the suppressed notices whose silence has ended, for alerts still OPEN; how many were queued."""
     now = now or datetime.now(timezone.utc)
     with engine.connect() as conn:  # a plain read first: most ticks find nothing, and take no write lock
-        if not store_silences.due_suppressed(conn, store.precise_text(now), limit=1):
-            return 0
+        due = store_silences.due_suppressed(conn, store.precise_text(now))
     queued = 0
-    with write_transaction(engine) as conn:
-        for row in store_silences.due_suppressed(conn, store.precise_text(now)):
+    for row in due:
+        # One transaction per notice, its alert locked first (FOR UPDATE): an ACK or resolve in flight
+        # is waited for and then seen, and no transaction here holds two alerts at once.
+        with write_transaction(engine) as conn:
+            status = store_silences.lock_alert_status(conn, row["alert_id"])
             if not store_silences.claim_suppressed(conn, row["id"]):
                 continue  # another process handled it
-            if row["alert_status"] != "OPEN" or row["channel"] not in channels:
-                why = (f"the alert is {row['alert_status']}" if row["channel"] in channels
+            if status != "OPEN" or row["channel"] not in channels:
+                why = (f"the alert is {status}" if row["channel"] in channels
                        else f"channel {row['channel']} is not configured")
                 log.info("silence over for alert %d of %s: %s %s not sent, %s", row["alert_id"], row["target"],
                          row["channel"], row["notice_type"], why)

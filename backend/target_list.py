@@ -11,10 +11,12 @@ import json
 import logging
 import os
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from sqlalchemy import Engine
 
 from backend import store, store_channels, store_silences
+from backend.alert_timers import back_fill
 from backend.config import ROOT, Settings
 from backend.background import BackgroundLoop
 from backend.database import write_transaction
@@ -56,8 +58,11 @@ def read_file(settings: Settings) -> LoadedFile:
                              shown_path(settings))
 
 
-def store_loaded(engine: Engine, loaded: LoadedFile) -> LoadSummary:
-    """Make the database's list the file's, in one transaction; nothing is written when it already is."""
+def store_loaded(engine: Engine, loaded: LoadedFile, reminder_minutes: float | None = None) -> LoadSummary:
+    """Make the database's list the file's, in one transaction; nothing is written when it already is.
+
+    `reminder_minutes`: REMINDER_MINUTES, for open alerts that the file now gives reminders (SPEC §11).
+    """
     now = store.now_text()
     with write_transaction(engine) as conn:
         if store.lock_targets_file(conn) == loaded.fingerprint:
@@ -80,8 +85,13 @@ def store_loaded(engine: Engine, loaded: LoadedFile) -> LoadSummary:
         removed = [name for name in before if name not in names]
         store.save_file_targets(conn, loaded.fingerprint, now, added, updated, removed)
         store_channels.save_channels(conn, loaded.channels)
-        store_silences.save_maintenance(conn, [dumps_spec(window) for window in loaded.maintenance])
+        windows = [dumps_spec(window) for window in loaded.maintenance]
+        windows_changed = [row["spec"] for row in store_silences.maintenance_rows(conn)] != windows
+        store_silences.save_maintenance(conn, windows)
         silenced = store.forget_removed_targets(conn, removed, now) if removed else []
+        back_fill(conn, loaded.targets, reminder_minutes)  # reminders and escalation a reload turned on
+        if windows_changed:  # after the alert rows above: alert, then notification_logs, as release_ended locks
+            store_silences.release_maintenance_suppressed(conn, store.precise_text(datetime.now(timezone.utc)))
     if silenced:
         log.info("%s of targets removed from the file resolved, without a notice: %s",
                  plural(len(silenced), "active alert"), ", ".join(map(str, silenced)))
@@ -119,7 +129,7 @@ class TargetList:
         return self._load(why)
 
     def _load(self, why: str) -> LoadSummary:
-        summary = store_loaded(self.engine, read_file(self.settings))
+        summary = store_loaded(self.engine, read_file(self.settings), self.settings.reminder_minutes)
         if summary.is_unchanged:
             log.info("targets file %s %s: %s, unchanged", shown_path(self.settings), why, plural(summary.total, "target"))
         else:

@@ -35,6 +35,7 @@ class TargetBook:
     by_url: dict[str, Resolved]       # the URLs of exactly one file target each, resolved to it
     defaults: RuleSettings  # for a target not in the file, named by its URL
     named_channels: tuple[str, ...] = ()  # the file's named channels (SPEC §10): notices go there too
+    paused: dict[str, RuleSettings] | None = None  # paused targets' file settings: their reminders keep the beat
 
     def resolve(self, target: str | None, target_url: str) -> Resolved:
         """The event's key: its `target` when sent, else the one file target with its URL, else the URL (SPEC §8)."""
@@ -77,18 +78,19 @@ class TargetRules:
         cached = self._cached
         if cached is not None and cached[0] == fingerprint:
             return cached[1]
-        by_name, names_by_url = {}, {}
+        by_name, names_by_url, held = {}, {}, {}
         paused = store_silences.paused_names(conn)
         for row in store.file_target_rule_rows(conn):
-            # A paused target's events are stored without rules (SPEC §11), as for a named target not in the file.
-            settings = (None if row["name"] in paused
-                        else rule_settings(json.loads(row["spec"]), self.defaults.failure_threshold,
-                                           self.defaults.reminder_minutes))
+            settings = rule_settings(json.loads(row["spec"]), self.defaults.failure_threshold,
+                                     self.defaults.reminder_minutes)
+            if row["name"] in paused:
+                # A paused target's events are stored without rules (SPEC §11), as for a named target not in the file.
+                held[row["name"]], settings = settings, None
             by_name[row["name"]] = Resolved(row["name"], settings, True)
             if row["target_url"] is not None:
                 names_by_url.setdefault(row["target_url"], []).append(row["name"])
         by_url = {url: by_name[names[0]] for url, names in names_by_url.items() if len(names) == 1}
-        book = TargetBook(by_name, by_url, self.defaults, tuple(store_channels.loaded_channels(conn)[1]))
+        book = TargetBook(by_name, by_url, self.defaults, tuple(store_channels.loaded_channels(conn)[1]), held)
         with self._lock:
             self._cached = (fingerprint, book)
         return book

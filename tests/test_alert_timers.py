@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import datetime, timedelta, timezone
 
 from backend.alert_timers import queue_due_timers
+from backend.store_alert_timers import ESCALATED
 from tests.support.procs import wait_until
 from tests.backend_fixtures import (api, app, backend_env, client, console, db, event, settings,  # noqa: F401
                                     targets_yaml, with_env)
@@ -16,6 +18,7 @@ targets:
      escalate: {after_minutes: 30, channels: [console]}}
   - {name: quiet, url: "https://quiet.example/", failure_threshold: 1, reminder_minutes: 0}
   - {name: plain, url: "https://plain.example/", failure_threshold: 1}
+  - {name: cafe, url: "https://cafe.example/", failure_threshold: 1, reminder_minutes: 10}
 """
 
 
@@ -127,3 +130,65 @@ def test_while_silenced_reminders_write_nothing_and_the_escalation_waits_for_the
     assert app.extensions["outage"].dispatcher.wait_idle(10)
     assert sorted(queued(db, alert_id)) == ["ERROR", "ESCALATION"]
     assert sorted(n for n, status, _ in held() if status == "SENT") == ["ERROR", "ESCALATION"]
+
+
+def timers_of(db, alert_id: int) -> tuple:
+    [row] = db.rows("SELECT remind_at, escalate_at FROM alerts WHERE id = ?", (alert_id,))
+    return row["remind_at"], row["escalate_at"]
+
+
+def test_a_paused_targets_due_reminder_and_escalation_are_claimed_and_write_nothing(targets_yaml, app, api, db):
+    paused, _ = open_alert(api, db, "https://shop.example/")
+    other, _ = open_alert(api, db, "https://cafe.example/")  # a later id: the pass reaches it after the paused one
+    assert api.patch("/targets/shop", json={"paused": True}).status_code == 200
+    backdate(db, paused, 31)  # its reminder and escalation are due
+    backdate(db, other, 11)
+    now = datetime.now(timezone.utc)
+    run_pass(app, now)  # the app's own timer may get there first: the claims decide
+    assert queued(db, paused) == ["ERROR"] and queued(db, other) == ["ERROR", "REMINDER"]
+    remind_at, escalate_at = timers_of(db, paused)
+    assert escalate_at == ESCALATED  # consumed: a paused alert has somebody's attention, it is not escalated later
+    assert datetime.fromisoformat(remind_at).replace(tzinfo=timezone.utc) > now  # no longer due: nothing starves
+    # Resumed, its reminders go on at their beat.
+    assert api.patch("/targets/shop", json={"paused": False}).status_code == 200
+    run_pass(app, now + timedelta(minutes=10))
+    assert queued(db, paused) == ["ERROR", "REMINDER"]
+
+
+def test_one_alert_that_fails_does_not_stop_the_pass_for_the_others(targets_yaml, app, api, db, caplog):
+    broken, _ = open_alert(api, db, "https://shop.example/")
+    other, _ = open_alert(api, db, "https://cafe.example/")
+    backdate(db, other, 11)
+    db.rows("UPDATE alerts SET remind_at = '2000-13-45 99:99:99' WHERE id = ? RETURNING id", (broken,))  # unreadable
+    with caplog.at_level(logging.ERROR, logger="backend.alert_timers"):
+        run_pass(app, datetime.now(timezone.utc))
+        run_pass(app, datetime.now(timezone.utc))
+    assert queued(db, other) == ["ERROR", "REMINDER"]
+    said = [r for r in caplog.records if r.name == "backend.alert_timers" and f"alert {broken} " in r.getMessage()]
+    assert len(said) == 1  # once, naming the alert, not once a pass
+
+
+def test_a_failing_timer_duty_skips_neither_the_others_nor_the_deadlines(targets_yaml, app, api, db, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a fault in the silence-end duty")
+    monkeypatch.setattr("backend.deadline_timer.release_ended", broken)
+    alert_id, _ = open_alert(api, db, "https://cafe.example/")
+    backdate(db, alert_id, 11)  # the app's own timer thread finds it due within a tick
+    wait_until(lambda: "REMINDER" in queued(db, alert_id), 10, message="a REMINDER queued despite the fault")
+
+
+def test_a_reload_that_turns_reminders_and_escalation_on_gives_them_to_alerts_already_open(targets_yaml, app, api, db):
+    alert_id, opened = open_alert(api, db, "https://plain.example/")  # plain: neither, when it opened
+    escalated, _ = open_alert(api, db, "https://shop.example/")
+    run_pass(app, opened + timedelta(minutes=31))  # shop's escalation goes out (once) before the reload
+    targets_yaml.write_text(TARGETS.replace('url: "https://plain.example/", failure_threshold: 1}',
+                                            'url: "https://plain.example/", failure_threshold: 1, reminder_minutes: 10,'
+                                            ' escalate: {after_minutes: 30, channels: [console]}}'),
+                            encoding="utf-8")  # shop unchanged
+    assert api.post("/targets/reload").status_code == 200
+    remind_at, escalate_at = timers_of(db, alert_id)
+    assert (datetime.fromisoformat(remind_at), datetime.fromisoformat(escalate_at)) == (
+        opened.replace(tzinfo=None) + timedelta(minutes=10), opened.replace(tzinfo=None) + timedelta(minutes=30))
+    run_pass(app, opened + timedelta(minutes=31))
+    assert queued(db, alert_id) == ["ERROR", "REMINDER", "ESCALATION"]
+    assert queued(db, escalated).count("ESCALATION") == 1  # an escalation already sent is not given again

@@ -2,10 +2,14 @@
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
+from sqlalchemy import text
+
 from backend.store import check_time_text, precise_text
 from backend.suppression import release_ended
 from tests.backend_fixtures import (Api, api, app, backend_env, client, console, db, event,  # noqa: F401
                                     settings, with_env, targets_yaml)
+from tests.support.databases import IS_POSTGRES
 from tests.support.procs import wait_until
 
 TARGETS = """\
@@ -169,3 +173,51 @@ def test_a_paused_push_target_misses_no_deadline_and_its_deadline_counts_from_it
     [missed] = wait_until(lambda: db.rows("SELECT checked_at FROM events WHERE target = 'nightly'"), 10,
                           message="the deadline after resuming")
     assert missed["checked_at"] >= check_time_text(resumed + timedelta(seconds=1))
+
+
+@with_env(FAILURE_THRESHOLD="1")
+def test_a_stored_window_that_never_comes_neither_fails_ingest_nor_silences(targets_yaml, app, api, db):
+    """Loading refuses `0 0 30 2 *` now; a database loaded before may still hold one, as here."""
+    db.rows("INSERT INTO maintenance_windows (position, spec) VALUES (1, ?) RETURNING position",
+            ('{"match": "shop", "cron": "0 0 30 2 *", "duration": "1h", "timezone": "UTC"}',))
+    alert = fail(api, "shop", "https://shop.example/")  # 201 with its alert, not a 500 storing nothing
+    assert app.extensions["outage"].dispatcher.wait_idle(5)
+    assert logs(db, alert["id"]) == [("ERROR", "SENT", None, None)]
+
+
+@with_env(FAILURE_THRESHOLD="1")
+def test_a_reload_that_changes_or_removes_a_window_releases_its_held_notices(targets_yaml, app, api, db):
+    alert = fail(api, "blog", "https://blog.example/")
+    assert logs(db, alert["id"]) == [("ERROR", "SUPPRESSED", "maintenance always", None)]
+    # Replaced by another window still covering blog: released, then held again by the one that applies now.
+    targets_yaml.write_text(TARGETS.replace("name: always", "name: longer").replace("1h}", "2h}"), encoding="utf-8")
+    assert api.post("/targets/reload").status_code == 200
+    wait_until(lambda: len(logs(db, alert["id"])) == 2, 10, message="the notice held again by the new window")
+    assert logs(db, alert["id"])[1] == ("ERROR", "SUPPRESSED", "maintenance longer", None)
+    # Removed: the notice goes out now, not at the removed window's planned end.
+    targets_yaml.write_text(TARGETS.split("maintenance:")[0], encoding="utf-8")
+    assert api.post("/targets/reload").status_code == 200
+    wait_until(lambda: ("ERROR", "SENT", None, None) in logs(db, alert["id"]), 10, message="the ERROR sent")
+
+
+@pytest.mark.skipif(not IS_POSTGRES, reason="row locks are PostgreSQL's; SQLite writers take turns")
+@with_env(FAILURE_THRESHOLD="1")
+def test_an_ack_committed_while_the_silence_ends_is_seen_and_nothing_is_sent(targets_yaml, app, api, db):
+    made = api.post("/silences", json={"match": "shop", "ends_at": iso(60), "reason": "deploy"}).get_json()
+    alert = fail(api, "shop", "https://shop.example/")
+    engine = app.extensions["outage"].service.engine
+    with engine.connect() as ack:
+        ack.begin()  # an ACK in flight: the alert row is locked, its new status not yet committed
+        ack.execute(text("UPDATE alerts SET status = 'ACK' WHERE id = :id"), {"id": alert["id"]})
+        assert api.request("DELETE", f"/silences/{made['id']}").status_code == 200  # the app's timer releases at once
+
+        def waiting_or_queued() -> bool:
+            with engine.connect() as conn:
+                return bool(conn.execute(text(
+                    "SELECT (SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND datname = current_database()) + (SELECT COUNT(*) FROM deliveries)")).scalar())
+        wait_until(waiting_or_queued, 10, message="the silence-end pass waiting for the alert, or done")
+        ack.commit()
+    wait_until(lambda: db.rows("SELECT release_at FROM notification_logs WHERE alert_id = ?",
+                               (alert["id"],))[0]["release_at"] is None, 10, message="the held notice handled")
+    assert db.count("deliveries") == 0  # the alert was acknowledged: its ERROR is never sent

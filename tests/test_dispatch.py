@@ -437,3 +437,40 @@ def test_a_notice_carries_the_targets_name_and_the_alert_as_it_is_when_sent(engi
     assert got.alert["id"] == notice.alert_id and got.alert["status"] == "ACK"
     assert got.alert["alert_type"] == "ERROR" and got.alert["target_url"] == "https://named.example/"
     assert "reason" not in got.alert
+
+
+class _Held(Notifier):
+    """A TELEGRAM channel whose attempt waits until the test lets it finish."""
+
+    channel = "TELEGRAM"
+
+    def __init__(self):
+        self.started, self.go = threading.Event(), threading.Event()
+
+    def send(self, notice: Notice) -> None:
+        self.started.set()
+        self.go.wait(10)
+
+
+def test_a_channel_removed_and_added_again_keeps_its_lease_when_the_old_worker_ends(engine, db, make_dispatcher):
+    """A reload dropping and restoring a channel quickly: the old worker, ending, must not give up the new one's lease."""
+    old = _Held()
+    dispatcher = make_dispatcher([old])
+    raise_alert(engine)
+    dispatcher.wake()
+    assert old.started.wait(10)
+    [old_worker] = dispatcher._threads
+    dispatcher.set_channels([])
+    renewed = _Held()
+    renewed.go.set()
+    dispatcher.set_channels([renewed])
+    raise_alert(engine, "https://u.example/")  # more work for the channel
+    dispatcher.wake()
+    time.sleep(0.5)  # time for the new worker to ask for the lease: it must wait, one worker per channel
+    assert not renewed.started.is_set()
+    old.go.set()  # the old attempt ends; its worker records it, gives up its own lease and stops
+    old_worker.join(10)
+    assert not old_worker.is_alive()
+    wait_until(lambda: db.rows("SELECT holder FROM leases WHERE name = 'dispatcher:TELEGRAM'"), 5,
+               message="the new worker holding the channel's lease")
+    assert renewed.started.wait(10)  # and then the new worker delivers

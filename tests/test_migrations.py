@@ -248,3 +248,39 @@ def test_upgrading_a_0003_database_rolls_up_the_events_it_already_holds(url, eng
     assert roller.run_once() == 2
     assert query(url, "SELECT target, hour, checks, failures FROM rollups") == [
         ("a", "2026-01-01 00:00:00", 2, 1)]
+
+
+def test_downgrading_0010_and_0009_with_rows_leaves_what_older_code_reads_and_upgrades_again(url, engine):
+    """Below 0010 no dispatcher knows REMINDER or ESCALATION; below 0009 a log row is an attempt (SENT or FAILED)."""
+    upgrade(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO events (target_url, status_code, response_time_ms, timestamp, is_success, error_message, "
+            "received_at, is_late, checked_at, target) VALUES ('https://a.example/', 503, 12, '2026-01-01 00:00:00', "
+            "0, 'HTTP 503', '2026-01-01 00:00:01', 0, '2026-01-01 00:00:00.000', 'a')")
+        conn.exec_driver_sql(
+            "INSERT INTO alerts (event_id, target_url, target, alert_type, status, created_at, message, remind_at) "
+            "VALUES (1, 'https://a.example/', 'a', 'ERROR', 'OPEN', '2026-01-01 00:00:01', 'HTTP 503', "
+            "'2026-01-01 00:10:01')")
+        for notice, status in (("ERROR", "SENT"), ("REMINDER", "PENDING"), ("ESCALATION", "PENDING")):
+            conn.exec_driver_sql(
+                "INSERT INTO deliveries (alert_id, event_id, channel, notice_type, status, attempts, next_attempt_at, "
+                f"created_at) VALUES (1, 1, 'CONSOLE', '{notice}', '{status}', 0, '2026-01-01 00:10:01', "
+                "'2026-01-01 00:10:01')")
+        for status, by in (("SENT", "NULL"), ("SUPPRESSED", "'maintenance nightly'")):
+            conn.exec_driver_sql(
+                "INSERT INTO notification_logs (alert_id, channel, notice_type, status, attempted_at, retry_count, "
+                f"suppressed_by) VALUES (1, 'CONSOLE', 'ERROR', '{status}', '2026-01-01 00:00:02', 0, {by})")
+
+    migrate_to(engine, "0008", downgrade=True)
+
+    assert query(url, "SELECT notice_type, status FROM deliveries ORDER BY id") == [
+        ("ERROR", "SENT"), ("REMINDER", "FAILED"), ("ESCALATION", "FAILED")]  # never handed to older code
+    assert query(url, "SELECT status FROM notification_logs ORDER BY id") == [("SENT",)]
+    if not IS_POSTGRES:  # ids never reused: the rebuilt table keeps AUTOINCREMENT, as 0007 made it
+        [(sql,)] = query(url, "SELECT sql FROM sqlite_master WHERE name = 'notification_logs'")
+        assert "AUTOINCREMENT" in sql
+    upgrade(engine)
+    assert current_revision(engine) == HEAD
+    assert query(url, "SELECT status FROM alerts") == [("OPEN",)]
+    assert_no_drift(engine)

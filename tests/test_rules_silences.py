@@ -80,6 +80,26 @@ def test_a_window_longer_than_a_day_holds_from_its_start_day_on():
     assert open_until(weekend, at("2026-12-07 10:00")) is None
 
 
+def test_a_window_that_never_comes_is_closed_not_an_error():
+    """Loading refuses it, but a database loaded by an older version may hold one: notices must still flow."""
+    never = window(cron="0 0 30 2 *")
+    assert open_until(never, at("2026-12-01 00:30")) is None
+    assert maintenance_at([never], "web", (), at("2026-02-28 00:30")) is None
+
+
+def test_an_overlapping_window_stays_open_in_the_second_before_its_next_start():
+    """Every minute, lasting an hour: always open, also at hh:mm:59.5, when the next start is under a second away."""
+    always = window(cron="* * * * *", duration="1h")
+    assert open_until(always, at("2026-12-01 20:59:59.500")) == at("2026-12-01 21:59:00")
+
+
+def test_a_leap_day_window_is_allowed_and_opens_on_leap_years():
+    from backend.maintenance import MaintenanceEntry
+
+    MaintenanceEntry(match="*", cron="0 0 29 2 *", duration="1h")
+    assert open_until(window(cron="0 0 29 2 *"), at("2028-02-29 00:30")) == at("2028-02-29 01:00")
+
+
 def test_maintenance_at_picks_the_matching_window_that_lasts_longest():
     short = window_of({"name": "short", "match": "db-*", "start": "02:00", "duration": "1h"}, 0)
     long = window_of({"match": "tag:prod", "start": "01:00", "duration": "3h"}, 1)
@@ -160,6 +180,12 @@ def test_an_upcoming_silence_keeps_its_start():
                           'or cron:'),
     ('    cron: "0 2 * * *"\n    start: "02:00"\n    duration: 2h\n',
      "targets.yaml:4: maintenance[0]: takes either cron: or start: (with days:), not both"),
+    ('    cron: "0 0 30 2 *"\n    duration: 2h\n',
+     "targets.yaml:5: maintenance[0].cron: never matches a date (such as 30 February)"),
+    ('    cron: "0 0 31 4,6 *"\n    duration: 2h\n',
+     "targets.yaml:5: maintenance[0].cron: never matches a date (such as 30 February)"),
+    ('    cron: "R 2 * * *"\n    duration: 2h\n',
+     "targets.yaml:5: maintenance[0].cron: R (a random time) is not allowed: a window starts at a set time"),
 ])
 def test_a_bad_maintenance_entry_is_refused_naming_file_line_and_key(entry, problem):
     from backend.targets_file import TargetsFileError, parse_targets

@@ -50,8 +50,12 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("targets_file") as batch:
         batch.drop_column("pauses_changed_at")
+    # Below 0009 a log row is one delivery attempt, SENT or FAILED (its API schema says so): a SUPPRESSED
+    # row is none, and would lose the words saying why with the columns below. The notice is gone with it.
+    op.execute("DELETE FROM notification_logs WHERE status = 'SUPPRESSED'")
     op.drop_index("ix_notification_logs_release_at", table_name="notification_logs")
-    with op.batch_alter_table("notification_logs") as batch:
+    # As 0007 built it: ids never reused, so a rebuild keeps AUTOINCREMENT (SQLite).
+    with op.batch_alter_table("notification_logs", table_kwargs={"sqlite_autoincrement": True}) as batch:
         batch.drop_column("release_at")
         batch.drop_column("silence_id")
         batch.drop_column("suppressed_by")

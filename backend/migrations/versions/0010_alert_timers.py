@@ -22,6 +22,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Older code cannot read these notice types (its dispatcher would fail on each, for ever): end them unsent.
+    op.execute("UPDATE deliveries SET status = 'FAILED', finished_at = next_attempt_at "
+               "WHERE status = 'PENDING' AND notice_type IN ('REMINDER', 'ESCALATION')")
     # In place (SQLite 3.35+ DROP COLUMN): a rebuild of alerts is refused by the foreign keys to it.
     op.drop_column("alerts", "escalate_at")
     op.drop_column("alerts", "remind_at")
