@@ -34,8 +34,7 @@ from prometheus_client import multiprocess  # noqa: E402
 
 from backend.config import ConfigError, load_settings, read_environment  # noqa: E402
 from backend.startup import check_port_free, open_database  # noqa: E402
-from backend.target_list import read_file  # noqa: E402
-from backend.targets_file import TargetsFileError  # noqa: E402
+from backend.targets_file import TargetsFileError, read_file  # noqa: E402
 
 
 def _refuse(exc: ConfigError | TargetsFileError):

@@ -17,14 +17,14 @@ from sqlalchemy import Engine
 
 from backend import store, store_channels, store_silences
 from backend.alert_timers import back_fill
-from backend.config import ROOT, Settings
+from backend.config import Settings
 from backend.background import BackgroundLoop
 from backend.database import write_transaction
 from backend.errors import ApiError
 from backend.leases import Lease
 from backend.ping_tokens import new_ping_token, ping_url
-from backend.targets_file import (LoadedFile, TargetsFileError, agent_view, dumps_spec, public_view,
-                                  read_targets_file)
+from backend.targets_file import (LoadedFile, TargetsFileError, agent_view, dumps_spec, public_view, read_file,
+                                  shown_path)
 from common.logs import plural
 
 log = logging.getLogger(__name__)
@@ -44,18 +44,6 @@ class LoadSummary:
 
     def as_dict(self) -> dict:
         return {"targets": self.total, "added": self.added, "changed": self.changed, "removed": self.removed}
-
-
-def shown_path(settings: Settings) -> str:
-    """The targets file's path as messages show it: relative to the repository when inside it."""
-    path = settings.targets_file
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
-
-
-def read_file(settings: Settings) -> LoadedFile:
-    """Read and validate the targets file; TargetsFileError is one line naming file, line and key."""
-    return read_targets_file(settings.targets_file, settings.environment, settings.targets_file_required,
-                             shown_path(settings))
 
 
 def store_loaded(engine: Engine, loaded: LoadedFile, reminder_minutes: float | None = None) -> LoadSummary:

@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from backend.channels import MODELS as CHANNEL_MODELS, name_problem, resolved_problem
+from backend.config import ROOT, Settings
 from backend.maintenance import MaintenanceEntry
 from backend.target_models import TargetEntry, TargetSettings
 
@@ -87,6 +88,20 @@ def read_targets_file(path: Path, environ: Mapping[str, str], required: bool, sh
     except OSError as exc:
         raise TargetsFileError(f"{shown_as}: cannot be read ({exc.strerror})") from None
     return parse_targets(data, environ, shown_as)
+
+
+def shown_path(settings: Settings) -> str:
+    """The targets file's path as messages show it: relative to the repository when inside it."""
+    path = settings.targets_file
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def read_file(settings: Settings) -> LoadedFile:
+    """Read and validate the targets file as the settings name it; TargetsFileError is one line naming file, line
+    and key. The gunicorn master calls it before forking, so it lives here, away from the app's modules (their
+    metric values belong in each worker's own file)."""
+    return read_targets_file(settings.targets_file, settings.environment, settings.targets_file_required,
+                             shown_path(settings))
 
 
 def parse_targets(data: bytes, environ: Mapping[str, str], shown_as: str) -> LoadedFile:

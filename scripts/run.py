@@ -34,8 +34,7 @@ sys.path.insert(0, str(ROOT))
 from backend.config import ConfigError, Settings, load_settings, read_environment  # noqa: E402
 from backend.startup import check_port_free, open_database  # noqa: E402
 from common.logs import plural  # noqa: E402
-from backend.target_list import read_file, shown_path  # noqa: E402
-from backend.targets_file import TargetsFileError  # noqa: E402
+from backend.targets_file import TargetsFileError, read_file, shown_path  # noqa: E402
 
 DEMO_SITE_PORT = 8099
 DEMO_BACKEND_PORT = 5050
