@@ -185,10 +185,16 @@ def insert_events(conn: Connection, rows: list[dict]) -> list[int]:
     return ids
 
 
+_DELIVERY_NAMES = frozenset(deliveries.c.keys())
+
+
 def insert_deliveries(conn: Connection, rows: list[dict]) -> None:
-    """Queue notices in the outbox."""
+    """Queue notices in the outbox (rows with the same keys), in one statement."""
     if rows:
-        conn.execute(insert(deliveries), rows)
+        columns = tuple(rows[0])
+        assert _DELIVERY_NAMES.issuperset(columns), columns
+        driver_sql.execute(conn, _insert_text("deliveries", columns, len(rows)),
+                           [row[column] for row in rows for column in columns]).close()
 
 
 # An alert as the API shows it: every column but the WARNING reason (internal JSON) and the timers' due times.
@@ -338,23 +344,50 @@ def recent_failures(conn: Connection, target_url: str, limit: int, key: str | No
     return [bool(r.failed) for r in rows]  # the verdict ingest stored (events.failed)
 
 
+# Only column names of the alerts table go into these texts: each is checked against it first.
+_ALERT_NAMES = frozenset(alerts.c.keys())
+
+
+@lru_cache(maxsize=32)
+def _insert_text(table: str, columns: tuple[str, ...], rows: int = 1, returning: str = "") -> str:
+    values = ", ".join([f"({marks(len(columns))})"] * rows)
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}{returning}"
+
+
 def insert_alert(conn: Connection, row: dict) -> int:
     """Store a new alert and return its id."""
-    return conn.execute(insert(alerts).values(**row)).inserted_primary_key[0]
+    columns = tuple(row)
+    assert _ALERT_NAMES.issuperset(columns), columns
+    [(alert_id,)] = driver_sql.rows(conn, _insert_text("alerts", columns, returning=" RETURNING id"),
+                                    list(row.values()))
+    return alert_id
+
+
+@lru_cache(maxsize=32)
+def _set_alert_text(columns: tuple[str, ...], statuses: int) -> str:
+    assignments = ", ".join(f"{column} = ?" for column in columns)
+    return f"UPDATE alerts SET {assignments} WHERE id = ? AND status IN ({marks(statuses)})"
 
 
 def set_alert_status(conn: Connection, alert_id: int, from_statuses: tuple[str, ...], values: dict) -> bool:
     """Change an alert only if it is still in one of `from_statuses`; True when a row changed."""
-    result = conn.execute(
-        update(alerts).where(alerts.c.id == alert_id, alerts.c.status.in_(from_statuses)).values(**values)
-    )
-    return result.rowcount == 1
+    columns = tuple(values)
+    assert _ALERT_NAMES.issuperset(columns), columns
+    cursor = driver_sql.execute(conn, _set_alert_text(columns, len(from_statuses)),
+                                [*values.values(), alert_id, *from_statuses])
+    changed = cursor.rowcount == 1
+    cursor.close()
+    return changed
+
+
+_GET_ALERT = f"SELECT {', '.join(c.name for c in _ALERT_COLUMNS)} FROM alerts WHERE id = ?"
+_ALERT_KEYS = tuple(c.name for c in _ALERT_COLUMNS)
 
 
 def get_alert(conn: Connection, alert_id: int) -> dict | None:
     """One alert as a dict, or None."""
-    row = conn.execute(select(*_ALERT_COLUMNS).where(alerts.c.id == alert_id)).mappings().first()
-    return dict(row) if row else None
+    found = driver_sql.rows(conn, _GET_ALERT, (alert_id,))
+    return dict(zip(_ALERT_KEYS, found[0])) if found else None
 
 
 def list_alerts(conn: Connection, status: str | None, target_url: str | None, limit: int,
