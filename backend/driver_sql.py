@@ -46,7 +46,7 @@ def execute(conn: Connection, text: str, params: tuple | list = (), many: bool =
         lost = dialect.is_disconnect(exc, raw, cursor)
         if lost:
             conn.invalidate(exc)
-        raise DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error, hide_parameters=True,
+        raise DBAPIError.instance(sql, params, exc, dialect.loaded_dbapi.Error, hide_parameters=True,
                                   connection_invalidated=lost, dialect=dialect) from exc
     return cursor
 
