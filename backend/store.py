@@ -416,8 +416,6 @@ def notification_logs_for(conn: Connection, alert_id: int) -> list[dict]:
     return [dict(row) for row in rows]
 
 
-
-
 _SHARE_TARGETS_FILE = ("SELECT fingerprint, pauses_changed_at FROM targets_file WHERE id = 1 FOR SHARE",  # PostgreSQL
                        "SELECT fingerprint, pauses_changed_at FROM targets_file WHERE id = 1")  # SQLite
 

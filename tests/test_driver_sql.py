@@ -1,4 +1,4 @@
-"""The ingest statements on the driver's cursor behave as SQLAlchemy's did: ids in order, errors wrapped, seen by listeners."""
+"""Ingest statements on the driver cursor act as SQLAlchemy's did: ids in order, errors wrapped, listeners see them."""
 
 from __future__ import annotations
 
