@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import lru_cache
 
 from sqlalchemy import (Connection, and_, bindparam, case, delete, exists, func, insert, literal, select, tuple_,
                         union, update)
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from backend import driver_sql
 from backend.database import (agents, alerts, deadline_timer, deliveries, events, file_targets, leases,
                               notification_logs, paused_targets, rollup_progress, rollups, targets, targets_file)
+from backend.driver_sql import marks
 from backend.rules import ACTIVE_STATUSES
 
 # Stored times are UTC text. isoformat, not strftime: strftime("%Y") does not zero-pad years
@@ -46,25 +48,8 @@ def precise_text(moment: datetime) -> str:
     return _naive_utc(moment).isoformat(sep=" ", timespec="microseconds")
 
 
-# The statements of the ingest path, built once: constructing a SQLAlchemy statement costs more
-# than SQLite takes to run it (measured with pyinstrument under bench/ingest.py).
-_EVENTS_BY_UID = select(events.c.event_uid, events.c.id).where(
-    events.c.event_uid.in_(bindparam("uids", expanding=True)))
-_LOCK_TARGETS = select(targets).where(targets.c.name.in_(bindparam("names", expanding=True))).with_for_update()
-# PostgreSQL locks rows in the order it reads them, which is its plan's (physical, or the column's
-# collation), not the list's: sorted before locking, by code point like Python's sorted() (SPEC §8 names).
-_LOCK_TARGETS_SORTED = _LOCK_TARGETS.order_by(targets.c.name.collate("C"))
-_CREATE_TARGETS = (postgresql.insert(targets)
-                   .values(failures_in_a_row=0, successes_in_a_row=0, slow_in_a_row=0, clear_in_a_row=0)
-                   .on_conflict_do_nothing(index_elements=[targets.c.name]))
-_ACTIVE_ALERTS = select(alerts.c.target, alerts.c.id, alerts.c.alert_type).where(
-    alerts.c.target.in_(bindparam("names", expanding=True)), alerts.c.status.in_(ACTIVE_STATUSES))
-_INSERT_EVENTS = insert(events).returning(events.c.id, sort_by_parameter_order=True)
-_NEW_TARGET = insert(targets).values(failures_in_a_row=0, successes_in_a_row=0, slow_in_a_row=0, clear_in_a_row=0)
-_STATE_COLUMNS = ("failures_in_a_row", "last_check_at", "successes_in_a_row", "slow_in_a_row", "clear_in_a_row",
-                  "last_received_at")
-_SAVE_TARGET = (update(targets).where(targets.c.name == bindparam("b_name"))
-                .values({column: bindparam(f"b_{column}") for column in _STATE_COLUMNS}))
+# The statements of the ingest path run on the driver's cursor (backend/driver_sql.py): building a
+# SQLAlchemy execution cost more than SQLite takes to run the statement (cProfile, one-event requests).
 _MAX_PARAMS = 500  # IN lists stay far below any database's bound-parameter limit
 
 
@@ -76,7 +61,25 @@ def _rows_in(conn: Connection, statement, name: str, values: list):
 
 def events_by_uid(conn: Connection, uids: list[str]) -> dict[str, int]:
     """The ids of already stored events among these event_uids."""
-    return {row.event_uid: row.id for row in _rows_in(conn, _EVENTS_BY_UID, "uids", uids)}
+    found = {}
+    for chunk in _chunks(uids):
+        found.update(driver_sql.rows(conn, f"SELECT event_uid, id FROM events WHERE event_uid IN ({marks(len(chunk))})",
+                                     chunk))
+    return found
+
+
+def _chunks(values: list) -> list[list]:
+    """`values` in IN lists far below any database's bound-parameter limit."""
+    return [values[start:start + _MAX_PARAMS] for start in range(0, len(values), _MAX_PARAMS)]
+
+
+# A target's rule state, as lock_targets returns it (and SELECTs it).
+_TARGET_COLUMNS = ("name", "failures_in_a_row", "last_check_at", "successes_in_a_row", "slow_in_a_row",
+                   "clear_in_a_row", "last_received_at")
+_SELECT_TARGETS = f"SELECT {', '.join(_TARGET_COLUMNS)} FROM targets WHERE name IN "
+# PostgreSQL locks rows in the order it reads them, which is its plan's (physical, or the column's
+# collation), not the list's: sorted before locking, by code point like Python's sorted() (SPEC §8 names).
+_LOCK_SORTED = ' ORDER BY name COLLATE "C" FOR UPDATE'
 
 
 def lock_targets(conn: Connection, names: list[str]) -> dict[str, dict]:
@@ -88,17 +91,20 @@ def lock_targets(conn: Connection, names: list[str]) -> dict[str, dict]:
     """
     if conn.dialect.name == "postgresql":
         return _lock_targets_postgresql(conn, names)
-    found = _select_targets(conn, names, _LOCK_TARGETS)
+    found = _select_targets(conn, names, "")
     missing = [name for name in names if name not in found]
-    for name in missing:
-        try:
-            with conn.begin_nested():
-                conn.execute(_NEW_TARGET, {"name": name})
-        except IntegrityError:
-            pass  # another writer created it first; we wait for its lock below
-    if missing:
-        found.update(_select_targets(conn, missing, _LOCK_TARGETS))
+    if missing:  # under BEGIN IMMEDIATE nobody else can be creating them
+        _create_targets(conn, missing)
+        found.update(_select_targets(conn, missing, ""))
     return found
+
+
+def _create_targets(conn: Connection, names: list[str]) -> None:
+    """Empty rule state for each name that has none, in the order given, chunk after chunk."""
+    for chunk in _chunks(names):
+        driver_sql.execute(conn, "INSERT INTO targets (name, failures_in_a_row, successes_in_a_row, slow_in_a_row, "
+                                 "clear_in_a_row) VALUES " + ", ".join(["(?, 0, 0, 0, 0)"] * len(chunk))
+                                 + " ON CONFLICT (name) DO NOTHING", chunk).close()
 
 
 def _lock_targets_postgresql(conn: Connection, names: list[str]) -> dict[str, dict]:
@@ -108,55 +114,87 @@ def _lock_targets_postgresql(conn: Connection, names: list[str]) -> dict[str, di
     this call; ON CONFLICT DO NOTHING waits only for a row another transaction is still creating,
     and never locks an existing one. The waits of each step then follow one order: no cycle.
     """
-    for start in range(0, len(names), _MAX_PARAMS):
-        conn.execute(_CREATE_TARGETS, [{"name": name} for name in names[start:start + _MAX_PARAMS]])
-    return _select_targets(conn, names, _LOCK_TARGETS_SORTED)
+    _create_targets(conn, names)
+    return _select_targets(conn, names, _LOCK_SORTED)
 
 
-def _select_targets(conn: Connection, names: list[str], statement) -> dict[str, dict]:
-    rows = list(_rows_in(conn, statement, "names", names))
-    fields = rows[0]._fields if rows else ()  # once: Row._fields costs more than the zip, per row
-    return {row.name: dict(zip(fields, row)) for row in rows}
+def _select_targets(conn: Connection, names: list[str], tail: str) -> dict[str, dict]:
+    found = {}
+    for chunk in _chunks(names):
+        for row in driver_sql.rows(conn, f"{_SELECT_TARGETS}({marks(len(chunk))}){tail}", chunk):
+            found[row[0]] = dict(zip(_TARGET_COLUMNS, row))
+    return found
 
 
 def active_alert_ids(conn: Connection, names: list[str]) -> dict[str, tuple[int, str]]:
     """The OPEN or ACK alert of each of these targets (by name) that has one: its id and type (ERROR or WARNING)."""
-    return {row.target: (row.id, row.alert_type) for row in _rows_in(conn, _ACTIVE_ALERTS, "names", names)}
+    found = {}
+    for chunk in _chunks(names):
+        for target, alert_id, alert_type in driver_sql.rows(
+                conn, f"SELECT target, id, alert_type FROM alerts WHERE target IN ({marks(len(chunk))}) "
+                      f"AND status IN ({marks(len(ACTIVE_STATUSES))})", [*chunk, *ACTIVE_STATUSES]):
+            found[target] = (alert_id, alert_type)
+    return found
+
+
+_SAVE_TARGET = ("UPDATE targets SET failures_in_a_row = ?, last_check_at = ?, successes_in_a_row = ?, "
+                "slow_in_a_row = ?, clear_in_a_row = ?, last_received_at = ? WHERE name = ?")
 
 
 def save_targets(conn: Connection, rows: list[dict]) -> None:
     """Write the rule state of targets locked earlier by lock_targets (one executemany)."""
     if rows:
-        # Spelled out rather than built from _STATE_COLUMNS: this runs once per target per batch.
-        conn.execute(_SAVE_TARGET, [{"b_name": r["name"], "b_failures_in_a_row": r["failures_in_a_row"],
-                                     "b_last_check_at": r["last_check_at"],
-                                     "b_successes_in_a_row": r["successes_in_a_row"],
-                                     "b_slow_in_a_row": r["slow_in_a_row"], "b_clear_in_a_row": r["clear_in_a_row"],
-                                     "b_last_received_at": r["last_received_at"]}
-                                    for r in rows])
+        driver_sql.execute(conn, _SAVE_TARGET, [
+            (r["failures_in_a_row"], r["last_check_at"], r["successes_in_a_row"], r["slow_in_a_row"],
+             r["clear_in_a_row"], r["last_received_at"], r["name"]) for r in rows], many=True).close()
 
 
 # What an agent measured of a file target's check (SPEC §9): columns a row may leave out.
 MEASURED_COLUMNS = ("dns_ms", "connect_ms", "tls_ms", "first_byte_ms", "cert_expires_at")
+_EVENT_COLUMNS = ("target_url", "status_code", "response_time_ms", "timestamp", "is_success", "error_message",
+                  "received_at", "event_uid", "is_late", "checked_at", "target", "agent", "failed")
+_INSERT_ROWS = 500  # rows per INSERT: 19 values each, far below SQLite's 32,766 bound parameters
+
+
+@lru_cache(maxsize=64)
+def _insert_events_sql(count: int, measured: bool) -> str:
+    columns = (*_EVENT_COLUMNS, *(MEASURED_COLUMNS if measured else ()), "batch_position")
+    row = f"({marks(len(columns))})"
+    # batch_position numbers the rows, and comes back with each id: RETURNING promises no order.
+    return (f"INSERT INTO events ({', '.join(columns)}) VALUES {', '.join([row] * count)} "
+            "RETURNING id, batch_position")
 
 
 def insert_events(conn: Connection, rows: list[dict]) -> list[int]:
-    """Store check results in one multi-row INSERT and return their ids, in the order given.
+    """Store check results in multi-row INSERTs and return their ids, in the order given.
 
     Rows may leave out MEASURED_COLUMNS; when none has them (TARGET_URL agents) they are not sent
     at all, which keeps the statement as narrow as before they existed.
     """
-    if any(MEASURED_COLUMNS[-1] in row for row in rows):
-        for row in rows:
-            if MEASURED_COLUMNS[-1] not in row:
-                row.update(dict.fromkeys(MEASURED_COLUMNS))
-    return list(conn.execute(_INSERT_EVENTS, rows).scalars())
+    measured = any(MEASURED_COLUMNS[-1] in row for row in rows)
+    columns = (*_EVENT_COLUMNS, *(MEASURED_COLUMNS if measured else ()))
+    ids = []
+    for start in range(0, len(rows), _INSERT_ROWS):
+        chunk = rows[start:start + _INSERT_ROWS]
+        values = []
+        for position, row in enumerate(chunk):
+            values.extend(row.get(column) for column in columns)
+            values.append(position)
+        returned = driver_sql.rows(conn, _insert_events_sql(len(chunk), measured), values)
+        ids.extend(event_id for event_id, _ in sorted(returned, key=lambda pair: pair[1]))
+    return ids
+
+
+_DELIVERY_NAMES = frozenset(deliveries.c.keys())
 
 
 def insert_deliveries(conn: Connection, rows: list[dict]) -> None:
-    """Queue notices in the outbox."""
+    """Queue notices in the outbox (rows with the same keys), in one statement."""
     if rows:
-        conn.execute(insert(deliveries), rows)
+        columns = tuple(rows[0])
+        assert _DELIVERY_NAMES.issuperset(columns), columns
+        driver_sql.execute(conn, _insert_text("deliveries", columns, len(rows)),
+                           [row[column] for row in rows for column in columns]).close()
 
 
 # An alert as the API shows it: every column but the WARNING reason (internal JSON) and the timers' due times.
@@ -306,23 +344,50 @@ def recent_failures(conn: Connection, target_url: str, limit: int, key: str | No
     return [bool(r.failed) for r in rows]  # the verdict ingest stored (events.failed)
 
 
+# Only column names of the alerts table go into these texts: each is checked against it first.
+_ALERT_NAMES = frozenset(alerts.c.keys())
+
+
+@lru_cache(maxsize=32)
+def _insert_text(table: str, columns: tuple[str, ...], rows: int = 1, returning: str = "") -> str:
+    values = ", ".join([f"({marks(len(columns))})"] * rows)
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}{returning}"
+
+
 def insert_alert(conn: Connection, row: dict) -> int:
     """Store a new alert and return its id."""
-    return conn.execute(insert(alerts).values(**row)).inserted_primary_key[0]
+    columns = tuple(row)
+    assert _ALERT_NAMES.issuperset(columns), columns
+    [(alert_id,)] = driver_sql.rows(conn, _insert_text("alerts", columns, returning=" RETURNING id"),
+                                    list(row.values()))
+    return alert_id
+
+
+@lru_cache(maxsize=32)
+def _set_alert_text(columns: tuple[str, ...], statuses: int) -> str:
+    assignments = ", ".join(f"{column} = ?" for column in columns)
+    return f"UPDATE alerts SET {assignments} WHERE id = ? AND status IN ({marks(statuses)})"
 
 
 def set_alert_status(conn: Connection, alert_id: int, from_statuses: tuple[str, ...], values: dict) -> bool:
     """Change an alert only if it is still in one of `from_statuses`; True when a row changed."""
-    result = conn.execute(
-        update(alerts).where(alerts.c.id == alert_id, alerts.c.status.in_(from_statuses)).values(**values)
-    )
-    return result.rowcount == 1
+    columns = tuple(values)
+    assert _ALERT_NAMES.issuperset(columns), columns
+    cursor = driver_sql.execute(conn, _set_alert_text(columns, len(from_statuses)),
+                                [*values.values(), alert_id, *from_statuses])
+    changed = cursor.rowcount == 1
+    cursor.close()
+    return changed
+
+
+_GET_ALERT = f"SELECT {', '.join(c.name for c in _ALERT_COLUMNS)} FROM alerts WHERE id = ?"
+_ALERT_KEYS = tuple(c.name for c in _ALERT_COLUMNS)
 
 
 def get_alert(conn: Connection, alert_id: int) -> dict | None:
     """One alert as a dict, or None."""
-    row = conn.execute(select(*_ALERT_COLUMNS).where(alerts.c.id == alert_id)).mappings().first()
-    return dict(row) if row else None
+    found = driver_sql.rows(conn, _GET_ALERT, (alert_id,))
+    return dict(zip(_ALERT_KEYS, found[0])) if found else None
 
 
 def list_alerts(conn: Connection, status: str | None, target_url: str | None, limit: int,
@@ -351,8 +416,8 @@ def notification_logs_for(conn: Connection, alert_id: int) -> list[dict]:
     return [dict(row) for row in rows]
 
 
-_SHARE_TARGETS_FILE = (select(targets_file.c.fingerprint, targets_file.c.pauses_changed_at)
-                       .where(targets_file.c.id == 1).with_for_update(read=True))
+_SHARE_TARGETS_FILE = ("SELECT fingerprint, pauses_changed_at FROM targets_file WHERE id = 1 FOR SHARE",  # PostgreSQL
+                       "SELECT fingerprint, pauses_changed_at FROM targets_file WHERE id = 1")  # SQLite
 
 
 def share_targets_file(conn: Connection) -> tuple | None:
@@ -362,8 +427,8 @@ def share_targets_file(conn: Connection) -> tuple | None:
     Every writer of rule state reads it first (ingest, the deadline timer), and a reload locks it
     FOR UPDATE first: the two take turns. SQLite's write transaction already makes them.
     """
-    row = conn.execute(_SHARE_TARGETS_FILE).first()
-    return tuple(row) if row else None
+    found = driver_sql.rows(conn, _SHARE_TARGETS_FILE[conn.dialect.name == "sqlite"])
+    return tuple(found[0]) if found else None
 
 
 def lock_targets_file(conn: Connection) -> str | None:
@@ -421,7 +486,7 @@ def forget_removed_targets(conn: Connection, names: list[str], now: str) -> list
     names = sorted(names)
     # The rule state first, then the alerts: the order ingest and the deadline timer lock them in.
     if conn.dialect.name == "postgresql":
-        _select_targets(conn, names, _LOCK_TARGETS_SORTED)
+        _select_targets(conn, names, _LOCK_SORTED)
     resolved = []
     for start in range(0, len(names), _MAX_PARAMS):
         chunk = names[start:start + _MAX_PARAMS]
