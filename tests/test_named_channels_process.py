@@ -66,9 +66,11 @@ def test_a_named_channel_gets_its_targets_notices_and_a_reload_swaps_it_in_every
     check(second, ok=True)  # written by the process that did not reload
     wait_until(lambda: len(receiver.received()) == 2, 10, message="the recovery at team-chat")
     assert receiver.received()[1]["path"] == f"/team-chat/{TOKEN}"
-    rows = first.rows("SELECT channel, notice_type, status FROM notification_logs WHERE channel != 'CONSOLE' "
-                      "ORDER BY id")
-    assert rows == [("ops-chat", "ERROR", "SENT"), ("team-chat", "RECOVERY", "SENT")]
+    def rows():  # each attempt's row is written just after the receiver has the message
+        return first.rows("SELECT channel, notice_type, status FROM notification_logs WHERE channel != 'CONSOLE' "
+                          "ORDER BY id")
+    wait_until(lambda: len(rows()) == 2, 10, message="both attempts logged")
+    assert rows() == [("ops-chat", "ERROR", "SENT"), ("team-chat", "RECOVERY", "SENT")]
 
     for backend in (first, second):  # each process tests the channel it learnt from the database
         answer = backend.api("POST", "/channels/team-chat/test")
