@@ -21,8 +21,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from backend import store, store_alert_timers
 from backend.alert_timer_rules import escalation_due, first_timers, next_reminder_at, reminder_due
+from backend.channels import routed
 from backend.database import write_transaction
-from backend.ingest import _channels_of  # the one routing rule: named channels change it for every notice
 from backend.rules import AlertType, RuleSettings
 from backend.silences import silence_for
 from backend.suppression import queue_deliveries
@@ -84,7 +84,7 @@ def _remind(conn: Connection, alert: dict, settings: RuleSettings, configured: l
     # Paused or silenced: this one writes nothing, the next keeps its beat (SPEC §11).
     if every is None or paused or _is_silenced(conn, alert["target"], now):
         return 0
-    return _queue(conn, alert, AlertType.REMINDER, _channels_of(configured, settings), now)
+    return _queue(conn, alert, AlertType.REMINDER, routed(configured, settings.channels), now)
 
 
 def _escalate(conn: Connection, alert: dict, settings: RuleSettings, configured: list[str], now: datetime,
@@ -100,7 +100,7 @@ def _escalate(conn: Connection, alert: dict, settings: RuleSettings, configured:
         return 0
     if not settings.escalate_channels:
         return 0  # a reload took the target's escalate: away
-    to = [channel for channel in configured if channel.lower() in settings.escalate_channels]
+    to = routed(configured, settings.escalate_channels)
     if not to:
         log.warning("alert %d for %s: escalation due, but none of its channels (%s) is configured", alert["id"],
                     alert["target"], ", ".join(settings.escalate_channels))

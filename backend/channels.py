@@ -15,8 +15,10 @@ from typing import Annotated, Any, Collection, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from backend.apprise_urls import unusable_urls
 from backend.config import ConfigError, Settings
 from backend.email_settings import load_email_settings
+from backend.env_references import resolve_secrets
 from backend.messages import Notice
 from backend.notifiers.base import DeliveryError, Notifier
 from backend.notifiers.redact import redact, url_secrets
@@ -83,6 +85,14 @@ def delivery_channel(name: str) -> str:
     return name.upper() if name in DEFAULT_CHANNELS else name
 
 
+def routed(configured: list[str], names: Collection[str] | None) -> list[str]:
+    """The configured channels a notice goes to: those `names` (a target's `channels:`, lower case) lists, or all
+    when it lists none (SPEC §8); defaults are stored upper case (EMAIL), named channels as named (pager)."""
+    if names is None:
+        return configured
+    return [channel for channel in configured if channel.lower() in names]
+
+
 def name_problem(name: Any) -> str | None:
     """Why `name` cannot name a channel, or None."""
     if not isinstance(name, str) or not CHANNEL_NAME.fullmatch(name):
@@ -100,7 +110,6 @@ def resolved_problem(kind: str, spec: Mapping[str, Any], environ: Mapping[str, s
         if spec.get("ca_file") is not None and not spec["ca_file"].startswith("/"):
             return "ca_file", "must be an absolute path"
     if kind == "apprise":
-        from backend.notifiers.apprise import unusable_urls  # apprise loads its plugins: only when asked for
         bad = unusable_urls(spec["urls"])
         if bad:
             return "urls", f"entry {bad[0]} is not a URL apprise can use (see https://github.com/caronc/apprise/wiki)"
@@ -174,7 +183,6 @@ def build_notifier(name: str, spec: Mapping[str, Any], settings: Settings) -> Na
 
 def named_notifiers(channels: Mapping[str, Mapping[str, Any]], settings: Settings) -> dict[str, Notifier]:
     """This process's notifier for each stored channel entry, `${NAME}` resolved; one it cannot build is skipped."""
-    from backend.targets_file import resolve_secrets  # targets_file imports this module
     built = {}
     for name, spec in channels.items():
         try:

@@ -10,6 +10,7 @@ from typing import Mapping
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from backend.apprise_urls import unusable_urls
 from backend.messages import LANGUAGES as NOTIFY_LANGUAGES
 from backend.dashboard_settings import DashboardSettings, load_dashboard_settings
 from backend.email_settings import EmailSettings, load_email_settings
@@ -176,7 +177,6 @@ def _apprise_urls(environ: Mapping[str, str]) -> tuple[str, ...]:
     """APPRISE_URLS split on commas and spaces, each one apprise can use; never quoted (they hold tokens)."""
     urls = tuple(part for part in re.split(r"[,\s]+", _text(environ, "APPRISE_URLS")) if part)
     if urls:
-        from backend.notifiers.apprise import unusable_urls  # apprise loads its plugins: only when asked for
         bad = unusable_urls(urls)
         if bad:
             raise ConfigError("APPRISE_URLS", f"entry {bad[0]} of {len(urls)} is not a URL apprise can use "

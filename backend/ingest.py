@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 
 from backend import metrics, store
 from backend.alert_timer_rules import first_timers
+from backend.channels import routed
 from backend.messages import alert_message, warning_text
 from backend.rules import (ACTIVE_STATUSES, Action, AlertStatus, AlertType, Check, RuleSettings, RuleState,
                            WarningReason, decide_late, failures_in_a_row, is_agent_verdict, is_failure, judge,
@@ -240,7 +241,7 @@ class Batch:
         queue_deliveries(self.conn, key, [  # SUPPRESSED rows instead while the target is silenced (SPEC §11)
             {"alert_id": alert_id, "event_id": event_id, "channel": channel, "notice_type": notice_type.value,
              "status": "PENDING", "attempts": 0, "next_attempt_at": due, "created_at": now}
-            for channel in _channels_of(self.channels, pending.settings)], self._quiet)
+            for channel in routed(self.channels, pending.settings and pending.settings.channels)], self._quiet)
         log.warning("alert %d %s for %s (check at %s)", alert_id,
                     "resolved by recovery" if notice_type is AlertType.RECOVERY else f"opened ({notice_type.value})",
                     key, event["timestamp"])
@@ -252,13 +253,6 @@ class Batch:
              "successes_in_a_row": t.state.successes_in_a_row, "slow_in_a_row": t.state.slow_in_a_row,
              "clear_in_a_row": t.state.clear_in_a_row, "last_received_at": self.heard_at}
             for key, t in self.targets.items() if t.changed])
-
-
-def _channels_of(configured: list[str], settings: RuleSettings | None) -> list[str]:
-    """The configured channels a target's notices go to: those its `channels:` names, or all (SPEC §8)."""
-    if settings is None or settings.channels is None:
-        return configured
-    return [channel for channel in configured if channel.lower() in settings.channels]
 
 
 def _reason_json(reason: WarningReason | None) -> str | None:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from backend.channels import MODELS as CHANNEL_MODELS, name_problem, resolved_problem
 from backend.config import ROOT, Settings
+from backend.env_references import REFERENCE, resolve_secrets
 from backend.maintenance import MaintenanceEntry
 from backend.target_models import TargetEntry, TargetSettings
 
@@ -47,7 +48,6 @@ AGENT_KEYS = {
 }
 ABSENT = "absent"  # the fingerprint of a default targets file that does not exist: no file targets
 
-_REFERENCE = re.compile(r"\$\{([^}]*)\}")
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # The backend's own secrets: a `${NAME}` would serve them to agents and send them to sites.
 BACKEND_SECRETS = frozenset({"API_KEY", "TELEGRAM_BOT_TOKEN", "DATABASE_URL", "SMTP_PASSWORD", "WEBHOOK_SECRET",
@@ -328,7 +328,7 @@ def _check_strings(value: Any, path: tuple, environ: Mapping[str, str]) -> None:
     elif isinstance(value, str):
         if "\x00" in value:
             raise _Problem(path, "must not contain NUL characters")
-        references = _REFERENCE.findall(value)
+        references = REFERENCE.findall(value)
         if not references:
             return
         # The target's (or the defaults') own key this string sits under: defaults.<key>..., targets[i].<key>...
@@ -348,17 +348,6 @@ def _check_strings(value: Any, path: tuple, environ: Mapping[str, str]) -> None:
                 raise _Problem(path, f"uses ${{{name}}}, which is not set in the backend's environment")
             if key == "headers" and any(c in environ[name] for c in "\r\n\x00"):
                 raise _Problem(path, f"uses ${{{name}}}, whose value holds a line break")
-
-
-def resolve_secrets(value: Any, environ: Mapping[str, str]) -> Any:
-    """`value` with every `${NAME}` replaced by the environment's value; KeyError names a missing one."""
-    if isinstance(value, str):
-        return _REFERENCE.sub(lambda m: environ[m.group(1)], value) if "${" in value else value
-    if isinstance(value, dict):
-        return {k: resolve_secrets(v, environ) for k, v in value.items()}
-    if isinstance(value, list):
-        return [resolve_secrets(item, environ) for item in value]
-    return value
 
 
 def agent_view(spec: dict, environ: Mapping[str, str]) -> dict:

@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 import re
 
 import apprise
 
+from backend.apprise_urls import apprise_for
 from backend.messages import LANGUAGES, Notice, heading, telegram_text
 from backend.notifiers.base import DeliveryError, Notifier
 from backend.notifiers.redact import redact, url_secrets, where
 
-# Apprise logs every target's URL (tokens in paths included) at DEBUG, and an unparseable one whole
-# at ERROR. Its lines never reach our handlers: each failure's reason comes back with the result,
-# redacted, instead.
-_apprise_log = logging.getLogger("apprise")
-_apprise_log.propagate = False
-_apprise_log.addHandler(logging.NullHandler())  # else Python's last-resort handler prints WARNINGs
 _STATUS = re.compile(r"error=(\d{3})\b")
-
-
-def _manager(urls: list[str] | tuple[str, ...]) -> apprise.Apprise | None:
-    """An Apprise holding every URL, kept in memory only (no files written), or None if one is not usable."""
-    manager = apprise.Apprise(asset=apprise.AppriseAsset(storage_mode="memory"))
-    return manager if all(manager.add(url) for url in urls) else None
-
-
-def unusable_urls(urls: list[str] | tuple[str, ...]) -> list[int]:
-    """The 1-based positions of URLs apprise cannot use (an unknown scheme, a malformed URL)."""
-    return [index for index, url in enumerate(urls, 1) if _manager([url]) is None]
 
 
 class AppriseNotifier(Notifier):
@@ -41,7 +24,7 @@ class AppriseNotifier(Notifier):
         self._secrets = [secret for url in urls for secret in url_secrets(url)]
         self.timeout_seconds = timeout_seconds
         self.language = language
-        self._apprise = _manager(self._urls)  # load_settings / the targets file checked that each is usable
+        self._apprise = apprise_for(self._urls)  # load_settings / the targets file checked that each is usable
 
     def __repr__(self) -> str:  # never the URLs: their paths are tokens
         return f"AppriseNotifier(targets={[where(url) for url in self._urls]!r})"

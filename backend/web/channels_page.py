@@ -6,7 +6,7 @@ from flask import current_app, flash, redirect, render_template, url_for
 
 from backend.channel_test import channel_list, run_channel_test
 from backend.errors import ApiError
-from backend.web.views import bp
+from backend.web.blueprint import bp
 
 
 @bp.get("/ui/channels")

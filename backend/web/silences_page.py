@@ -8,7 +8,7 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 
 from backend import silence_service
 from backend.errors import ApiError
-from backend.web.views import bp
+from backend.web.blueprint import bp
 
 # The form's "for ..." choices; an explicit "ends at" wins over them.
 DURATIONS = {"1h": timedelta(hours=1), "2h": timedelta(hours=2), "1d": timedelta(days=1)}

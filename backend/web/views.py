@@ -3,67 +3,22 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
-from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for)
-from flask_wtf.csrf import generate_csrf, validate_csrf
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from werkzeug.security import check_password_hash
-from wtforms.validators import ValidationError
 
 from backend import dashboard, silence_service
 from backend.errors import ApiError
 from backend.rules import AlertStatus
-from backend.stats import FleetStats
-from backend.web.charts import sparkline_points
-from backend.web.login_throttle import LoginThrottle
+from backend.web import channels_page, silences_page  # noqa: F401  their routes join bp too
+from backend.web.blueprint import bp
 
 log = logging.getLogger(__name__)
 
-bp = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/ui/static")
-
-OPEN_ENDPOINTS = ("web.root", "web.login", "web.static")  # reachable before logging in
 STATUS_CHOICES = [status.value for status in AlertStatus]
 REFRESH_SECONDS = 10
-
-
-@bp.record_once
-def _configure(state) -> None:
-    """Session cookie and CSRF settings, on the app this blueprint joins (SPEC §12)."""
-    app = state.app
-    settings = app.extensions["outage"].settings.dashboard
-    app.extensions["dashboard_logins"] = LoginThrottle()
-    app.extensions["dashboard_fleet"] = FleetStats()
-    if settings is None:
-        return
-    app.secret_key = settings.secret_key
-    app.config.update(SESSION_COOKIE_NAME="outage_dashboard", SESSION_COOKIE_HTTPONLY=True,
-                      SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=settings.https,
-                      PERMANENT_SESSION_LIFETIME=timedelta(hours=12))
-    app.jinja_env.globals.update(csrf_token=generate_csrf)
-
-
-@bp.before_request
-def _guard():
-    """Off (404) without DASHBOARD_PASSWORD; a CSRF token on every POST; a login for every page but the login."""
-    if current_app.extensions["outage"].settings.dashboard is None:
-        abort(404)
-    if request.method == "POST":
-        try:
-            validate_csrf(request.form.get("csrf_token"))
-        except ValidationError as exc:
-            log.warning("dashboard %s %s refused: %s", request.method, request.path, exc)
-            return render_template("message.html", title="Form expired",
-                                   message="This form was stale or not sent by the dashboard; reload the page "
-                                           "and try again."), 400
-    if request.endpoint not in OPEN_ENDPOINTS and not session.get("signed_in"):
-        return redirect(url_for("web.login", next=request.full_path.rstrip("?")))
-    return None
-
-
-@bp.app_template_filter("sparkline")
-def _sparkline(response_ms):
-    return sparkline_points([value for _, value in response_ms])
 
 
 @bp.get("/")
@@ -177,5 +132,3 @@ def _safe_next(raw: str | None, default: str | None = None) -> str:
         return raw
     return default or url_for("web.overview")
 
-
-from backend.web import channels_page, silences_page  # noqa: E402,F401  their routes join this blueprint
