@@ -102,6 +102,14 @@ def create_app(settings: Settings, notifiers: list[Notifier] | None = None) -> F
     return app
 
 
+_served: Flask | None = None
+
+
+def served_app() -> Flask | None:
+    """The app this server process built with create_served_app, once it is built (None before)."""
+    return _served
+
+
 def create_served_app(settings: Settings, process: str | None = None) -> Flask:
     """The app as a server process runs it: logging set up once, the app built, one line saying where.
 
@@ -111,7 +119,8 @@ def create_served_app(settings: Settings, process: str | None = None) -> Flask:
     warning = api_key_warning(settings.api_key)
     if warning:
         log.warning(warning)
-    app = create_app(settings)
+    global _served
+    app = _served = create_app(settings)
     ctx = app.extensions["outage"]
     log.info("backend (%s) serving http://%s:%d (database %s, failure threshold %d, channels: %s)",
              process or f"pid {os.getpid()}", settings.host, settings.port,

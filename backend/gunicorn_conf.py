@@ -52,7 +52,7 @@ except (ConfigError, TargetsFileError) as exc:
 
 bind = f"{_settings.host}:{_settings.port}"
 workers = _settings.workers
-worker_class = "gthread"
+worker_class = "backend.gunicorn_worker.QuietThreadWorker"  # gthread, deaf to Ctrl-C
 threads = 4
 # Long enough for the dispatcher to finish and record a notification attempt in hand.
 graceful_timeout = int(_settings.notify_timeout_seconds) + 10
@@ -71,22 +71,22 @@ def on_starting(server):
         _refuse(exc)
 
 
-def post_worker_init(worker):
-    """Let a worker stop only when its master says so, not on the terminal's Ctrl-C as well.
-
-    A terminal sends SIGINT to every process of the foreground group; the master then sends each
-    worker SIGQUIT too. gthread's quit handler shuts its thread pool down under a lock that is not
-    reentrant, so a second signal landing inside the first handler deadlocked the worker for good
-    (the master gave up after graceful_timeout and left it running).
-    """
+def post_fork(server, worker):
+    """In the new worker, before gunicorn sets its own handlers: the terminal's Ctrl-C is the master's to
+    act on (QuietThreadWorker keeps it ignored once gunicorn has set them)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def worker_exit(server, worker):
-    """Stop the worker's dispatcher and purge threads cleanly, recording any attempt in hand."""
-    app_module = sys.modules.get("backend.wsgi")
-    if app_module is not None:
-        app_module.app.extensions["outage"].close()
+    """Stop the worker's dispatcher and purge threads cleanly, recording any attempt in hand.
+
+    The app is found through the factory, not `backend.wsgi`: a stop that lands while the worker is
+    still importing the app leaves no `backend.wsgi` module, yet the app (and its threads) exists.
+    """
+    factory = sys.modules.get("backend.factory")
+    app = factory.served_app() if factory is not None else None
+    if app is not None:
+        app.extensions["outage"].close()
         logging.getLogger("backend").info("backend worker %d stopped", worker.pid)
 
 
