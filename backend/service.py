@@ -10,6 +10,7 @@ from backend import metrics, store
 from backend.agent_seen import AgentSeenThrottle
 from backend.errors import ApiError
 from backend.database import write_transaction
+from backend.group_commit import GroupCommit
 from backend.ingest import Batch, Recorded
 from backend.rules import AlertStatus, can_transition
 from backend.target_rules import TargetRules
@@ -31,6 +32,7 @@ class AlertService:
         # Per-target settings, cached per targets file version; REMINDER_MINUTES is the reminders' default.
         self.rules = TargetRules(failure_threshold, reminder_minutes)
         self.agent_seen = AgentSeenThrottle()
+        self.writes = GroupCommit(engine)
 
     def record_events(self, new_events: list[EventIn], at_once: bool = False) -> list[Recorded]:
         """Store a validated batch once per event_uid, all or nothing, applying the rules (SPEC §4, §5, §9).
@@ -40,13 +42,16 @@ class AlertService:
         """
         # No statement for the agent unless this process has not written its time for a few seconds.
         due = self.agent_seen.claim({e.agent for e in new_events if e.agent is not None})
+
+        def work(conn: Connection) -> list[Recorded]:
+            recorded = self.record_in(conn, new_events, at_once)
+            now = store.now_text()
+            for name in due:
+                store.agent_seen(conn, name, "last_event_at", now)
+            return recorded
+
         try:
-            with write_transaction(self.engine) as conn:
-                recorded = self.record_in(conn, new_events, at_once)
-                now = store.now_text()
-                for name in due:
-                    store.agent_seen(conn, name, "last_event_at", now)
-                return recorded
+            return self.writes.run(work)  # with concurrent requests' batches, in one transaction on SQLite
         except BaseException:
             self.agent_seen.forget(due)
             raise
