@@ -1,4 +1,4 @@
-"""Shared helpers for the benchmarks: percentiles, processes stopped by PID, gunicorn, wrk, result rows."""
+"""Shared helpers for the benchmarks: percentiles, processes stopped by PID, gunicorn and waitress, wrk, result rows."""
 
 from __future__ import annotations
 
@@ -29,6 +29,8 @@ def base_env(tmp: Path, **overrides: str) -> dict[str, str]:
 API_KEY = "bench-key-0123456789"
 GUNICORN_BACKEND = ["-m", "gunicorn", "-c", "backend/gunicorn_conf.py", "backend.wsgi:app"]
 GUNICORN_BARE = ["-m", "gunicorn", "-c", "bench/bare_gunicorn_conf.py", "bench.bare_app:app"]
+WAITRESS_BACKEND = ["backend/app.py"]
+WAITRESS_BARE = ["-m", "bench.bare_waitress"]
 
 
 @dataclass
@@ -174,9 +176,10 @@ class ChildProcess:
             stop(self.proc, timeout=self.stop_timeout)
 
 
-class Gunicorn(ChildProcess):
-    """gunicorn serving `args` (the backend or the bare app) on a free port."""
+class PythonServer(ChildProcess):
+    """`python <args>` serving the backend or the bare app on a free port (FLASK_PORT), ready when /health answers."""
 
+    server = "python"  # which server it is, as the benchmarks label their rows
     stop_timeout = 20.0
     ready_timeout = 60.0  # a targets file of 50,000 is read and stored first
 
@@ -192,6 +195,18 @@ class Gunicorn(ChildProcess):
 
     def is_ready(self) -> bool:
         return answers(f"{self.url}/health")
+
+
+class Gunicorn(PythonServer):
+    """gunicorn serving `args` (GUNICORN_BACKEND: `make run`'s server, or GUNICORN_BARE)."""
+
+    server = "gunicorn"
+
+
+class Waitress(PythonServer):
+    """waitress serving `args` (WAITRESS_BACKEND: `python backend/app.py`, threads=8, or WAITRESS_BARE)."""
+
+    server = "waitress"
 
 
 # --- load generation: wrk with a Lua script, or the bounded Python generator when wrk is absent ---

@@ -34,12 +34,15 @@ def test_agent_quick_run_states_its_measured_capacity():
 
 
 @pytest.mark.timeout(180)
-def test_ingest_batches_carry_failures_and_open_alerts_during_the_run():
+def test_ingest_batches_carry_failures_and_open_alerts_during_the_run_under_both_servers():
     rows = ingest.run(quick=True)
     assert all(math.isfinite(row.value) for row in rows)
-    assert _value(rows, "batches of 500 (4 x 500 targets): events/s") > 0
-    assert _value(rows, "batches of 500 (4 x 500 targets): failed checks") > 0
-    assert _value(rows, "batches of 500 (4 x 500 targets): alerts opened during the run") > 0
+    for server in ("gunicorn", "waitress"):
+        assert _value(rows, f"{server}: batches of 500 (4 x 500 targets): events/s") > 0
+        assert _value(rows, f"{server}: batches of 500 (4 x 500 targets): failed checks") > 0
+        assert _value(rows, f"{server}: batches of 500 (4 x 500 targets): alerts opened during the run") > 0
+        single = [row for row in rows if row.metric.startswith(f"{server}: 1 event/request")]
+        assert {row.target for row in single if row.met is not None} == {">= 60% of bare", "<= 3x bare"}
 
 
 @pytest.mark.timeout(180)
@@ -181,3 +184,10 @@ def test_profile_shares_out_each_threads_cpu_over_its_samples(tmp_path):
     by_cpu = agent_profile.summarize(stacks, {11: 3.0, 12: 1.0, 13: 0.0})
     assert by_cpu == pytest.approx({agent_profile.LIBCURL: 0.75 * 30 / 40, agent_profile.LOG_LINE: 0.75 * 10 / 40,
                                     agent_profile.SPOOL: 0.25})
+
+
+def test_ingest_skips_postgresql_with_a_line_when_it_is_not_installed(monkeypatch, capsys):
+    monkeypatch.setattr(ingest, "PG_INITDB", "/nonexistent/postgresql/*/bin/initdb")
+    with ingest.postgres_cluster() as url:
+        assert url is None
+    assert "PostgreSQL pass skipped: PostgreSQL is not installed" in capsys.readouterr().err
