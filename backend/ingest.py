@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 from backend import metrics, store
 from backend.alert_timer_rules import first_timers
 from backend.channels import routed
+from backend.log_after_commit import LogAfterCommit
 from backend.messages import alert_message, warning_text
 from backend.rules import (ACTIVE_STATUSES, Action, AlertStatus, AlertType, Check, RuleSettings, RuleState,
                            WarningReason, decide_late, failures_in_a_row, is_agent_verdict, is_failure, judge,
@@ -69,8 +70,11 @@ class Batch:
     failure_threshold (a push target's missed deadline or /ping/<token>/fail, SPEC §9).
     """
 
-    def __init__(self, conn: Connection, channels: list[str], rules: TargetRules, at_once: bool = False):
+    def __init__(self, conn: Connection, channels: list[str], rules: TargetRules, at_once: bool = False,
+                 lines: LogAfterCommit | None = None):
         self.conn = conn
+        # What the batch did, logged once the caller's transaction has committed (or at once).
+        self.log = lines if lines is not None else LogAfterCommit(log, hold=False)
         self.channels = channels
         self.at_once = at_once
         self.rules = rules
@@ -131,7 +135,7 @@ class Batch:
                     first_seen[new.event_uid] = index
                 fresh.append(index)
         if stored:
-            log.info("%s already stored (same event_uid): not stored again", plural(len(stored), "event"))
+            self.log.info("%s already stored (same event_uid): not stored again", plural(len(stored), "event"))
         return fresh
 
     def _judge(self, index: int, new: EventIn, moment: datetime, resolved: Resolved) -> None:
@@ -161,7 +165,7 @@ class Batch:
         decision = judge(state, Check(failed, new.response_time_ms, cert_days_left), settings,
                          row.get("cert_expires_at"))
         if failed and state.active is AlertType.ERROR:
-            log.info("check of %s at %s failed again: alert already active, no new alert (dedup)",
+            self.log.info("check of %s at %s failed again: alert already active, no new alert (dedup)",
                      resolved.key, checked_at[:19])
         target.state = decision.state
         target.last_check_at, target.changed = checked_at, True
@@ -190,7 +194,7 @@ class Batch:
         target.state = replace(target.state, failures_in_a_row=failures, successes_in_a_row=successes_in_a_row(results))
         target.changed = True
         action = decide_late(target.state.active is not None, failed, failures, settings.failure_threshold)
-        log.info("check of %s at %s arrived after a newer one: %s in a row in check-time order%s",
+        self.log.info("check of %s at %s arrived after a newer one: %s in a row in check-time order%s",
                  key, row["timestamp"], plural(failures, "failure"),
                  "; it completes an outage" if action is Action.OPEN_ALERT else "")
         alert = None
@@ -207,7 +211,7 @@ class Batch:
             # The outage takes the WARNING's place: resolved without a notice (SPEC §9), then an ERROR.
             if store.set_alert_status(self.conn, target.active_alert_id, ACTIVE_STATUSES, {
                     "status": AlertStatus.RESOLVED.value, "resolved_at": now, "resolved_event_id": event_id}):
-                log.info("alert %d (WARNING) for %s resolved without a notice: an outage replaces it",
+                self.log.info("alert %d (WARNING) for %s resolved without a notice: an outage replaces it",
                          target.active_alert_id, key)
                 metrics.alert_status_changed(AlertStatus.RESOLVED.value)
         if action in (Action.OPEN_ALERT, Action.REPLACE_WARNING, Action.OPEN_WARNING):
@@ -231,7 +235,7 @@ class Batch:
             if not store.set_alert_status(self.conn, alert_id, ACTIVE_STATUSES, {
                 "status": AlertStatus.RESOLVED.value, "resolved_at": now, "resolved_event_id": event_id,
             }):
-                log.info("alert %d for %s was resolved by hand meanwhile: no RECOVERY notice", alert_id, key)
+                self.log.info("alert %d for %s was resolved by hand meanwhile: no RECOVERY notice", alert_id, key)
                 return None
             metrics.alert_status_changed(AlertStatus.RESOLVED.value)
             notice_type = AlertType.RECOVERY
@@ -242,7 +246,7 @@ class Batch:
             {"alert_id": alert_id, "event_id": event_id, "channel": channel, "notice_type": notice_type.value,
              "status": "PENDING", "attempts": 0, "next_attempt_at": due, "created_at": now}
             for channel in routed(self.channels, pending.settings and pending.settings.channels)], self._quiet)
-        log.warning("alert %d %s for %s (check at %s)", alert_id,
+        self.log.warning("alert %d %s for %s (check at %s)", alert_id,
                     "resolved by recovery" if notice_type is AlertType.RECOVERY else f"opened ({notice_type.value})",
                     key, event["timestamp"])
         return store.get_alert(self.conn, alert_id)

@@ -12,6 +12,8 @@ from backend.errors import ApiError
 from backend.database import write_transaction
 from backend.group_commit import GroupCommit
 from backend.ingest import Batch, Recorded
+from backend.ingest import log as ingest_log
+from backend.log_after_commit import LogAfterCommit
 from backend.rules import AlertStatus, can_transition
 from backend.target_rules import TargetRules
 from backend.validation import EventIn
@@ -43,18 +45,22 @@ class AlertService:
         # No statement for the agent unless this process has not written its time for a few seconds.
         due = self.agent_seen.claim({e.agent for e in new_events if e.agent is not None})
 
-        def work(conn: Connection) -> list[Recorded]:
-            recorded = self.record_in(conn, new_events, at_once)
+        def work(conn: Connection) -> tuple[list[Recorded], LogAfterCommit]:
+            lines = LogAfterCommit(ingest_log)  # each attempt its own: a rolled-back one logs nothing
+            recorded = Batch(conn, self.channels, self.rules, at_once=at_once, lines=lines).record(new_events)
             now = store.now_text()
             for name in due:
                 store.agent_seen(conn, name, "last_event_at", now)
-            return recorded
+            return recorded, lines
 
         try:
-            return self.writes.run(work)  # with concurrent requests' batches, in one transaction on SQLite
+            # With concurrent requests' batches, in one transaction on SQLite; logged once committed.
+            recorded, lines = self.writes.run(work)
         except BaseException:
             self.agent_seen.forget(due)
             raise
+        lines.emit()
+        return recorded
 
     def record_in(self, conn: Connection, new_events: list[EventIn], at_once: bool = False) -> list[Recorded]:
         """record_events inside the caller's write transaction (the deadline timer's, which read under it first)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from functools import lru_cache
+from operator import itemgetter
 
 from sqlalchemy import (Connection, and_, bindparam, case, delete, exists, func, insert, literal, select, tuple_,
                         union, update)
@@ -174,11 +175,15 @@ def insert_events(conn: Connection, rows: list[dict]) -> list[int]:
     measured = any(MEASURED_COLUMNS[-1] in row for row in rows)
     columns = (*_EVENT_COLUMNS, *(MEASURED_COLUMNS if measured else ()))
     ids = []
+    values_of = itemgetter(*columns)  # in C: flattening the rows was a sixth of a batch's CPU (yappi, batches of 500)
     for start in range(0, len(rows), _INSERT_ROWS):
         chunk = rows[start:start + _INSERT_ROWS]
         values = []
         for position, row in enumerate(chunk):
-            values.extend(row.get(column) for column in columns)
+            try:
+                values.extend(values_of(row))
+            except KeyError:  # a row without the measured columns in a batch that has them
+                values.extend(row.get(column) for column in columns)
             values.append(position)
         returned = driver_sql.rows(conn, _insert_events_sql(len(chunk), measured), values)
         ids.extend(event_id for event_id, _ in sorted(returned, key=lambda pair: pair[1]))
