@@ -1,19 +1,20 @@
-"""Group commit: the writes of concurrent requests of one process run in one SQLite transaction.
+"""Group commit: the writes of concurrent requests of one process, done together in one SQLite transaction.
 
 On SQLite one writer at a time holds the database (database.write_transaction's gate), so a
 request's write waits its turn anyway; each turn also pays for a pooled connection, BEGIN
-IMMEDIATE, the COMMIT and the hand-over of the gate between processes. Here a request queues its
-work and the first thread to find no group running becomes the leader: it takes everything queued
-so far, runs the jobs one after another in one transaction, in queue order, commits once and hands
-each job its own result. The jobs see each other's writes as if each had committed in turn; a
-busier process makes bigger groups, an idle one runs every job alone, at once.
+IMMEDIATE, its own reads of shared state, the COMMIT and the hand-over of the gate between
+processes. Here a request queues its payload and the first thread to find no group running
+becomes the leader: it takes everything queued so far (up to `max_size`), hands the lot to
+`run_group` in one transaction, commits once and gives each caller its own result. A busier
+process makes bigger groups; an idle one runs every payload alone, at once.
 
-If a job fails, the group's transaction rolls back and every job runs again alone, in its own
-transaction, so one job's error is its own and the others are stored exactly once. A database
-that stays locked past the gate's limit fails the whole group (every job would wait as long again).
+If the group fails, its transaction rolls back and every payload runs again alone, in its own
+transaction, so one payload's error is its own and the others are stored exactly once. A database
+that stays locked past the gate's limit fails the whole group (each would wait as long again).
 
 Only for SQLite: PostgreSQL writers run side by side, each locking its own rows in one order, and
 a group holding the rows of several requests at once could deadlock with another process's group.
+There every payload runs alone.
 """
 
 from __future__ import annotations
@@ -25,45 +26,53 @@ from sqlalchemy import Connection, Engine
 
 from backend.database import WRITE_LOCK_TIMEOUT_SECONDS, DatabaseBusyError, write_transaction
 
-T = TypeVar("T")
+P = TypeVar("P")
+R = TypeVar("R")
 
-MAX_GROUP = 64  # jobs per transaction: bounds the time the gate is held, and the work redone on an error
 
+class _Job(Generic[P, R]):
+    __slots__ = ("payload", "result", "error", "finished")
 
-class _Job(Generic[T]):
-    __slots__ = ("work", "result", "error", "finished")
-
-    def __init__(self, work: Callable[[Connection], T]):
-        self.work = work
-        self.result: T | None = None
+    def __init__(self, payload: P):
+        self.payload = payload
+        self.result: R | None = None
         self.error: BaseException | None = None
         self.finished = False
 
-    def settle(self, result: T | None = None, error: BaseException | None = None) -> None:
+    def settle(self, result: R | None = None, error: BaseException | None = None) -> None:
         self.result, self.error, self.finished = result, error, True
 
-    def outcome(self) -> T:
+    def outcome(self) -> R:
         if self.error is not None:
             raise self.error
         return self.result
 
 
-class GroupCommit:
-    """Runs `work(conn)` in a write transaction, sharing it with the work of concurrent callers on SQLite."""
+class GroupCommit(Generic[P, R]):
+    """`run(payload)`: `run_group(conn, payloads)` in a write transaction, with concurrent callers' payloads on SQLite.
 
-    def __init__(self, engine: Engine):
+    `run_group` returns one result per payload, in order. `size(payload)` weighs a payload (one
+    by default); a group holds payloads up to `max_size` in all (at least one), which bounds how
+    long the gate is held and how much is redone after an error.
+    """
+
+    def __init__(self, engine: Engine, run_group: Callable[[Connection, list[P]], list[R]],
+                 size: Callable[[P], int] = lambda payload: 1, max_size: int = 64):
         self.engine = engine
+        self.run_group = run_group
+        self.size, self.max_size = size, max_size
         self.grouped = engine.dialect.name == "sqlite"
-        self._queue: list[_Job] = []
+        self._queue: list[_Job[P, R]] = []
         self._queue_lock = threading.Lock()
         self._leading = threading.Lock()  # held by the thread running a group
 
-    def run(self, work: Callable[[Connection], T]) -> T:
-        """Run `work` in a write transaction; its result once committed, or its error (nothing of it stored)."""
+    def run(self, payload: P) -> R:
+        """Write `payload`; its result once committed, or its error (nothing of it stored)."""
         if not self.grouped:
             with write_transaction(self.engine) as conn:
-                return work(conn)
-        job = _Job(work)
+                [result] = self.run_group(conn, [payload])
+            return result
+        job = _Job(payload)
         with self._queue_lock:
             self._queue.append(job)
         # Whoever holds _leading runs every job queued before it took them, ours included or not:
@@ -72,14 +81,23 @@ class GroupCommit:
             return self._withdraw(job)
         try:
             while not job.finished:
-                with self._queue_lock:
-                    group, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
-                self._run_group(group)  # never empty: our own job is in the queue until it is finished
+                self._run_group(self._take())  # never empty: our own job is queued until it is finished
         finally:
             self._leading.release()
         return job.outcome()
 
-    def _withdraw(self, job: _Job):
+    def _take(self) -> list[_Job[P, R]]:
+        with self._queue_lock:
+            count, total = 0, 0
+            for job in self._queue:
+                total += self.size(job.payload)
+                if count and total > self.max_size:
+                    break
+                count += 1
+            group, self._queue = self._queue[:count], self._queue[count:]
+        return group
+
+    def _withdraw(self, job: _Job[P, R]) -> R:
         """Waited too long for a turn: take the job back, or, if a leader has it, wait for it once more."""
         with self._queue_lock:
             if job in self._queue:
@@ -87,14 +105,14 @@ class GroupCommit:
                 raise DatabaseBusyError(WRITE_LOCK_TIMEOUT_SECONDS)
         if self._leading.acquire(timeout=WRITE_LOCK_TIMEOUT_SECONDS):
             self._leading.release()
-        if not job.finished:  # it may still be committed: its event_uid makes the client's retry safe
+        if not job.finished:  # it may still be committed: an event_uid makes the client's retry safe
             raise DatabaseBusyError(WRITE_LOCK_TIMEOUT_SECONDS)
         return job.outcome()
 
-    def _run_group(self, group: list[_Job]) -> None:
+    def _run_group(self, group: list[_Job[P, R]]) -> None:
         try:
             with write_transaction(self.engine) as conn:
-                results = [job.work(conn) for job in group]
+                results = self.run_group(conn, [job.payload for job in group])
         except DatabaseBusyError as exc:
             for job in group:
                 job.settle(error=exc)
@@ -105,17 +123,17 @@ class GroupCommit:
                 for job in group:  # rolled back: each alone, so only a failing one fails
                     self._run_alone(job)
         else:
-            for job, result in zip(group, results):
+            for job, result in zip(group, results, strict=True):
                 job.settle(result)
         finally:  # a BaseException (the worker stopping) leaves no caller waiting on a job nobody runs
             for job in group:
                 if not job.finished:
                     job.settle(error=RuntimeError("the backend stopped before this write was committed"))
 
-    def _run_alone(self, job: _Job) -> None:
+    def _run_alone(self, job: _Job[P, R]) -> None:
         try:
             with write_transaction(self.engine) as conn:
-                result = job.work(conn)
+                [result] = self.run_group(conn, [job.payload])
         except Exception as exc:
             job.settle(error=exc)
         else:

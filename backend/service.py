@@ -1,8 +1,11 @@
-"""Rules plus storage: each request's reads, decisions and writes in one transaction (SPEC §5)."""
+"""Rules plus storage: each request's reads, decisions and writes in one transaction (SPEC §5), on SQLite shared with concurrent requests'."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from itertools import groupby
+from operator import attrgetter
 
 from sqlalchemy import Connection, Engine
 
@@ -16,11 +19,20 @@ from backend.ingest import log as ingest_log
 from backend.log_after_commit import LogAfterCommit
 from backend.rules import AlertStatus, can_transition
 from backend.target_rules import TargetRules
-from backend.validation import EventIn
+from backend.validation import MAX_BATCH, EventIn
 
 __all__ = ["AlertService", "Recorded"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Write:
+    """One request's validated events, waiting for their turn to be stored."""
+
+    events: list[EventIn]
+    at_once: bool
+    agents_due: set[str]  # agents whose last_event_at this process writes with them
 
 
 class AlertService:
@@ -34,7 +46,8 @@ class AlertService:
         # Per-target settings, cached per targets file version; REMINDER_MINUTES is the reminders' default.
         self.rules = TargetRules(failure_threshold, reminder_minutes)
         self.agent_seen = AgentSeenThrottle()
-        self.writes = GroupCommit(engine)
+        self.writes = GroupCommit(engine, self._record_group, size=lambda write: len(write.events),
+                                  max_size=MAX_BATCH)
 
     def record_events(self, new_events: list[EventIn], at_once: bool = False) -> list[Recorded]:
         """Store a validated batch once per event_uid, all or nothing, applying the rules (SPEC §4, §5, §9).
@@ -44,23 +57,37 @@ class AlertService:
         """
         # No statement for the agent unless this process has not written its time for a few seconds.
         due = self.agent_seen.claim({e.agent for e in new_events if e.agent is not None})
-
-        def work(conn: Connection) -> tuple[list[Recorded], LogAfterCommit]:
-            lines = LogAfterCommit(ingest_log)  # each attempt its own: a rolled-back one logs nothing
-            recorded = Batch(conn, self.channels, self.rules, at_once=at_once, lines=lines).record(new_events)
-            now = store.now_text()
-            for name in due:
-                store.agent_seen(conn, name, "last_event_at", now)
-            return recorded, lines
-
         try:
-            # With concurrent requests' batches, in one transaction on SQLite; logged once committed.
-            recorded, lines = self.writes.run(work)
+            # With concurrent requests' events, in one transaction on SQLite (group_commit.py).
+            recorded, lines = self.writes.run(_Write(new_events, at_once, due))
         except BaseException:
             self.agent_seen.forget(due)
             raise
-        lines.emit()
+        if lines is not None:
+            lines.emit()  # what the group did, once committed
         return recorded
+
+    def _record_group(self, conn: Connection, writes: list[_Write]) -> list[tuple[list[Recorded], LogAfterCommit | None]]:
+        """Several requests' events applied as one batch (one per run of equal `at_once`); each request's results its slice.
+
+        One batch reads the targets file version, the targets' state, the active alerts and the
+        stored event_uids once for all, and inserts every event in one statement. Their check-time
+        order is kept across requests, as within one. The group's log lines go to the first request.
+        """
+        lines = LogAfterCommit(ingest_log)  # each attempt its own: a rolled-back one logs nothing
+        recorded = []
+        for at_once, same in groupby(writes, key=attrgetter("at_once")):
+            same = list(same)
+            results = Batch(conn, self.channels, self.rules, at_once=at_once, lines=lines).record(
+                [event for write in same for event in write.events])
+            start = 0
+            for write in same:
+                recorded.append(results[start:start + len(write.events)])
+                start += len(write.events)
+        now = store.now_text()
+        for name in sorted(set().union(*(write.agents_due for write in writes))):
+            store.agent_seen(conn, name, "last_event_at", now)
+        return [(results, lines if index == 0 else None) for index, results in enumerate(recorded)]
 
     def record_in(self, conn: Connection, new_events: list[EventIn], at_once: bool = False) -> list[Recorded]:
         """record_events inside the caller's write transaction (the deadline timer's, which read under it first)."""

@@ -26,6 +26,11 @@ def _stored(engine) -> list[str]:
         return sorted(r[0] for r in conn.execute(text("SELECT name FROM leases WHERE name LIKE 'job-%'")))
 
 
+def _writes(engine) -> GroupCommit:
+    """Payloads that are the work itself: each runs on the group's connection, in queue order."""
+    return GroupCommit(engine, lambda conn, works: [work(conn) for work in works])
+
+
 def _transactions(engine) -> list[int]:
     started = []
     sql_event.listen(engine, "begin", lambda conn: started.append(1))
@@ -57,7 +62,7 @@ def _queue_behind_a_running_job(writes: GroupCommit, jobs: dict[int, object], po
 def test_writes_that_queue_behind_a_running_one_commit_together_each_with_its_own_result(engine):
     if engine.dialect.name != "sqlite":
         pytest.skip("PostgreSQL writers run side by side: no groups there")
-    writes = GroupCommit(engine)
+    writes = _writes(engine)
     started = _transactions(engine)
     with ThreadPoolExecutor(8) as pool:
         futures = _queue_behind_a_running_job(writes, {k: (lambda conn, k=k: _note(conn, k)) for k in range(1, 8)},
@@ -71,7 +76,7 @@ def test_writes_that_queue_behind_a_running_one_commit_together_each_with_its_ow
 def test_one_failing_write_in_a_group_fails_alone_and_the_others_are_stored_once(engine):
     if engine.dialect.name != "sqlite":
         pytest.skip("PostgreSQL writers run side by side: no groups there")
-    writes = GroupCommit(engine)
+    writes = _writes(engine)
     attempts: dict[int, int] = {}
 
     def job(k):
@@ -95,7 +100,7 @@ def test_one_failing_write_in_a_group_fails_alone_and_the_others_are_stored_once
 
 
 def test_a_write_alone_runs_at_once_in_its_own_transaction(engine):
-    writes = GroupCommit(engine)
+    writes = _writes(engine)
     started = _transactions(engine)
     assert [writes.run(lambda conn, k=k: _note(conn, k)) for k in range(3)] == [0, 10, 20]
     assert len(started) == 3
@@ -105,7 +110,7 @@ def test_a_write_alone_runs_at_once_in_its_own_transaction(engine):
 def test_a_leader_stopped_mid_group_leaves_no_caller_waiting(engine):
     if engine.dialect.name != "sqlite":
         pytest.skip("PostgreSQL writers run side by side: no groups there")
-    writes = GroupCommit(engine)
+    writes = _writes(engine)
 
     def stops(conn):
         raise KeyboardInterrupt  # what a worker's stop looks like to the thread leading a group

@@ -1,0 +1,96 @@
+"""POST /events requests that arrive together are stored as one batch: same answers, same alerts, one transaction."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.backend_fixtures import (API_KEY, api, app, backend_env, client, console, db, event,  # noqa: F401
+                                    settings)
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def at(second: int) -> str:
+    return f"2025-01-08T15:30:{second:02d}Z"
+
+
+def _together(app, bodies: list) -> list:
+    """POST each body on its own thread while a group is running (as the test holds it), in turn; then let go."""
+    ctx = app.extensions["outage"]
+    writes = ctx.service.writes
+    if not writes.grouped:
+        pytest.skip("PostgreSQL writers run side by side: no groups there")
+    groups = []
+    run_group = writes.run_group
+
+    def counted(conn, payloads):
+        groups.append(len(payloads))
+        return run_group(conn, payloads)
+
+    writes.run_group = counted
+
+    def post(body):
+        return app.test_client().post("/events", json=body, headers={"X-API-Key": API_KEY})
+
+    assert writes._leading.acquire(timeout=10)  # as a group already running would
+    held = True
+    try:
+        with ThreadPoolExecutor(len(bodies)) as pool:
+            futures = []
+            for body in bodies:  # one at a time, so that they queue in this order
+                futures.append(pool.submit(post, body))
+                for _ in range(500):  # bounded: validated and queued
+                    if len(writes._queue) == len(futures):
+                        break
+                    threading.Event().wait(0.01)
+                assert len(writes._queue) == len(futures)
+            writes._leading.release()
+            held = False
+            answers = [f.result(timeout=20) for f in futures]
+    finally:
+        if held:
+            writes._leading.release()
+    assert groups == [len(bodies)], "one transaction for the whole group"
+    return answers
+
+
+def test_requests_stored_together_answer_as_if_sent_one_after_another(app, db):
+    first_uid = str(uuid.uuid4())
+    bodies = [
+        event(ok=False, timestamp=at(1), event_uid=first_uid),
+        event(ok=False, timestamp=at(2)),
+        [event(ok=False, timestamp=at(3)), event(ok=False, timestamp=at(1), event_uid=first_uid)],  # a resend
+        event(target_url="https://other.example/", ok=True, timestamp=at(2)),
+    ]
+    answers = _together(app, bodies)
+    assert [a.status_code for a in answers] == [201, 201, 201, 201]
+    one, two, three, other = (a.get_json() for a in answers)
+    assert one["alert"] is None and two["alert"] is None and other["alert"] is None
+    opened, resend = three["events"]
+    assert opened["alert"]["status"] == "OPEN" and not opened["duplicate"]  # the third failure in a row
+    assert resend == {"event_id": one["event_id"], "alert": None, "duplicate": True}
+    assert db.count("events") == 4  # the resent uid stored once
+    assert [tuple(r) for r in db.rows("SELECT event_id, status FROM alerts")] == [(opened["event_id"], "OPEN")]
+
+
+def test_check_time_order_holds_across_the_requests_of_a_group(app, db):
+    # Sent newest first by three requests: in check-time order fail, fail, fail, none of them late.
+    answers = _together(app, [event(ok=False, timestamp=at(s)) for s in (3, 2, 1)])
+    assert [a.status_code for a in answers] == [201, 201, 201]
+    assert [r["is_late"] for r in db.rows("SELECT is_late FROM events")] == [0, 0, 0]
+    [alert] = db.rows("SELECT event_id FROM alerts")
+    assert alert["event_id"] == answers[0].get_json()["event_id"]  # the check at :03 completes the outage
+
+
+def test_a_group_of_resends_answers_200_to_each(app, db, api):
+    bodies = [event(ok=True, timestamp=at(s), event_uid=str(uuid.uuid4())) for s in (1, 2)]
+    for body in bodies:
+        api.send(body)
+    answers = _together(app, bodies)
+    assert [a.status_code for a in answers] == [200, 200]
+    assert all(a.get_json()["duplicate"] for a in answers)
+    assert db.count("events") == 2
