@@ -60,10 +60,10 @@ def test_a_disposed_engine_writes_again_through_a_new_gate(tmp_path):
     write_once(engine)
     first = database._gates[engine]
     engine.dispose()
-    assert engine not in database._gates and first._fd == -1  # closed at once
+    assert engine not in database._gates and first._fd == first._turn_fd == -1  # closed at once
     write_once(engine)
     second = database._gates[engine]
-    assert second is not first and second._fd >= 0
+    assert second is not first and second._fd >= 0 and second._turn_fd >= 0
     engine.dispose()
 
 
@@ -100,3 +100,41 @@ def test_post_events_answers_503_in_one_sentence_while_another_process_holds_the
     assert db.count("events") == 0
     stop(lock_holder)
     assert api.post("/events", json=event()).status_code == 201
+
+
+# Takes the gate turn after turn with no pause between, as a busy process's writers do; writes how
+# many turns it has had into a file, then says "running" once it has had three.
+BUSY_WRITER = """
+import os, sys, time
+from pathlib import Path
+from backend.database import _WriteGate
+gate, count = _WriteGate(sys.argv[1]), Path(sys.argv[2])
+for turn in range(1, 401):
+    with gate.hold(30):
+        count.with_suffix(".new").write_text(str(turn))
+        os.replace(count.with_suffix(".new"), count)  # a reader never sees it half written
+        time.sleep(0.01)
+    if turn == 3:
+        print("running", flush=True)
+"""
+
+
+def test_a_process_waiting_for_the_gate_gets_it_before_a_busy_one_takes_it_twice_more(tmp_path):
+    database_path, count = str(tmp_path / "gate.db"), tmp_path / "turns"
+    proc = subprocess.Popen([sys.executable, "-c", BUSY_WRITER, database_path, str(count)], cwd=database.ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    gate = database._WriteGate(database_path)
+    try:
+        assert proc.stdout.readline().strip() == "running", proc.stderr.read()  # bounded: 400 turns of 10 ms
+        before = int(count.read_text())
+        with gate.hold(30):
+            after = int(count.read_text())
+        # Without turns, the busy process took the lock back within microseconds each time, and a
+        # writer polling every 2 ms waited for all of its 400 turns.
+        assert after - before <= 2, (before, after)
+        assert proc.poll() is None  # it was still busy
+    finally:
+        gate.close()
+        stop(proc)
+        proc.stdout.close()
+        proc.stderr.close()
