@@ -166,7 +166,7 @@ class Batch:
                          row.get("cert_expires_at"))
         if failed and state.active is AlertType.ERROR:
             self.log.info("check of %s at %s failed again: alert already active, no new alert (dedup)",
-                     resolved.key, checked_at[:19])
+                          resolved.key, checked_at[:19])
         target.state = decision.state
         target.last_check_at, target.changed = checked_at, True
         self.pending.append(_Pending(index, row, decision.action, resolved.key, settings, decision.reason))
@@ -195,8 +195,8 @@ class Batch:
         target.changed = True
         action = decide_late(target.state.active is not None, failed, failures, settings.failure_threshold)
         self.log.info("check of %s at %s arrived after a newer one: %s in a row in check-time order%s",
-                 key, row["timestamp"], plural(failures, "failure"),
-                 "; it completes an outage" if action is Action.OPEN_ALERT else "")
+                      key, row["timestamp"], plural(failures, "failure"),
+                      "; it completes an outage" if action is Action.OPEN_ALERT else "")
         alert = None
         if action is Action.OPEN_ALERT:
             target.state = replace(target.state, active=AlertType.ERROR)
@@ -212,7 +212,7 @@ class Batch:
             if store.set_alert_status(self.conn, target.active_alert_id, ACTIVE_STATUSES, {
                     "status": AlertStatus.RESOLVED.value, "resolved_at": now, "resolved_event_id": event_id}):
                 self.log.info("alert %d (WARNING) for %s resolved without a notice: an outage replaces it",
-                         target.active_alert_id, key)
+                              target.active_alert_id, key)
                 metrics.alert_status_changed(AlertStatus.RESOLVED.value)
         if action in (Action.OPEN_ALERT, Action.REPLACE_WARNING, Action.OPEN_WARNING):
             notice_type = AlertType.WARNING if action is Action.OPEN_WARNING else AlertType.ERROR
@@ -246,9 +246,8 @@ class Batch:
             {"alert_id": alert_id, "event_id": event_id, "channel": channel, "notice_type": notice_type.value,
              "status": "PENDING", "attempts": 0, "next_attempt_at": due, "created_at": now}
             for channel in routed(self.channels, pending.settings and pending.settings.channels)], self._quiet)
-        self.log.warning("alert %d %s for %s (check at %s)", alert_id,
-                    "resolved by recovery" if notice_type is AlertType.RECOVERY else f"opened ({notice_type.value})",
-                    key, event["timestamp"])
+        what = "resolved by recovery" if notice_type is AlertType.RECOVERY else f"opened ({notice_type.value})"
+        self.log.warning("alert %d %s for %s (check at %s)", alert_id, what, key, event["timestamp"])
         return store.get_alert(self.conn, alert_id)
 
     def _save_targets(self) -> None:
