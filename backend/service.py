@@ -1,4 +1,7 @@
-"""Rules plus storage: each request's reads, decisions and writes in one transaction (SPEC §5), on SQLite shared with concurrent requests'."""
+"""Rules plus storage: each request's reads, decisions and writes in one transaction (SPEC §5).
+
+On SQLite that transaction is shared with the requests that queued meanwhile (group_commit.py).
+"""
 
 from __future__ import annotations
 
@@ -67,8 +70,9 @@ class AlertService:
             lines.emit()  # what the group did, once committed
         return recorded
 
-    def _record_group(self, conn: Connection, writes: list[_Write]) -> list[tuple[list[Recorded], LogAfterCommit | None]]:
-        """Several requests' events applied as one batch (one per run of equal `at_once`); each request's results its slice.
+    def _record_group(self, conn: Connection,
+                      writes: list[_Write]) -> list[tuple[list[Recorded], LogAfterCommit | None]]:
+        """Several requests' events applied as one batch (one per run of equal `at_once`); each gets its slice.
 
         One batch reads the targets file version, the targets' state, the active alerts and the
         stored event_uids once for all, and inserts every event in one statement. Their check-time
