@@ -17,8 +17,9 @@ from backend.targets_file import TargetsFileError  # noqa: E402
 from backend.startup import check_port_free  # noqa: E402
 from waitress import create_server  # noqa: E402
 
-__all__ = ["create_app", "main"]
+__all__ = ["WAITRESS_THREADS", "create_app", "main"]
 log = logging.getLogger("backend")
+WAITRESS_THREADS = 8  # request threads, for this server and for the benchmark's bare endpoint alike
 
 
 def _stop_on_sigterm(signum, frame):
@@ -41,7 +42,7 @@ def main() -> int:
         if settings.debug:  # Flask's development server, with its debugger, only when asked for
             app.run(host=settings.host, port=settings.port, debug=True, use_reloader=False, threaded=True)
         else:
-            server = create_server(app, host=settings.host, port=settings.port, threads=8)
+            server = create_server(app, host=settings.host, port=settings.port, threads=WAITRESS_THREADS)
             server.run()
     except KeyboardInterrupt:
         pass

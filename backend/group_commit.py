@@ -69,9 +69,7 @@ class GroupCommit(Generic[P, R]):
     def run(self, payload: P) -> R:
         """Write `payload`; its result once committed, or its error (nothing of it stored)."""
         if not self.grouped:
-            with write_transaction(self.engine) as conn:
-                [result] = self.run_group(conn, [payload])
-            return result
+            return self._write_alone(payload)
         job = _Job(payload)
         with self._queue_lock:
             self._queue.append(job)
@@ -132,9 +130,13 @@ class GroupCommit(Generic[P, R]):
 
     def _run_alone(self, job: _Job[P, R]) -> None:
         try:
-            with write_transaction(self.engine) as conn:
-                [result] = self.run_group(conn, [job.payload])
+            result = self._write_alone(job.payload)
         except Exception as exc:
             job.settle(error=exc)
         else:
             job.settle(result)
+
+    def _write_alone(self, payload: P) -> R:
+        with write_transaction(self.engine) as conn:
+            [result] = self.run_group(conn, [payload])
+        return result

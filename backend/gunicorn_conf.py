@@ -33,6 +33,7 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir()
 from prometheus_client import multiprocess  # noqa: E402
 
 from backend.config import ConfigError, load_settings, read_environment  # noqa: E402
+from backend.gunicorn_worker import THREADS, QuietThreadWorker  # noqa: E402
 from backend.startup import check_port_free, open_database  # noqa: E402
 from backend.targets_file import TargetsFileError, read_file  # noqa: E402
 
@@ -52,8 +53,8 @@ except (ConfigError, TargetsFileError) as exc:
 
 bind = f"{_settings.host}:{_settings.port}"
 workers = _settings.workers
-worker_class = "backend.gunicorn_worker.QuietThreadWorker"  # gthread, deaf to Ctrl-C
-threads = 4
+worker_class = QuietThreadWorker  # gthread, deaf to Ctrl-C
+threads = THREADS
 # Long enough for the dispatcher to finish and record a notification attempt in hand.
 graceful_timeout = int(_settings.notify_timeout_seconds) + 10
 timeout = 60

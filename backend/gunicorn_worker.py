@@ -12,6 +12,8 @@ import signal
 
 from gunicorn.workers.gthread import ThreadWorker
 
+THREADS = 4  # request threads per worker, for make run and for the benchmark's bare endpoint alike
+
 
 class QuietThreadWorker(ThreadWorker):
     def init_signals(self):

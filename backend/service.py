@@ -35,7 +35,7 @@ class _Write:
 
     events: list[EventIn]
     at_once: bool
-    agents_due: set[str]  # agents whose last_event_at this process writes with them
+    agents_due: list[str]  # agents whose last_event_at this process writes with them (AgentSeenThrottle.claim)
 
 
 class AlertService:

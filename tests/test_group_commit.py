@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import pytest
 from sqlalchemy import event as sql_event, text
 
 from backend.group_commit import GroupCommit
 from tests.backend_fixtures import engine  # noqa: F401 (a fixture)
+from tests.support.group_commit import queue_in_turn
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -48,13 +50,7 @@ def _queue_behind_a_running_job(writes: GroupCommit, jobs: dict[int, object], po
 
     futures = {0: pool.submit(writes.run, first)}
     assert inside.wait(10)
-    for k, work in jobs.items():
-        futures[k] = pool.submit(writes.run, work)
-    for _ in range(500):  # every job queued behind the running one (bounded wait)
-        if len(writes._queue) == len(jobs):
-            break
-        threading.Event().wait(0.01)
-    assert len(writes._queue) == len(jobs)
+    futures.update(zip(jobs, queue_in_turn(writes, pool, [partial(writes.run, work) for work in jobs.values()])))
     release.set()
     return futures
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import pytest
 
 from tests.backend_fixtures import (API_KEY, api, app, backend_env, client, console, db, event,  # noqa: F401
                                     settings)
+from tests.support.group_commit import queue_in_turn
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -40,14 +41,7 @@ def _together(app, bodies: list) -> list:
     held = True
     try:
         with ThreadPoolExecutor(len(bodies)) as pool:
-            futures = []
-            for body in bodies:  # one at a time, so that they queue in this order
-                futures.append(pool.submit(post, body))
-                for _ in range(500):  # bounded: validated and queued
-                    if len(writes._queue) == len(futures):
-                        break
-                    threading.Event().wait(0.01)
-                assert len(writes._queue) == len(futures)
+            futures = queue_in_turn(writes, pool, [partial(post, body) for body in bodies])  # validated, queued
             writes._leading.release()
             held = False
             answers = [f.result(timeout=20) for f in futures]
