@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from backend import store, store_alert_timers
+from backend import store_alert_timers
 from backend.alert_timer_rules import escalation_due, first_timers, next_reminder_at, reminder_due
 from backend.channels import routed
 from backend.database import write_transaction
@@ -27,6 +27,7 @@ from backend.rules import AlertType, RuleSettings
 from backend.silences import silence_for
 from backend.suppression import queue_deliveries
 from backend.target_rules import TargetRules, rule_settings
+from backend.time_text import precise_text, utc_text
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def _is_silenced(conn: Connection, target: str, now: datetime) -> bool:
 
 def queue_due_timers(engine: Engine, rules: TargetRules, channels: list[str], now: datetime) -> int:
     """Queue every due reminder and escalation at `now` (aware); return how many deliveries were queued."""
-    now_text = store.precise_text(now)
+    now_text = precise_text(now)
     with engine.connect() as conn:
         due = store_alert_timers.due_alert_timers(conn, now_text)
         if not due:
@@ -78,7 +79,7 @@ def _remind(conn: Connection, alert: dict, settings: RuleSettings, configured: l
     if not reminder_due(alert["status"], due, now):
         return 0
     every = settings.reminder_minutes  # the settings now: a reload that turned reminders off ends them
-    next_at = store.precise_text(next_reminder_at(due, now, every)) if every else None
+    next_at = precise_text(next_reminder_at(due, now, every)) if every else None
     if not store_alert_timers.claim_reminder(conn, alert["id"], alert["remind_at"], next_at):
         return 0  # another process sent it, or the alert was acknowledged or resolved meanwhile
     # Paused or silenced: this one writes nothing, the next keeps its beat (SPEC §11).
@@ -110,12 +111,12 @@ def _escalate(conn: Connection, alert: dict, settings: RuleSettings, configured:
 
 def _queue(conn: Connection, alert: dict, notice_type: AlertType, to: list[str], now: datetime) -> int:
     """One deliveries row per channel, describing the check that opened the alert."""
-    created = store.utc_text(now)
+    created = utc_text(now)
     # While silenced: SUPPRESSED rows instead, an escalation's sent when the silence ends if still OPEN.
     queue_deliveries(conn, alert["target"], [
         {"alert_id": alert["id"], "event_id": alert["event_id"], "channel": channel,
          "notice_type": notice_type.value, "status": "PENDING", "attempts": 0,
-         "next_attempt_at": store.precise_text(now), "created_at": created} for channel in to])
+         "next_attempt_at": precise_text(now), "created_at": created} for channel in to])
     log.info("alert %d for %s: %s queued (%s)", alert["id"], alert["target"], notice_type.value, ", ".join(to))
     return len(to)
 
@@ -133,7 +134,7 @@ def back_fill(conn: Connection, specs: list[dict], reminder_minutes: float | Non
         remind_at = timers.remind_at if alert["remind_at"] is None else None
         escalate_at = timers.escalate_at if alert["escalate_at"] is None else None
         if remind_at or escalate_at:
-            store_alert_timers.fill_timers(conn, alert["id"], remind_at and store.precise_text(remind_at),
-                                           escalate_at and store.precise_text(escalate_at))
+            store_alert_timers.fill_timers(conn, alert["id"], remind_at and precise_text(remind_at),
+                                           escalate_at and precise_text(escalate_at))
             filled += 1
     return filled

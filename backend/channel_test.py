@@ -17,6 +17,7 @@ from backend.errors import ApiError
 from backend.messages import Notice
 from backend.notifiers.base import DeliveryError, Notifier, Receipt
 from backend.rules import AlertType
+from backend.time_text import now_text
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +26,14 @@ TEST_NOTICE_TYPE = "TEST"
 
 def channel_test_notice(channel: str) -> Notice:
     """The notice a channel test sends: a recovery of the made-up target `channel-test`."""
-    return Notice(0, AlertType.RECOVERY, f"test://{channel}", 200, None, None, store.now_text(),
+    return Notice(0, AlertType.RECOVERY, f"test://{channel}", 200, None, None, now_text(),
                   target="channel-test")
 
 
 def send_test(engine: Engine, notifier: Notifier) -> dict:
     """Send one test notice now, without retries; record and return its notification_logs row."""
     row = {"alert_id": None, "channel": notifier.channel, "notice_type": TEST_NOTICE_TYPE, "retry_count": 0,
-           "attempted_at": store.now_text()}
+           "attempted_at": now_text()}
     try:
         receipt = Receipt.of(notifier.send(channel_test_notice(notifier.channel)))
     except DeliveryError as exc:

@@ -41,6 +41,7 @@ from backend.own_events import backend_event
 from backend.service import AlertService
 from backend.suppression import release_ended
 from backend.deadline_rules import Watch, deadline_uid, due_at, missed_check_at, silence_message, watch_of
+from backend.time_text import check_time_text, precise_text, utc_text
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class DeadlineTimer(BackgroundLoop):
             if not watches:
                 return 0
             # Only a target last heard from longer ago than the shortest window can be due: SQL narrows it.
-            cutoff = store.check_time_text(now - timedelta(seconds=min(w.window for w in watches)))
+            cutoff = check_time_text(now - timedelta(seconds=min(w.window for w in watches)))
             quiet = store.quiet_targets(conn, cutoff)
         due = [w for w in watches if w.name in quiet and due_at(w, _moment(quiet[w.name]), resumed) <= now]
         return self._store_missed(due, now, resumed) if due else 0
@@ -114,13 +115,13 @@ class DeadlineTimer(BackgroundLoop):
             beat = store.timer_beat(conn)
             previous, resumed = _moment(beat["beat_at"]), beat["resumed_at"]
             if previous is None or (now - previous).total_seconds() > self._gap:
-                resumed = store.precise_text(now)
+                resumed = precise_text(now)
                 if previous is not None:
                     log.warning("deadline timer resumes after %.0f s with no backend process running: a "
                                 "deadline missed meanwhile is reported after each target's allowance",
                                 (now - previous).total_seconds())
             # max: a process whose pass began before another's beat never moves it back.
-            store.save_timer_beat(conn, store.precise_text(max(now, previous or now)), resumed)
+            store.save_timer_beat(conn, precise_text(max(now, previous or now)), resumed)
         self._gap = GAP_SECONDS
         return _moment(resumed)
 
@@ -145,7 +146,7 @@ class DeadlineTimer(BackgroundLoop):
                 deadline = due_at(watch, heard, resumed)
                 if deadline <= now:  # a result may have come in since the first read
                     message = silence_message(watch, deadline, heard)
-                    uid = deadline_uid(watch.name, store.check_time_text(deadline))
+                    uid = deadline_uid(watch.name, check_time_text(deadline))
                     checked_at = missed_check_at(deadline, heard, checked)
                     made.append((watch, deadline, backend_event(watch.target_url, watch.name, checked_at, False,
                                                                 message, uid)))
@@ -153,7 +154,7 @@ class DeadlineTimer(BackgroundLoop):
             stored = [made_one for made_one, result in zip(made, recorded) if not result.duplicate]
         for watch, deadline, event in stored:
             log.warning("%s target %s: %s (deadline %s)", watch.kind, watch.name, event.error_message,
-                        store.utc_text(deadline))
+                        utc_text(deadline))
         if any(result.alert for result in recorded):
             self.on_alert()
         return len(stored)

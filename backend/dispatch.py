@@ -28,6 +28,7 @@ from backend.leases import Lease, holder_is_dead
 from backend.messages import Notice
 from backend.notifiers.base import DeliveryError, Notifier, Receipt
 from backend.rules import AlertType, WarningReason
+from backend.time_text import now_text, precise_text
 from common.logs import plural
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def fail_deliveries_of_removed_channels(engine: Engine, channels: list[str]) -> 
         channels = [*channels, *store_channels.loaded_channels(conn)[1]]
         failed = 0
         for delivery in store.pending_deliveries_outside(conn, channels):
-            now = store.now_text()
+            now = now_text()
             if not store.finish_delivery(conn, delivery["id"], "FAILED", now):
                 continue  # another process starting at the same time ended it
             reason = f"channel {delivery['channel']} is not configured"
@@ -185,7 +186,7 @@ class Dispatcher:
             delivery = store.next_delivery(conn, channel, _now())
         if delivery is None:
             return None
-        claim_until = store.precise_text(datetime.now(timezone.utc) + timedelta(seconds=self.lease_seconds))
+        claim_until = precise_text(datetime.now(timezone.utc) + timedelta(seconds=self.lease_seconds))
         with write_transaction(self.engine) as conn:
             if not store.claim_delivery(conn, delivery["id"], holder, _now(), claim_until):
                 return None  # another dispatcher claimed it first: it sends, we look again
@@ -200,7 +201,7 @@ class Dispatcher:
                         delivery["timestamp"], _reason(delivery["reason"]), alert["target"], alert,
                         queued_at=delivery["created_at"])
         retry_count = delivery["attempts"]
-        attempted_at = store.now_text()
+        attempted_at = now_text()
         subject = f"{notifier.channel} {notice.notice_type.value} for alert {notice.alert_id}"
         log_row = {"alert_id": notice.alert_id, "channel": notifier.channel, "notice_type": notice.notice_type.value,
                    "retry_count": retry_count, "attempted_at": attempted_at}
@@ -216,7 +217,7 @@ class Dispatcher:
                 delay = backoff_seconds(retry_count + 1, self.backoff_base_seconds)
                 if exc.retry_after_seconds:
                     delay = max(delay, min(exc.retry_after_seconds, MAX_RETRY_AFTER_SECONDS))
-                outbox["next_attempt_at"] = store.precise_text(datetime.now(timezone.utc) + timedelta(seconds=delay))
+                outbox["next_attempt_at"] = precise_text(datetime.now(timezone.utc) + timedelta(seconds=delay))
                 log.warning("%s attempt %d/%d failed: %s; retrying in %.1fs", subject, retry_count + 1,
                             self.retries + 1, exc.reason, delay)
         else:
@@ -240,7 +241,7 @@ def _reason(stored: str | None) -> WarningReason | None:
 
 
 def _now() -> str:
-    return store.precise_text(datetime.now(timezone.utc))
+    return precise_text(datetime.now(timezone.utc))
 
 
 def _send(notifier: Notifier, notice: Notice) -> str | Receipt | None:

@@ -27,6 +27,7 @@ from backend.rules import (ACTIVE_STATUSES, Action, AlertStatus, AlertType, Chec
 from backend.target_rules import Resolved, TargetRules
 from backend.silences import QuietTimes
 from backend.suppression import queue_deliveries
+from backend.time_text import check_time_text, now_text, precise_text, utc_text
 from backend.validation import EventIn
 from common.logs import plural
 
@@ -48,7 +49,7 @@ class _Target:
 
     state: RuleState             # as the rules see it, decisions still pending included
     active_alert_id: int | None  # the active alert as written so far (pending decisions apply at the flush)
-    last_check_at: str | None    # the newest applied check, in the stored form (store.check_time_text)
+    last_check_at: str | None    # the newest applied check, in the stored form (check_time_text)
     changed: bool = False
 
 
@@ -79,8 +80,8 @@ class Batch:
         self.at_once = at_once
         self.rules = rules
         received = datetime.now(timezone.utc)
-        self.received_at = store.utc_text(received)
-        self.heard_at = store.check_time_text(received)  # targets.last_received_at: the deadline timer's clock
+        self.received_at = utc_text(received)
+        self.heard_at = check_time_text(received)  # targets.last_received_at: the deadline timer's clock
         self.pending: list[_Pending] = []
         self.targets: dict[str, _Target] = {}
         self.results: list[Recorded | int | None] = []
@@ -140,7 +141,7 @@ class Batch:
 
     def _judge(self, index: int, new: EventIn, moment: datetime, resolved: Resolved) -> None:
         """Decide what one event means; in-order events wait in `pending` for one multi-row insert."""
-        checked_at = store.check_time_text(moment)
+        checked_at = new.check_time
         name = resolved.key if resolved.in_file else new.target
         settings = resolved.settings
         # Decided once, from the resolved target, and stored: the recount and the rollups read it.
@@ -206,7 +207,7 @@ class Batch:
     def _apply(self, pending: _Pending, event_id: int, target: _Target) -> dict | None:
         """Carry out a rule decision: change the target's alert and queue its notices, in this transaction."""
         action, event, key = pending.action, pending.row, pending.key
-        now = store.now_text()
+        now = now_text()
         if action is Action.REPLACE_WARNING:
             # The outage takes the WARNING's place: resolved without a notice (SPEC §9), then an ERROR.
             if store.set_alert_status(self.conn, target.active_alert_id, ACTIVE_STATUSES, {
@@ -223,8 +224,8 @@ class Batch:
                 "event_id": event_id, "target_url": event["target_url"], "target": key,
                 "alert_type": notice_type.value, "status": AlertStatus.OPEN.value, "created_at": now,
                 "message": message, "reason": _reason_json(pending.reason),
-                "remind_at": timers.remind_at and store.precise_text(timers.remind_at),
-                "escalate_at": timers.escalate_at and store.precise_text(timers.escalate_at),
+                "remind_at": timers.remind_at and precise_text(timers.remind_at),
+                "escalate_at": timers.escalate_at and precise_text(timers.escalate_at),
             })
             target.active_alert_id = alert_id
             metrics.alert_opened(notice_type.value)
@@ -239,7 +240,7 @@ class Batch:
                 return None
             metrics.alert_status_changed(AlertStatus.RESOLVED.value)
             notice_type = AlertType.RECOVERY
-        due = store.precise_text(datetime.now(timezone.utc))
+        due = precise_text(datetime.now(timezone.utc))
         if self._quiet is None:  # read once per batch, when its first notice is due (SPEC §11 silences)
             self._quiet = QuietTimes(self.conn, datetime.now(timezone.utc))
         queue_deliveries(self.conn, key, [  # SUPPRESSED rows instead while the target is silenced (SPEC §11)
@@ -283,5 +284,5 @@ def _event_row(new: EventIn, received_at: str, is_late: bool, checked_at: str, t
     }
     if new.has_measurements:  # else left out: see store.insert_events
         row.update(dns_ms=new.dns_ms, connect_ms=new.connect_ms, tls_ms=new.tls_ms, first_byte_ms=new.first_byte_ms,
-                   cert_expires_at=store.utc_text(new.cert_expiry) if new.cert_expires_at is not None else None)
+                   cert_expires_at=utc_text(new.cert_expiry) if new.cert_expires_at is not None else None)
     return row

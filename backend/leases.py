@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from backend import store
 from backend.database import write_transaction
+from backend.time_text import precise_text
 from common.proc_stat import START_TIME, stat_fields
 
 log = logging.getLogger(__name__)
@@ -76,8 +77,8 @@ class Lease:
         began, now = time.monotonic(), datetime.now(timezone.utc)
         expires = now + timedelta(seconds=self.seconds)
         with write_transaction(self.engine) as conn:
-            held = store.acquire_lease(conn, self.name, self.holder, store.precise_text(now),
-                                       store.precise_text(expires), is_dead=holder_is_dead)
+            held = store.acquire_lease(conn, self.name, self.holder, precise_text(now),
+                                       precise_text(expires), is_dead=holder_is_dead)
         return began + self.seconds if held else 0.0
 
     def release(self) -> None:

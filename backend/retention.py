@@ -17,6 +17,7 @@ from backend import store
 from backend.background import BackgroundLoop
 from backend.database import write_transaction
 from backend.leases import Lease
+from backend.time_text import utc_text
 from common.logs import plural
 
 log = logging.getLogger(__name__)
@@ -50,13 +51,13 @@ class RetentionPurger(BackgroundLoop):
     def purge_once(self, now: datetime | None = None) -> int:
         """Delete finished deliveries, expired events no alert or delivery uses, and old rollups; the events purged."""
         now = now or datetime.now(timezone.utc)
-        cutoff = store.utc_text(now - timedelta(days=self.retention_days))
+        cutoff = utc_text(now - timedelta(days=self.retention_days))
         deliveries = self._in_chunks(store.purge_deliveries, cutoff)
         total = self._in_chunks(store.purge_events, cutoff)
         if total or deliveries:
             log.info("retention: purged %s checked and %s finished before %s",
                      plural(total, "event"), plural(deliveries, "delivery", "deliveries"), cutoff)
-        rollup_cutoff = store.utc_text(now - timedelta(days=max(self.retention_days, ROLLUP_MIN_DAYS)))
+        rollup_cutoff = utc_text(now - timedelta(days=max(self.retention_days, ROLLUP_MIN_DAYS)))
         hours = self._in_chunks(store.purge_rollups, rollup_cutoff)
         if hours:
             log.info("retention: purged %s before %s", plural(hours, "rollup row"), rollup_cutoff)

@@ -22,6 +22,7 @@ from backend.ingest import log as ingest_log
 from backend.log_after_commit import LogAfterCommit
 from backend.rules import AlertStatus, can_transition
 from backend.target_rules import TargetRules
+from backend.time_text import now_text
 from backend.validation import MAX_BATCH, EventIn
 
 __all__ = ["AlertService", "Recorded"]
@@ -88,7 +89,7 @@ class AlertService:
             for write in same:
                 recorded.append(results[start:start + len(write.events)])
                 start += len(write.events)
-        now = store.now_text()
+        now = now_text()
         for name in sorted(set().union(*(write.agents_due for write in writes))):
             store.agent_seen(conn, name, "last_event_at", now)
         return [(results, lines if index == 0 else None) for index, results in enumerate(recorded)]
@@ -100,7 +101,7 @@ class AlertService:
     def agent_pulled(self, name: str) -> None:
         """Record that an agent asked for its target list (GET /agent/targets), once per pull."""
         with write_transaction(self.engine) as conn:
-            store.agent_seen(conn, name, "last_pull_at", store.now_text())
+            store.agent_seen(conn, name, "last_pull_at", now_text())
 
     def change_alert_status(self, alert_id: int, requested: AlertStatus, by: str) -> dict:
         """Acknowledge or resolve an alert by hand (SPEC §4 PATCH), `by` whom (SPEC §10); raise ApiError 404/409."""
@@ -120,9 +121,9 @@ class AlertService:
             return alert  # ACK -> ACK: nothing to do
         values = {"status": requested.value}
         if requested is AlertStatus.ACK:
-            values.update(acknowledged_at=store.now_text(), acknowledged_by=by)
+            values.update(acknowledged_at=now_text(), acknowledged_by=by)
         else:
-            values.update(resolved_at=store.now_text(), resolved_by=by)
+            values.update(resolved_at=now_text(), resolved_by=by)
         # Conditional on the status we read, so a concurrent change can never be overwritten.
         if not store.set_alert_status(conn, alert_id, (current.value,), values):
             raise ApiError(409, f"Alert {alert_id} changed while this request ran; read it and try again.")

@@ -7,10 +7,11 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from backend import store, store_silences
+from backend import store_silences
 from backend.database import write_transaction
 from backend.errors import ApiError
 from backend.silences import parse_new_silence, silence_view
+from backend.time_text import precise_text
 from backend.validation import parse_target_name
 
 MAX_SILENCE_ID = 2**63 - 1  # larger ids exist nowhere (and PostgreSQL's bigint refuses them)
@@ -30,7 +31,7 @@ def end_silence(engine: Engine, silence_id: int, now: datetime) -> dict:
         silence = store_silences.get_silence(conn, silence_id) if silence_id <= MAX_SILENCE_ID else None
         if silence is None:
             raise ApiError(404, f"Silence {silence_id} does not exist.")
-        if store_silences.end_silence(conn, silence_id, store.precise_text(now)):
+        if store_silences.end_silence(conn, silence_id, precise_text(now)):
             silence = store_silences.get_silence(conn, silence_id)
     return silence_view(silence, now)
 
@@ -38,7 +39,7 @@ def end_silence(engine: Engine, silence_id: int, now: datetime) -> dict:
 def list_silences(engine: Engine, now: datetime, include_ended: bool, limit: int, offset: int) -> list[dict]:
     """Silences active and upcoming, soonest first; with `include_ended`, every one, newest first (as shown)."""
     with engine.connect() as conn:
-        rows = store_silences.list_silences(conn, store.precise_text(now), include_ended, limit, offset)
+        rows = store_silences.list_silences(conn, precise_text(now), include_ended, limit, offset)
     return [silence_view(row, now) for row in rows]
 
 

@@ -14,9 +14,10 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from backend import store, store_silences
+from backend import store_silences
 from backend.errors import INVALID_REQUEST, ApiError
 from backend.maintenance import Window, maintenance_at, matches, window_of
+from backend.time_text import precise_text
 
 MAX_MATCH_LENGTH = 500
 MAX_REASON_LENGTH = 500
@@ -65,7 +66,7 @@ class QuietTimes:
 
     def __init__(self, conn: Connection, now: datetime):
         self.conn = conn
-        self.silences = [silence_of(row) for row in store_silences.silences_in_force(conn, store.precise_text(now))]
+        self.silences = [silence_of(row) for row in store_silences.silences_in_force(conn, precise_text(now))]
         self.windows = [window_of(json.loads(row["spec"]), row["position"])
                         for row in store_silences.maintenance_rows(conn)]
 
@@ -78,7 +79,7 @@ class QuietTimes:
         if found is None:
             return None
         return {"silence_id": found.silence_id, "suppressed_by": found.suppressed_by,
-                "ends_at": store.precise_text(found.ends_at)}
+                "ends_at": precise_text(found.ends_at)}
 
 
 def silence_for(conn: Connection, target_name: str, now: datetime | None = None) -> dict | None:
@@ -126,8 +127,8 @@ def parse_new_silence(body: Any, now: datetime) -> dict:
         reason = ""
     if not isinstance(reason, str) or len(reason) > MAX_REASON_LENGTH or "\x00" in reason:
         raise _invalid(f"reason must be text of at most {MAX_REASON_LENGTH} characters.", "reason")
-    return {"match": match, "starts_at": store.precise_text(starts_at), "ends_at": store.precise_text(ends_at),
-            "reason": reason, "created_at": store.precise_text(now)}
+    return {"match": match, "starts_at": precise_text(starts_at), "ends_at": precise_text(ends_at),
+            "reason": reason, "created_at": precise_text(now)}
 
 
 def _aware_time(body: dict, field: str) -> datetime:

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine
 from backend import histogram, store, store_dashboard
 from backend.errors import INVALID_REQUEST, ApiError
 from backend.rollups import HourCounts, hour_of
+from backend.time_text import utc_text
 
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 DEFAULT_WINDOW = "24h"
@@ -34,7 +35,7 @@ def parse_window(raw: str | None) -> str:
 def target_stats(engine: Engine, name: str, window: str, now: datetime | None = None) -> dict:
     """A target's stats over a window; ApiError 404 for a name that is no file target and has no checks."""
     now = now or datetime.now(timezone.utc)
-    from_hour = hour_of(store.utc_text(now - WINDOWS[window]))
+    from_hour = hour_of(utc_text(now - WINDOWS[window]))
     with engine.connect() as conn:
         watermark, rows = store.rollups_since(conn, name, from_hour)
         # After the rollups, never before: whatever the roller counts meanwhile is above the
@@ -47,7 +48,7 @@ def target_stats(engine: Engine, name: str, window: str, now: datetime | None = 
     for event in unrolled:
         if event.timestamp >= from_hour:
             counts.add_event(event)
-    return {"target": name, "window": window, "from": from_hour, "to": store.utc_text(now),
+    return {"target": name, "window": window, "from": from_hour, "to": utc_text(now),
             "checks": counts.checks, "failures": counts.failures,
             "uptime_percent": _uptime_percent(counts.checks, counts.failures),
             "response_time_ms": _response_times(counts)}
@@ -87,7 +88,7 @@ class FleetStats:
     def percent(self, conn: Connection, now: datetime | None = None) -> dict[str, dict[str, float | None]]:
         """Uptime percent by target and window, None for a window without checks."""
         now = now or datetime.now(timezone.utc)
-        from_hours = {window: hour_of(store.utc_text(now - span)) for window, span in WINDOWS.items()}
+        from_hours = {window: hour_of(utc_text(now - span)) for window, span in WINDOWS.items()}
         watermark, counts = self._rollup_sums(conn, from_hours)
         totals = {target: {w: list(pair) for w, pair in windows.items()} for target, windows in counts.items()}
         for event in store.events_after(conn, watermark, FLEET_UNROLLED_LIMIT):
@@ -101,7 +102,7 @@ class FleetStats:
 
     def hourly_response_ms(self, conn: Connection, now: datetime | None = None) -> dict[str, list[tuple[str, float]]]:
         """Per target, the mean response time of each hour of the last 24, oldest first (a few seconds old at most)."""
-        from_hour = hour_of(store.utc_text((now or datetime.now(timezone.utc)) - WINDOWS["24h"]))
+        from_hour = hour_of(utc_text((now or datetime.now(timezone.utc)) - WINDOWS["24h"]))
         with self._lock:
             kept = self._response
             if kept is not None and kept[1] == from_hour and self.clock() - kept[0] < self.reuse_seconds:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from functools import lru_cache
 from operator import itemgetter
 
@@ -15,38 +14,6 @@ from backend.database import (agents, alerts, deadline_timer, deliveries, events
                               notification_logs, paused_targets, rollup_progress, rollups, targets, targets_file)
 from backend.driver_sql import marks
 from backend.rules import ACTIVE_STATUSES
-
-# Stored times are UTC text. isoformat, not strftime: strftime("%Y") does not zero-pad years
-# before 1000 on glibc, and every form here must keep a fixed width so that text order is time order.
-
-
-def _naive_utc(moment: datetime) -> datetime:
-    """The moment in UTC without tzinfo (a naive moment is taken as UTC already)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).replace(tzinfo=None)
-
-
-def utc_text(moment: datetime) -> str:
-    """The one stored form of a time: UTC as YYYY-MM-DD HH:MM:SS (SPEC §3)."""
-    return _naive_utc(moment).isoformat(sep=" ", timespec="seconds")
-
-
-def now_text() -> str:
-    """The current time in the stored form."""
-    return utc_text(datetime.now(timezone.utc))
-
-
-def check_time_text(moment: datetime) -> str:
-    """A check's time as events.checked_at and targets.last_check_at store it: YYYY-MM-DD HH:MM:SS.fff, UTC."""
-    # Fixed width, so text order is time order in SQL and in Python; milliseconds (cut, never
-    # rounded into the next second) are enough to order the checks of one target.
-    return _naive_utc(moment).isoformat(sep=" ", timespec="milliseconds")
-
-
-def precise_text(moment: datetime) -> str:
-    """A UTC time to the microsecond, in a form that sorts as text (for scheduling deliveries and leases)."""
-    return _naive_utc(moment).isoformat(sep=" ", timespec="microseconds")
 
 
 # The statements of the ingest path run on the driver's cursor (backend/driver_sql.py): building a
@@ -167,27 +134,58 @@ def _insert_events_sql(count: int, measured: bool) -> str:
 
 
 def insert_events(conn: Connection, rows: list[dict]) -> list[int]:
-    """Store check results in multi-row INSERTs and return their ids, in the order given.
+    """Store check results and return their ids, in the order given.
 
     Rows may leave out MEASURED_COLUMNS; when none has them (TARGET_URL agents) they are not sent
     at all, which keeps the statement as narrow as before they existed.
     """
     measured = any(MEASURED_COLUMNS[-1] in row for row in rows)
     columns = (*_EVENT_COLUMNS, *(MEASURED_COLUMNS if measured else ()))
-    ids = []
     values_of = itemgetter(*columns)  # in C: flattening the rows was a sixth of a batch's CPU (yappi, batches of 500)
+
+    def values(row: dict) -> tuple:
+        try:
+            return values_of(row)
+        except KeyError:  # a row without the measured columns in a batch that has them
+            return tuple(row.get(column) for column in columns)
+
+    if conn.dialect.name == "sqlite":
+        return _insert_events_sqlite(conn, columns, [values(row) for row in rows])
+    ids = []
     for start in range(0, len(rows), _INSERT_ROWS):
         chunk = rows[start:start + _INSERT_ROWS]
-        values = []
+        flat = []
         for position, row in enumerate(chunk):
-            try:
-                values.extend(values_of(row))
-            except KeyError:  # a row without the measured columns in a batch that has them
-                values.extend(row.get(column) for column in columns)
-            values.append(position)
-        returned = driver_sql.rows(conn, _insert_events_sql(len(chunk), measured), values)
+            flat.extend(values(row))
+            flat.append(position)
+        returned = driver_sql.rows(conn, _insert_events_sql(len(chunk), measured), flat)
         ids.extend(event_id for event_id, _ in sorted(returned, key=lambda pair: pair[1]))
     return ids
+
+
+@lru_cache(maxsize=4)
+def _insert_event_sql(columns: tuple[str, ...]) -> str:
+    return f"INSERT INTO events ({', '.join(columns)}) VALUES ({marks(len(columns))})"
+
+
+def _insert_events_sqlite(conn: Connection, columns: tuple[str, ...], values: list[tuple]) -> list[int]:
+    """One executemany, its ids counted back from the last one: a third of the time of a multi-row INSERT.
+
+    SQLite runs a 500-row VALUES list as a compound SELECT (7 ms here, against 2.7 ms for the same
+    rows one prepared statement at a time). The ids need no RETURNING: events is AUTOINCREMENT, so
+    each new row's id is one more than the largest id the table ever had, and the write
+    transaction (BEGIN IMMEDIATE) lets nobody else insert in between; so the rows have the
+    consecutive ids that end at last_insert_rowid(), in the order given.
+    """
+    cursor = driver_sql.execute(conn, _insert_event_sql(columns), values, many=True)
+    try:
+        count = cursor.rowcount
+        [(last,)] = cursor.execute("SELECT last_insert_rowid()").fetchall()
+    finally:
+        cursor.close()
+    if count != len(values):  # cannot happen for a plain INSERT; never hand out ids that are not these rows'
+        raise RuntimeError(f"{count} of {len(values)} events were inserted")
+    return list(range(last - count + 1, last + 1))
 
 
 _DELIVERY_NAMES = frozenset(deliveries.c.keys())

@@ -7,9 +7,9 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
-from backend.store import check_time_text, precise_text, utc_text
 from backend.database import (alerts, file_targets, maintenance_windows, notification_logs, paused_targets, silences,
                               targets, targets_file)
+from backend.time_text import check_time_text, precise_text, utc_text
 
 
 def insert_silence(conn: Connection, row: dict) -> dict:

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine
 from backend import metrics, store, store_silences
 from backend.database import write_transaction
 from backend.silences import QuietTimes
+from backend.time_text import precise_text, utc_text
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def queue_deliveries(conn: Connection, target: str, rows: list[dict], quiet: Qui
     if silence is None:
         store.insert_deliveries(conn, rows)
         return
-    attempted_at = store.utc_text(now)
+    attempted_at = utc_text(now)
     store_silences.insert_suppressed(conn, [
         {"alert_id": row["alert_id"], "channel": row["channel"], "notice_type": row["notice_type"],
          "status": "SUPPRESSED", "attempted_at": attempted_at, "retry_count": 0,
@@ -55,7 +56,7 @@ def release_ended(engine: Engine, channels: list[str], now: datetime | None = No
     """Queue the suppressed notices whose silence has ended, for alerts still OPEN; how many were queued."""
     now = now or datetime.now(timezone.utc)
     with engine.connect() as conn:  # a plain read first: most ticks find nothing, and take no write lock
-        due = store_silences.due_suppressed(conn, store.precise_text(now))
+        due = store_silences.due_suppressed(conn, precise_text(now))
     queued = 0
     for row in due:
         # One transaction per notice, its alert locked first (FOR UPDATE): an ACK or resolve in flight
@@ -73,7 +74,7 @@ def release_ended(engine: Engine, channels: list[str], now: datetime | None = No
             queue_deliveries(conn, row["target"], [{
                 "alert_id": row["alert_id"], "event_id": row["event_id"], "channel": row["channel"],
                 "notice_type": row["notice_type"], "status": "PENDING", "attempts": 0,
-                "next_attempt_at": store.precise_text(now), "created_at": store.utc_text(now)}])
+                "next_attempt_at": precise_text(now), "created_at": utc_text(now)}])
             queued += 1
     if queued:
         log.info("silence over: %d suppressed notice(s) of alerts still open queued", queued)

@@ -25,6 +25,7 @@ from backend.leases import Lease
 from backend.ping_tokens import new_ping_token, ping_url
 from backend.targets_file import (LoadedFile, TargetsFileError, agent_view, dumps_spec, public_view, read_file,
                                   shown_path)
+from backend.time_text import now_text, precise_text
 from common.logs import plural
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ def store_loaded(engine: Engine, loaded: LoadedFile, reminder_minutes: float | N
 
     `reminder_minutes`: REMINDER_MINUTES, for open alerts that the file now gives reminders (SPEC §11).
     """
-    now = store.now_text()
+    now = now_text()
     with write_transaction(engine) as conn:
         if store.lock_targets_file(conn) == loaded.fingerprint:
             return LoadSummary(len(loaded.targets), is_unchanged=True)
@@ -79,7 +80,7 @@ def store_loaded(engine: Engine, loaded: LoadedFile, reminder_minutes: float | N
         silenced = store.forget_removed_targets(conn, removed, now) if removed else []
         back_fill(conn, loaded.targets, reminder_minutes)  # reminders and escalation a reload turned on
         if windows_changed:  # after the alert rows above: alert, then notification_logs, as release_ended locks
-            store_silences.release_maintenance_suppressed(conn, store.precise_text(datetime.now(timezone.utc)))
+            store_silences.release_maintenance_suppressed(conn, precise_text(datetime.now(timezone.utc)))
     if silenced:
         log.info("%s of targets removed from the file resolved, without a notice: %s",
                  plural(len(silenced), "active alert"), ", ".join(map(str, silenced)))

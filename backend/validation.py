@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime, timezone
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 from backend.config import Settings
 from backend.errors import CLOCK_SKEW, INVALID_EVENT, INVALID_REQUEST, UNKNOWN_FIELD, ApiError
 from backend.rules import AlertStatus
+from backend.time_text import check_time_text
 
 MAX_BATCH = 1000
 MAX_URL_LENGTH = 2048
@@ -70,10 +71,16 @@ class EventIn(BaseModel):
     first_byte_ms: PhaseMs | None = None
     cert_expires_at: StrictStr | None = None  # the server certificate's notAfter, ISO 8601 with a zone
 
-    @property
+    # Both worked out once, when the event is validated: so not again under the write lock.
+    @cached_property
     def checked_at(self) -> datetime:
         """When the check ran, as an aware UTC datetime."""
         return datetime.fromisoformat(self.timestamp)
+
+    @cached_property
+    def check_time(self) -> str:
+        """When the check ran, in the stored form (events.checked_at)."""
+        return check_time_text(self.checked_at)
 
     @property
     def has_measurements(self) -> bool:
@@ -198,6 +205,7 @@ def _parse_event(item: Any, now: datetime, max_skew_seconds: float) -> EventIn:
         field, problem = _describe(unknown[0] if unknown else errors[0])
         raise _Refusal(UNKNOWN_FIELD if unknown else INVALID_EVENT, field, problem) from None
     skew = (event.checked_at - now).total_seconds()
+    event.check_time  # noqa: B018 (worked out now, outside the write lock)
     if skew > max_skew_seconds:
         ahead = math.ceil(skew)
         raise _Refusal(CLOCK_SKEW, "timestamp", f"is {ahead} seconds ahead of the backend's clock, more than "

@@ -29,7 +29,7 @@ from bench.common import insert_rows, log
 from backend.database import make_engine  # noqa: E402  (bench.common puts the repository on sys.path)
 from backend.migrate import upgrade  # noqa: E402
 from backend.rollups import Roller  # noqa: E402
-from backend.store import check_time_text, utc_text  # noqa: E402
+from backend.time_text import check_time_text, utc_text  # noqa: E402
 
 TARGETS = 1000
 RETENTION_DAYS = (7, 30)

@@ -91,7 +91,7 @@ def raw_sqlite(tmp: Path, duration_s: float) -> dict[str, float]:
     """Rows per second inserting the same rows with sqlite3: one per transaction, then 500 per transaction."""
     from backend.database import make_engine
     from backend.migrate import upgrade
-    from backend.store import check_time_text, utc_text
+    from backend.time_text import check_time_text, utc_text
 
     path = tmp / "raw.db"
     engine = make_engine(f"sqlite:///{path}")

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from backend.histogram import bucket_of, encode
-from backend.store import check_time_text, utc_text
+from backend.time_text import check_time_text, utc_text
 from bench.common import API_KEY, GUNICORN_BACKEND, Gunicorn, Row, insert_rows, log, percentile, print_table
 
 TARGETS = 1000

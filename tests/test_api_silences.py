@@ -5,8 +5,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import text
 
-from backend.store import check_time_text, precise_text
 from backend.suppression import release_ended
+from backend.time_text import check_time_text, precise_text
 from tests.backend_fixtures import (Api, api, app, backend_env, client, console, db, event,  # noqa: F401
                                     settings, with_env, targets_yaml)
 from tests.support.databases import IS_POSTGRES

@@ -28,6 +28,19 @@ def test_insert_events_returns_each_rows_id_in_the_order_given_across_chunks(eng
     assert [stored[i] for i in ids] == [row["event_uid"] for row in rows]
 
 
+def test_ids_stay_each_rows_own_after_the_newest_rows_were_purged(engine):
+    # On SQLite the ids are counted back from the last one inserted: that holds only if they follow
+    # the largest id the table ever had, not the largest it has now (events is AUTOINCREMENT).
+    with engine.begin() as conn:
+        first = store.insert_events(conn, [_row(k) for k in range(10)])
+        conn.exec_driver_sql(f"DELETE FROM events WHERE id > {first[4]}")
+        rows = [_row(k) for k in range(10, 13)]
+        ids = store.insert_events(conn, rows)
+        stored = dict(conn.exec_driver_sql("SELECT id, event_uid FROM events").fetchall())
+    assert min(ids) > max(first)
+    assert [stored[i] for i in ids] == [row["event_uid"] for row in rows]
+
+
 def test_a_database_error_is_sqlalchemys_with_its_values_hidden(engine):
     secret_uid = "5ec2e7ab-0000-4000-8000-000000000001"
     with engine.begin() as conn:

@@ -138,3 +138,22 @@ def test_a_process_waiting_for_the_gate_gets_it_before_a_busy_one_takes_it_twice
         stop(proc)
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_the_wal_is_checkpointed_every_wal_checkpoint_pages_and_cut_back_after(tmp_path, monkeypatch):
+    # Set lower here, so a few transactions cross it; the default SQLite would checkpoint at is 1,000 pages.
+    monkeypatch.setattr(database, "WAL_CHECKPOINT_PAGES", 100)
+    engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    try:
+        with write_transaction(engine) as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x BLOB)")
+        for _ in range(40):  # ~8 pages a transaction: ~320 pages in all, three checkpoints' worth
+            with write_transaction(engine) as conn:
+                conn.exec_driver_sql("INSERT INTO t VALUES (randomblob(30000))")
+        with engine.connect() as conn:
+            limit = conn.exec_driver_sql("PRAGMA journal_size_limit").scalar()
+            _, frames, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+    finally:
+        engine.dispose()
+    assert limit == 64 * 1024 * 1024
+    assert frames <= 100 + 10  # the WAL started over after each checkpoint: not ~320 frames long

@@ -13,10 +13,10 @@ from urllib.parse import urlsplit
 
 import requests
 
-from backend import store
 from backend.messages import Notice
 from backend.notifiers.base import DeliveryError, Notifier
 from backend.notifiers.webhook_payload import encode, signed_headers, webhook_body
+from backend.time_text import utc_text
 
 USER_AGENT = "outage-backend-webhook/1"
 REQUEST_ID_HEADERS = ("X-Request-Id", "Request-Id")  # a receiver's id for the request, if any (any case)
@@ -46,7 +46,7 @@ class WebhookNotifier(Notifier):
     def send(self, notice: Notice) -> str | None:
         """POST the notice once; return the receiver's request id header, if any; else raise DeliveryError."""
         now = self.clock()
-        sent_at = store.utc_text(datetime.fromtimestamp(now, timezone.utc))
+        sent_at = utc_text(datetime.fromtimestamp(now, timezone.utc))
         body = encode(webhook_body(notice, sent_at))
         headers = signed_headers(self._secret, int(now), body)
         try:
