@@ -24,7 +24,7 @@ from backend.messages import alert_message, warning_text
 from backend.rules import (ACTIVE_STATUSES, Action, AlertStatus, AlertType, Check, RuleSettings, RuleState,
                            WarningReason, decide_late, failures_in_a_row, is_agent_verdict, is_failure, judge,
                            successes_in_a_row)
-from backend.target_rules import Resolved, TargetRules
+from backend.target_rules import Resolved, TargetBook, TargetRules
 from backend.silences import QuietTimes
 from backend.suppression import queue_deliveries
 from backend.time_text import check_time_text, now_text, precise_text, utc_text
@@ -63,6 +63,46 @@ class _Pending:
     reason: WarningReason | None = None
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What a request's events are, worked out before the write lock against one version of the targets file.
+
+    Each event's target and settings, whether it failed, its row and what the rules look at; none
+    of it depends on a target's state, so none of it needs the lock. Batch.record uses it if the
+    version it reads under the lock is the same `book`, and works it out again if not.
+    """
+
+    book: TargetBook
+    resolved: list[Resolved]
+    checks: list[Check]
+    rows: list[dict]  # the events rows, as not late (is_late 0)
+
+    @classmethod
+    def join(cls, parts: list[Prepared | None]) -> Prepared | None:
+        """Several requests' in order (a group commit's), or None unless all were against one book."""
+        if not parts or any(p is None or p.book is not parts[0].book for p in parts):
+            return None
+        return cls(parts[0].book, [r for p in parts for r in p.resolved], [c for p in parts for c in p.checks],
+                   [row for p in parts for row in p.rows])
+
+
+def prepare(new_events: list[EventIn], book: TargetBook, received_at: str) -> Prepared:
+    """Each event's target, verdict and row, from the targets file version `book` (no database read)."""
+    resolved, checks, rows = [], [], []
+    for new in new_events:
+        target = book.resolve(new.target, new.target_url)
+        # Decided once, from the resolved target, and stored: the recount and the rollups read it.
+        failed = is_failure(new.is_success, new.status_code, is_agent_verdict(target.in_file, new.target_url))
+        cert_days_left = None
+        if new.cert_expires_at is not None:
+            cert_days_left = (new.cert_expiry - new.checked_at).total_seconds() / 86400
+        resolved.append(target)
+        checks.append(Check(failed, new.response_time_ms, cert_days_left))
+        rows.append(_event_row(new, received_at, False, new.check_time, target.key if target.in_file else new.target,
+                               failed))
+    return Prepared(book, resolved, checks, rows)
+
+
 class Batch:
     """One request's events, applied inside the caller's write transaction.
 
@@ -87,20 +127,24 @@ class Batch:
         self.results: list[Recorded | int | None] = []
         self._quiet: QuietTimes | None = None
 
-    def record(self, new_events: list[EventIn]) -> list[Recorded]:
-        """Store the events once per event_uid and apply the rules; return one result per event."""
+    def record(self, new_events: list[EventIn], prepared: Prepared | None = None) -> list[Recorded]:
+        """Store the events once per event_uid and apply the rules; return one result per event.
+
+        `prepared`: the events worked out before the lock (prepare); used if still of this file version.
+        """
         self.results = [None] * len(new_events)
         book = self.rules.book(self.conn)
         self.channels = [*self.channels, *book.named_channels]  # this file version's named channels too
-        resolved = [book.resolve(e.target, e.target_url) for e in new_events]
+        if prepared is None or prepared.book is not book:
+            prepared = prepare(new_events, book, self.received_at)
+        resolved = prepared.resolved
         # Lock every target first, in one order, so two batches never deadlock; the uid check
         # comes after, so a resent event waits for its first copy to commit, then finds it.
         # A named target that is not in the file has no rules, so no state to lock (SPEC §8).
         self._lock_targets(sorted({r.key for r in resolved if r.settings is not None}))
         fresh = self._skip_stored(new_events)
-        moments = [e.checked_at for e in new_events]  # parsed once: the sort and the judging both need it
-        for index in sorted(fresh, key=moments.__getitem__):
-            self._judge(index, new_events[index], moments[index], resolved[index])
+        for index in sorted(fresh, key=lambda i: new_events[i].checked_at):
+            self._judge(index, new_events[index], resolved[index], prepared.checks[index], prepared.rows[index])
         self._flush()
         self._save_targets()
         for index, result in enumerate(self.results):
@@ -139,32 +183,23 @@ class Batch:
             self.log.info("%s already stored (same event_uid): not stored again", plural(len(stored), "event"))
         return fresh
 
-    def _judge(self, index: int, new: EventIn, moment: datetime, resolved: Resolved) -> None:
+    def _judge(self, index: int, new: EventIn, resolved: Resolved, check: Check, row: dict) -> None:
         """Decide what one event means; in-order events wait in `pending` for one multi-row insert."""
-        checked_at = new.check_time
-        name = resolved.key if resolved.in_file else new.target
+        checked_at = row["checked_at"]
         settings = resolved.settings
-        # Decided once, from the resolved target, and stored: the recount and the rollups read it.
-        failed = is_failure(new.is_success, new.status_code, is_agent_verdict(resolved.in_file, new.target_url))
         if settings is None:  # a target no longer in the file: stored, no rule runs (SPEC §8)
-            row = _event_row(new, self.received_at, False, checked_at, name, failed)
             self.pending.append(_Pending(index, row, Action.NOTHING, resolved.key, None))
             return
         target = self.targets[resolved.key]
+        failed = check.failed
         if failed and self.at_once:
             settings = replace(settings, failure_threshold=1)
         if target.last_check_at is not None and checked_at < target.last_check_at:
             self._flush()  # the recount below must see every earlier event of this batch
-            row = _event_row(new, self.received_at, True, checked_at, name, failed)
-            self._record_late(index, resolved.key, target, row, failed, settings)
+            self._record_late(index, resolved.key, target, {**row, "is_late": 1}, failed, settings)
             return
         state = target.state
-        cert_days_left = None
-        if new.cert_expires_at is not None:
-            cert_days_left = (new.cert_expiry - moment).total_seconds() / 86400
-        row = _event_row(new, self.received_at, False, checked_at, name, failed)
-        decision = judge(state, Check(failed, new.response_time_ms, cert_days_left), settings,
-                         row.get("cert_expires_at"))
+        decision = judge(state, check, settings, row.get("cert_expires_at"))
         if failed and state.active is AlertType.ERROR:
             self.log.info("check of %s at %s failed again: alert already active, no new alert (dedup)",
                           resolved.key, checked_at[:19])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from itertools import groupby
 from operator import attrgetter
 
@@ -17,12 +18,12 @@ from backend.agent_seen import AgentSeenThrottle
 from backend.errors import ApiError
 from backend.database import write_transaction
 from backend.group_commit import GroupCommit
-from backend.ingest import Batch, Recorded
+from backend.ingest import Batch, Prepared, Recorded, prepare
 from backend.ingest import log as ingest_log
 from backend.log_after_commit import LogAfterCommit
 from backend.rules import AlertStatus, can_transition
 from backend.target_rules import TargetRules
-from backend.time_text import now_text
+from backend.time_text import now_text, utc_text
 from backend.validation import MAX_BATCH, EventIn
 
 __all__ = ["AlertService", "Recorded"]
@@ -37,6 +38,7 @@ class _Write:
     events: list[EventIn]
     at_once: bool
     agents_due: list[str]  # agents whose last_event_at this process writes with them (AgentSeenThrottle.claim)
+    prepared: Prepared | None = None  # the events worked out before the lock (ingest.prepare), if a book was known
 
 
 class AlertService:
@@ -61,9 +63,13 @@ class AlertService:
         """
         # No statement for the agent unless this process has not written its time for a few seconds.
         due = self.agent_seen.claim({e.agent for e in new_events if e.agent is not None})
+        # As much as can be worked out without the write lock, against the targets file version
+        # this process read last; under the lock it is used if that version is still the one.
+        book = self.rules.last_book()
+        prepared = prepare(new_events, book, utc_text(datetime.now(timezone.utc))) if book is not None else None
         try:
             # With concurrent requests' events, in one transaction on SQLite (group_commit.py).
-            recorded, lines = self.writes.run(_Write(new_events, at_once, due))
+            recorded, lines = self.writes.run(_Write(new_events, at_once, due, prepared))
         except BaseException:
             self.agent_seen.forget(due)
             raise
@@ -84,7 +90,7 @@ class AlertService:
         for at_once, same in groupby(writes, key=attrgetter("at_once")):
             same = list(same)
             results = Batch(conn, self.channels, self.rules, at_once=at_once, lines=lines).record(
-                [event for write in same for event in write.events])
+                [event for write in same for event in write.events], Prepared.join([write.prepared for write in same]))
             start = 0
             for write in same:
                 recorded.append(results[start:start + len(write.events)])

@@ -72,6 +72,11 @@ class TargetRules:
         self._lock = threading.Lock()
         self._cached: tuple[str | None, TargetBook] | None = None
 
+    def last_book(self) -> TargetBook | None:
+        """The version this process read last, without asking whether it is still current (None before any)."""
+        cached = self._cached
+        return cached[1] if cached is not None else None
+
     def book(self, conn: Connection) -> TargetBook:
         """The current version's book, read inside the caller's transaction (one small query when cached)."""
         fingerprint = store.share_targets_file(conn)  # a reload waits for the caller's transaction

@@ -157,3 +157,17 @@ def test_the_openapi_document_has_the_new_event_fields_and_the_alerts_target(cli
     assert {"type": "string", "format": "date-time"} in event_fields["cert_expires_at"]["anyOf"]
     assert "target" in document["components"]["schemas"]["Alert"]["required"]
     assert "target" in [p["name"] for p in document["paths"]["/alerts"]["get"]["parameters"]]
+
+
+def test_events_worked_out_before_the_lock_against_an_older_file_are_worked_out_again(targets_yaml, api, app):
+    # Each request resolves its events against the file version this process read last, before it
+    # waits for the write lock; if another version is current under the lock, that one decides.
+    rules = app.extensions["outage"].service.rules
+    assert send(api, 0, ok=False)["alert"] is None  # shop's failure_threshold 2: one failure of two
+    seen = rules.last_book()
+    targets_yaml.write_text(TARGETS.replace("    failure_threshold: 2\n", "    failure_threshold: 3\n"), encoding="utf-8")
+    assert api.post("/targets/reload").status_code == 200
+    assert rules.last_book() is seen  # nothing has read the new version in this process yet
+    assert send(api, 1, ok=False)["alert"] is None  # worked out with threshold 2 (an alert), stored with 3
+    assert rules.last_book() is not seen
+    assert send(api, 2, ok=False)["alert"]["alert_type"] == "ERROR"
