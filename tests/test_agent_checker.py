@@ -112,10 +112,10 @@ def test_a_file_targets_event_names_the_target_and_the_agent_and_a_target_urls_d
     assert "target" not in plain and "agent" not in plain  # TARGET_URL: exactly as before
 
 
-def test_every_check_gets_its_own_uuid4_event_uid(target, checker):
+def test_every_check_gets_its_own_time_ordered_event_uid(target, checker):
     first, second = checker.check(target.url, 5), checker.check(target.url, 5)
     assert first.event_uid != second.event_uid
-    assert uuid.UUID(first.event_uid).version == 4
+    assert uuid.UUID(first.event_uid).version == 7
     assert first.to_event()["event_uid"] == first.event_uid == first.to_event()["event_uid"]
 
 

@@ -78,7 +78,7 @@ def test_once_delivers_the_event_exits_0_and_logs_one_line_per_fact(target, back
     assert (body["target_url"], body["is_success"], body["status_code"]) == (target.url, True, 200)
     assert isinstance(body["response_time_ms"], int) and body["error_message"] is None
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", body["timestamp"])
-    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", body["event_uid"])
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", body["event_uid"])
     assert spooled_uids(tmp_path) == []
 
     lines = log_text(tmp_path).splitlines()

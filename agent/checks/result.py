@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+
+from agent.event_uid import new_event_uid
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +20,8 @@ class CheckResult:
     response_time_ms: int | None
     error_message: str | None
     # The idempotency key, made once per check: a retried send repeats it, so the backend can
-    # store the event once however often it arrives.
-    event_uid: str = field(default_factory=lambda: str(uuid.uuid4()))
+    # store the event once however often it arrives. Time-ordered (agent/event_uid.py).
+    event_uid: str = field(default_factory=new_event_uid)
     # Measured by libcurl when known, from the start of the (last) request, in ms (SPEC §9). Sent in
     # a file target's event only: a TARGET_URL's event stays exactly as SPEC §4 has it.
     dns_ms: float | None = None
