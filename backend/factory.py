@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from dataclasses import dataclass
@@ -126,4 +127,9 @@ def create_served_app(settings: Settings, process: str | None = None) -> Flask:
              process or f"pid {os.getpid()}", settings.host, settings.port,
              ctx.engine.url.render_as_string(hide_password=True), settings.failure_threshold,
              ", ".join(n.channel for n in ctx.dispatcher.notifiers))
+    # What is built by now lives as long as the process (modules, the app, its engine and threads):
+    # left out of every later collection. A full collection walked all of it, some 100 ms, about
+    # once in twenty batches of 500, most often while the write lock was held (bench/ingest.py).
+    gc.collect()
+    gc.freeze()
     return app

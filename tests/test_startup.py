@@ -208,3 +208,26 @@ def test_gunicorn_workers_name_their_master(tmp_path):
         assert proc.pid not in workers
     finally:
         stop(proc)
+
+
+SERVED_APP_FREEZES = """
+import gc
+from backend.config import load_settings, read_environment
+from backend.factory import create_served_app
+before = gc.get_freeze_count()
+app = create_served_app(load_settings(read_environment()))
+try:
+    print("frozen", before, gc.get_freeze_count(), flush=True)
+finally:
+    app.extensions["outage"].close()
+"""
+
+
+def test_a_served_process_leaves_what_it_built_at_start_out_of_later_collections(tmp_path):
+    # gc.freeze(): a full collection no longer walks the modules and the app (some 100 ms, often
+    # while the write lock was held). Only served processes: tests build many apps in one process.
+    done = run_entry(["-c", SERVED_APP_FREEZES], base_env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    [line] = [line for line in done.stdout.splitlines() if line.startswith("frozen ")]
+    before, after = map(int, line.split()[1:])
+    assert before == 0 and after > 100_000
