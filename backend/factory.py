@@ -130,6 +130,8 @@ def create_served_app(settings: Settings, process: str | None = None) -> Flask:
     # What is built by now lives as long as the process (modules, the app, its engine and threads):
     # left out of every later collection. A full collection walked all of it, some 100 ms, about
     # once in twenty batches of 500, most often while the write lock was held (bench/ingest.py).
-    gc.collect()
+    # No gc.collect() first: with it, a gunicorn worker on PostgreSQL stopped by Ctrl-C ran its
+    # quit handler inside a weakref callback of a later collection, and printed a traceback
+    # (tests/test_run_script.py); the little garbage frozen with the rest is kept, never grows.
     gc.freeze()
     return app
