@@ -15,13 +15,13 @@ import uuid
 
 _VERSION_7 = 0x7 << 76
 _VARIANT_RFC = 0b10 << 62
+_STDLIB_UUID7 = getattr(uuid, "uuid7", None)  # Python 3.14 and later
 
 
 def new_event_uid() -> str:
     """A fresh UUID version 7 in the canonical text form."""
-    stdlib = getattr(uuid, "uuid7", None)
-    if stdlib is not None:
-        return str(stdlib())
+    if _STDLIB_UUID7 is not None:
+        return str(_STDLIB_UUID7())
     unix_ms = time.time_ns() // 1_000_000
     random = int.from_bytes(os.urandom(10), "big")  # 80 bits: 12 for rand_a, 62 for rand_b (6 spare)
     rand_a, rand_b = random >> 68, random & ((1 << 62) - 1)

@@ -284,12 +284,12 @@ def make_engine(database_url: str) -> Engine:
     if url.database and url.database != ":memory:" and not Path(url.database).is_absolute():
         url = url.set(database=str(ROOT / url.database))
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True)
-    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "connect", configure_sqlite_connection)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
-WAL_CHECKPOINT_PAGES = 10_000  # 40 MiB of WAL between checkpoints: see _sqlite_connect
+WAL_CHECKPOINT_PAGES = 10_000  # 40 MiB of WAL between checkpoints: see configure_sqlite_connection
 WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024  # what the WAL file is cut back to after a checkpoint
 
 WRITE_LOCK_TIMEOUT_SECONDS = 30.0  # as long as SQLite's own busy timeout below
@@ -425,7 +425,8 @@ def _sqlite_begin(conn) -> None:
     driver_sql.execute(conn, "BEGIN IMMEDIATE" if immediate else "BEGIN").close()
 
 
-def _sqlite_connect(dbapi_connection, _record) -> None:
+def configure_sqlite_connection(dbapi_connection, _record=None) -> None:
+    """The backend's settings for a new sqlite3 connection (the engine's "connect" hook; the benchmark's raw ceiling too)."""
     # Let SQLAlchemy's "begin" hook emit BEGIN itself (the SQLAlchemy recipe for pysqlite), so
     # writers can ask for BEGIN IMMEDIATE.
     dbapi_connection.isolation_level = None

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from itertools import groupby
 from operator import attrgetter
 
@@ -23,7 +22,7 @@ from backend.ingest import log as ingest_log
 from backend.log_after_commit import LogAfterCommit
 from backend.rules import AlertStatus, can_transition
 from backend.target_rules import TargetRules
-from backend.time_text import now_text, utc_text
+from backend.time_text import now_text
 from backend.validation import MAX_BATCH, EventIn
 
 __all__ = ["AlertService", "Recorded"]
@@ -66,7 +65,7 @@ class AlertService:
         # As much as can be worked out without the write lock, against the targets file version
         # this process read last; under the lock it is used if that version is still the one.
         book = self.rules.last_book()
-        prepared = prepare(new_events, book, utc_text(datetime.now(timezone.utc))) if book is not None else None
+        prepared = prepare(new_events, book, now_text()) if book is not None else None
         try:
             # With concurrent requests' events, in one transaction on SQLite (group_commit.py).
             recorded, lines = self.writes.run(_Write(new_events, at_once, due, prepared))

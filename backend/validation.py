@@ -71,7 +71,7 @@ class EventIn(BaseModel):
     first_byte_ms: PhaseMs | None = None
     cert_expires_at: StrictStr | None = None  # the server certificate's notAfter, ISO 8601 with a zone
 
-    # Both worked out once, when the event is validated: so not again under the write lock.
+    # Each worked out once per event (ingest.prepare asks for both before the write lock).
     @cached_property
     def checked_at(self) -> datetime:
         """When the check ran, as an aware UTC datetime."""
@@ -205,7 +205,6 @@ def _parse_event(item: Any, now: datetime, max_skew_seconds: float) -> EventIn:
         field, problem = _describe(unknown[0] if unknown else errors[0])
         raise _Refusal(UNKNOWN_FIELD if unknown else INVALID_EVENT, field, problem) from None
     skew = (event.checked_at - now).total_seconds()
-    event.check_time  # noqa: B018 (worked out now, outside the write lock)
     if skew > max_skew_seconds:
         ahead = math.ceil(skew)
         raise _Refusal(CLOCK_SKEW, "timestamp", f"is {ahead} seconds ahead of the backend's clock, more than "

@@ -89,7 +89,7 @@ def drive(server: PythonServer, tmp: Path, duration_s: float, db: str | None = N
 
 def raw_sqlite(tmp: Path, duration_s: float) -> dict[str, float]:
     """Rows per second inserting the same rows with sqlite3: one per transaction, then 500 per transaction."""
-    from backend.database import WAL_CHECKPOINT_PAGES, WAL_SIZE_LIMIT_BYTES, make_engine
+    from backend.database import configure_sqlite_connection, make_engine
     from backend.migrate import upgrade
     from backend.time_text import check_time_text, utc_text
 
@@ -97,10 +97,8 @@ def raw_sqlite(tmp: Path, duration_s: float) -> dict[str, float]:
     engine = make_engine(f"sqlite:///{path}")
     upgrade(engine)  # the backend's own schema and indexes
     engine.dispose()
-    conn = sqlite3.connect(path, isolation_level=None)
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "cache_size=-32768",  # as backend
-                   f"wal_autocheckpoint={WAL_CHECKPOINT_PAGES}", f"journal_size_limit={WAL_SIZE_LIMIT_BYTES}"):
-        conn.execute(f"PRAGMA {pragma}")
+    conn = sqlite3.connect(path)
+    configure_sqlite_connection(conn)  # the backend's own pragmas, checkpoints included
     run = next_run()
 
     def rows(first: int, n: int, targets: int):  # the rows backend/ingest.py writes for the same events

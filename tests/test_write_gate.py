@@ -141,7 +141,7 @@ def test_a_process_waiting_for_the_gate_gets_it_before_a_busy_one_takes_it_twice
 
 
 def test_the_wal_is_checkpointed_every_wal_checkpoint_pages_and_cut_back_after(tmp_path, monkeypatch):
-    # Set lower here, so a few transactions cross it; the default SQLite would checkpoint at is 1,000 pages.
+    # Set lower here, so that a few transactions cross it (SQLite's own default is 1,000 pages).
     monkeypatch.setattr(database, "WAL_CHECKPOINT_PAGES", 100)
     engine = make_engine(f"sqlite:///{tmp_path / 'w.db'}")
     try:
