@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 from backend import metrics, store
 from backend.alert_timer_rules import first_timers
 from backend.channels import routed
-from backend.log_after_commit import LogAfterCommit
+from backend.after_commit import AfterCommit
 from backend.messages import alert_message, warning_text
 from backend.rules import (ACTIVE_STATUSES, Action, AlertStatus, AlertType, Check, RuleSettings, RuleState,
                            WarningReason, decide_late, failures_in_a_row, is_agent_verdict, is_failure, judge,
@@ -112,10 +112,10 @@ class Batch:
     """
 
     def __init__(self, conn: Connection, channels: list[str], rules: TargetRules, at_once: bool = False,
-                 lines: LogAfterCommit | None = None):
+                 after: AfterCommit | None = None):
         self.conn = conn
         # What the batch did, logged once the caller's transaction has committed (or at once).
-        self.log = lines if lines is not None else LogAfterCommit(log, hold=False)
+        self.after = after if after is not None else AfterCommit(log, hold=False)
         self.channels = channels
         self.at_once = at_once
         self.rules = rules
@@ -180,7 +180,7 @@ class Batch:
                     first_seen[new.event_uid] = index
                 fresh.append(index)
         if stored:
-            self.log.info("%s already stored (same event_uid): not stored again", plural(len(stored), "event"))
+            self.after.info("%s already stored (same event_uid): not stored again", plural(len(stored), "event"))
         return fresh
 
     def _judge(self, index: int, new: EventIn, resolved: Resolved, check: Check, row: dict) -> None:
@@ -201,7 +201,7 @@ class Batch:
         state = target.state
         decision = judge(state, check, settings, row.get("cert_expires_at"))
         if failed and state.active is AlertType.ERROR:
-            self.log.info("check of %s at %s failed again: alert already active, no new alert (dedup)",
+            self.after.info("check of %s at %s failed again: alert already active, no new alert (dedup)",
                           resolved.key, checked_at[:19])
         target.state = decision.state
         target.last_check_at, target.changed = checked_at, True
@@ -230,7 +230,7 @@ class Batch:
         target.state = replace(target.state, failures_in_a_row=failures, successes_in_a_row=successes_in_a_row(results))
         target.changed = True
         action = decide_late(target.state.active is not None, failed, failures, settings.failure_threshold)
-        self.log.info("check of %s at %s arrived after a newer one: %s in a row in check-time order%s",
+        self.after.info("check of %s at %s arrived after a newer one: %s in a row in check-time order%s",
                       key, row["timestamp"], plural(failures, "failure"),
                       "; it completes an outage" if action is Action.OPEN_ALERT else "")
         alert = None
@@ -247,9 +247,9 @@ class Batch:
             # The outage takes the WARNING's place: resolved without a notice (SPEC §9), then an ERROR.
             if store.set_alert_status(self.conn, target.active_alert_id, ACTIVE_STATUSES, {
                     "status": AlertStatus.RESOLVED.value, "resolved_at": now, "resolved_event_id": event_id}):
-                self.log.info("alert %d (WARNING) for %s resolved without a notice: an outage replaces it",
+                self.after.info("alert %d (WARNING) for %s resolved without a notice: an outage replaces it",
                               target.active_alert_id, key)
-                metrics.alert_status_changed(AlertStatus.RESOLVED.value)
+                self.after.then(metrics.alert_status_changed, AlertStatus.RESOLVED.value)
         if action in (Action.OPEN_ALERT, Action.REPLACE_WARNING, Action.OPEN_WARNING):
             notice_type = AlertType.WARNING if action is Action.OPEN_WARNING else AlertType.ERROR
             message = (warning_text(pending.reason, "en") if pending.reason is not None
@@ -263,7 +263,7 @@ class Batch:
                 "escalate_at": timers.escalate_at and precise_text(timers.escalate_at),
             })
             target.active_alert_id = alert_id
-            metrics.alert_opened(notice_type.value)
+            self.after.then(metrics.alert_opened, notice_type.value)
         else:
             alert_id, target.active_alert_id = target.active_alert_id, None
             # Conditional, and its row count decides: on PostgreSQL a PATCH may have resolved the
@@ -271,9 +271,9 @@ class Batch:
             if not store.set_alert_status(self.conn, alert_id, ACTIVE_STATUSES, {
                 "status": AlertStatus.RESOLVED.value, "resolved_at": now, "resolved_event_id": event_id,
             }):
-                self.log.info("alert %d for %s was resolved by hand meanwhile: no RECOVERY notice", alert_id, key)
+                self.after.info("alert %d for %s was resolved by hand meanwhile: no RECOVERY notice", alert_id, key)
                 return None
-            metrics.alert_status_changed(AlertStatus.RESOLVED.value)
+            self.after.then(metrics.alert_status_changed, AlertStatus.RESOLVED.value)
             notice_type = AlertType.RECOVERY
         due = precise_text(datetime.now(timezone.utc))
         if self._quiet is None:  # read once per batch, when its first notice is due (SPEC §11 silences)
@@ -281,9 +281,9 @@ class Batch:
         queue_deliveries(self.conn, key, [  # SUPPRESSED rows instead while the target is silenced (SPEC §11)
             {"alert_id": alert_id, "event_id": event_id, "channel": channel, "notice_type": notice_type.value,
              "status": "PENDING", "attempts": 0, "next_attempt_at": due, "created_at": now}
-            for channel in routed(self.channels, pending.settings and pending.settings.channels)], self._quiet)
+            for channel in routed(self.channels, pending.settings and pending.settings.channels)], self._quiet, self.after)
         what = "resolved by recovery" if notice_type is AlertType.RECOVERY else f"opened ({notice_type.value})"
-        self.log.warning("alert %d %s for %s (check at %s)", alert_id, what, key, event["timestamp"])
+        self.after.warning("alert %d %s for %s (check at %s)", alert_id, what, key, event["timestamp"])
         return store.get_alert(self.conn, alert_id)
 
     def _save_targets(self) -> None:

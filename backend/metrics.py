@@ -67,8 +67,9 @@ def failures_in(new_events: list[EventIn]) -> int:
                if is_failure(e.is_success, e.status_code, is_agent_verdict(e.target is not None, e.target_url)))
 
 
-# The alert counters are bumped inside the transaction that makes the change (ingest.py,
-# service.py): a batch rolled back after that (a database error) was counted all the same.
+# Ingest counts its alert changes and suppressed notices once its transaction has committed
+# (after_commit.py): a group's rolled-back attempt, run again alone, counts nothing twice. A
+# change by hand (service.py) counts inside its transaction, which commits right after.
 def alert_opened(alert_type: str) -> None:
     """An alert was opened (SPEC §5)."""
     ALERTS_OPENED.labels(alert_type).inc()

@@ -19,7 +19,7 @@ from backend.database import write_transaction
 from backend.group_commit import GroupCommit
 from backend.ingest import Batch, Prepared, Recorded, prepare
 from backend.ingest import log as ingest_log
-from backend.log_after_commit import LogAfterCommit
+from backend.after_commit import AfterCommit
 from backend.rules import AlertStatus, can_transition
 from backend.target_rules import TargetRules
 from backend.time_text import now_text
@@ -68,27 +68,27 @@ class AlertService:
         prepared = prepare(new_events, book, now_text()) if book is not None else None
         try:
             # With concurrent requests' events, in one transaction on SQLite (group_commit.py).
-            recorded, lines = self.writes.run(_Write(new_events, at_once, due, prepared))
+            recorded, told = self.writes.run(_Write(new_events, at_once, due, prepared))
         except BaseException:
             self.agent_seen.forget(due)
             raise
-        if lines is not None:
-            lines.emit()  # what the group did, once committed
+        if told is not None:
+            told.emit()  # what the group did, logged and counted once committed
         return recorded
 
     def _record_group(self, conn: Connection,
-                      writes: list[_Write]) -> list[tuple[list[Recorded], LogAfterCommit | None]]:
+                      writes: list[_Write]) -> list[tuple[list[Recorded], AfterCommit | None]]:
         """Several requests' events applied as one batch (one per run of equal `at_once`); each gets its slice.
 
         One batch reads the targets file version, the targets' state, the active alerts and the
         stored event_uids once for all, and inserts every event in one statement. Their check-time
-        order is kept across requests, as within one. The group's log lines go to the first request.
+        order is kept across requests, as within one. The group's log lines and counts go to the first request.
         """
-        lines = LogAfterCommit(ingest_log)  # each attempt its own: a rolled-back one logs nothing
+        told = AfterCommit(ingest_log)  # each attempt its own: a rolled-back one logs and counts nothing
         recorded = []
         for at_once, same in groupby(writes, key=attrgetter("at_once")):
             same = list(same)
-            results = Batch(conn, self.channels, self.rules, at_once=at_once, lines=lines).record(
+            results = Batch(conn, self.channels, self.rules, at_once=at_once, after=told).record(
                 [event for write in same for event in write.events], Prepared.join([write.prepared for write in same]))
             start = 0
             for write in same:
@@ -97,7 +97,7 @@ class AlertService:
         now = now_text()
         for name in sorted(set().union(*(write.agents_due for write in writes))):
             store.agent_seen(conn, name, "last_event_at", now)
-        return [(results, lines if index == 0 else None) for index, results in enumerate(recorded)]
+        return [(results, told if index == 0 else None) for index, results in enumerate(recorded)]
 
     def record_in(self, conn: Connection, new_events: list[EventIn], at_once: bool = False) -> list[Recorded]:
         """record_events inside the caller's write transaction (the deadline timer's, which read under it first)."""

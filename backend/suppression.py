@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from sqlalchemy import Connection, Engine
 
 from backend import metrics, store, store_silences
+from backend.after_commit import AfterCommit
 from backend.database import write_transaction
 from backend.silences import QuietTimes
 from backend.time_text import precise_text, utc_text
@@ -28,10 +29,12 @@ log = logging.getLogger(__name__)
 RELEASED_TYPES = ("ERROR", "WARNING", "ESCALATION")
 
 
-def queue_deliveries(conn: Connection, target: str, rows: list[dict], quiet: QuietTimes | None = None) -> None:
+def queue_deliveries(conn: Connection, target: str, rows: list[dict], quiet: QuietTimes | None = None,
+                     after: AfterCommit | None = None) -> None:
     """Queue a notice's outbox rows, or, while `target` is silenced, record them as SUPPRESSED instead.
 
     `quiet`: the silences and windows already read in this transaction (an ingest batch reads them once).
+    `after`: where the suppression is logged and counted (an ingest batch's, once committed); else at once.
     """
     if not rows:
         return
@@ -47,9 +50,11 @@ def queue_deliveries(conn: Connection, target: str, rows: list[dict], quiet: Qui
          "suppressed_by": silence["suppressed_by"], "silence_id": silence["silence_id"],
          "release_at": silence["ends_at"] if row["notice_type"] in RELEASED_TYPES else None}
         for row in rows])
-    metrics.notices_suppressed(rows)
-    log.info("%s for alert %d of %s suppressed by %s until %s: %s", rows[0]["notice_type"], rows[0]["alert_id"],
-             target, silence["suppressed_by"], silence["ends_at"][:19], ", ".join(row["channel"] for row in rows))
+    after = after if after is not None else AfterCommit(log, hold=False)
+    after.then(metrics.notices_suppressed, rows)
+    after.then(log.info, "%s for alert %d of %s suppressed by %s until %s: %s", rows[0]["notice_type"],
+               rows[0]["alert_id"], target, silence["suppressed_by"], silence["ends_at"][:19],
+               ", ".join(row["channel"] for row in rows))
 
 
 def release_ended(engine: Engine, channels: list[str], now: datetime | None = None) -> int:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.backend_fixtures import (API_KEY, api, app, backend_env, client, console, db, event,  # noqa: F401
                                     settings)
@@ -19,8 +22,11 @@ def at(second: int) -> str:
     return f"2025-01-08T15:30:{second:02d}Z"
 
 
-def _together(app, bodies: list) -> list:
-    """POST each body on its own thread while a group is running (as the test holds it), in turn; then let go."""
+def _together(app, bodies: list, groups_run: list[int] | None = None) -> list:
+    """POST each body on its own thread while a group is running (as the test holds it), in turn; then let go.
+
+    `groups_run`: the sizes of the groups run, one transaction each (default: the whole group, once).
+    """
     ctx = app.extensions["outage"]
     writes = ctx.service.writes
     if not writes.grouped:
@@ -48,7 +54,7 @@ def _together(app, bodies: list) -> list:
     finally:
         if held:
             writes._leading.release()
-    assert groups == [len(bodies)], "one transaction for the whole group"
+    assert groups == (groups_run or [len(bodies)]), "one transaction for the whole group"
     return answers
 
 
@@ -88,3 +94,34 @@ def test_a_group_of_resends_answers_200_to_each(app, db, api):
     assert [a.status_code for a in answers] == [200, 200]
     assert all(a.get_json()["duplicate"] for a in answers)
     assert db.count("events") == 2
+
+
+def test_a_group_rolled_back_and_run_again_alone_logs_and_counts_each_alert_once(app, db, settings, caplog):
+    # A trigger makes the database refuse to save one target's state: the group's transaction fails
+    # after the other request's alert was opened in it, and each request runs again alone.
+    if not settings.database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL writers run side by side: no groups there")
+    poison = "https://poison.example/"
+    with sqlite3.connect(settings.database_url.removeprefix("sqlite:///")) as conn:
+        conn.execute("CREATE TRIGGER refuse_poison BEFORE UPDATE ON targets WHEN NEW.name = ? "
+                     "BEGIN SELECT RAISE(ABORT, 'this target is refused'); END".replace("?", f"'{poison}'"))
+    client = app.test_client()
+    for second in (1, 2):
+        assert client.post("/events", json=event(ok=False, timestamp=at(second)),
+                           headers={"X-API-Key": API_KEY}).status_code == 201
+    before = alerts_opened(client)
+    with caplog.at_level(logging.INFO, logger="backend"):
+        opening, refused = _together(app, [event(ok=False, timestamp=at(3)),
+                                           event(target_url=poison, ok=False, timestamp=at(3))], [2, 1, 1])
+    assert opening.status_code == 201 and opening.get_json()["alert"]["status"] == "OPEN"
+    assert refused.status_code == 500
+    assert db.count("alerts") == 1 and db.count("events") == 3  # the refused request stored nothing
+    assert alerts_opened(client) == before + 1
+    opened = [r.getMessage() for r in caplog.records if " opened (ERROR) for " in r.getMessage()]
+    assert opened == [f"alert 1 opened (ERROR) for {event()['target_url']} (check at 2025-01-08 15:30:03)"]
+
+
+def alerts_opened(client) -> float:
+    families = text_string_to_metric_families(client.get("/metrics").get_data(as_text=True))
+    return next(s.value for f in families for s in f.samples
+                if s.name == "outage_alerts_opened_total" and s.labels == {"type": "ERROR"})
