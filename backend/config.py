@@ -48,6 +48,7 @@ class Settings:
     notify_backoff_seconds: float = 1.0
     notify_timeout_seconds: float = 10.0
     notify_lease_seconds: float = 30.0
+    notify_poll_seconds: float = 0.2  # how often a channel's dispatcher looks at the outbox unless woken
     log_max_bytes: int = 10 * 1024 * 1024
     log_backups: int = 5
     retention_days: int = 30
@@ -120,6 +121,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         notify_backoff_seconds=_number(environ, "NOTIFY_BACKOFF_SECONDS", 1.0, low=0.0),
         notify_timeout_seconds=_number(environ, "NOTIFY_TIMEOUT_SECONDS", 10.0, low=0.1),
         notify_lease_seconds=_number(environ, "NOTIFY_LEASE_SECONDS", 30.0, low=1.0),
+        notify_poll_seconds=_number(environ, "NOTIFY_POLL_SECONDS", 0.2, low=0.01, high=60.0),
         log_max_bytes=_int(environ, "LOG_MAX_BYTES", 10 * 1024 * 1024, low=0),
         log_backups=_int(environ, "LOG_BACKUPS", 5, low=0, high=1000),
         retention_days=_int(environ, "RETENTION_DAYS", 30, low=0),

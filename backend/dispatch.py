@@ -27,6 +27,7 @@ from backend.database import write_transaction
 from backend.leases import Lease, holder_is_dead
 from backend.messages import Notice
 from backend.notifiers.base import DeliveryError, Notifier, Receipt
+from backend.peer_wake import PeerWake
 from backend.rules import AlertType, WarningReason
 from backend.time_text import now_text, precise_text
 from common.logs import plural
@@ -87,6 +88,7 @@ class Dispatcher:
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._change = threading.Lock()
+        self._peers: PeerWake | None = None  # the other workers of this gunicorn master (peer_wake.py)
         self.set_channels(notifiers)
 
     @property
@@ -120,9 +122,19 @@ class Dispatcher:
                 thread.start()
 
     def wake(self) -> None:
-        """New deliveries were committed: look now instead of at the next poll."""
+        """New deliveries were committed: look now instead of at the next poll, here and in the other workers."""
+        self.wake_here()
+        if self._peers is not None:
+            self._peers.notify()
+
+    def wake_here(self) -> None:
+        """Look now, in this process only (another worker woke us, or we stop)."""
         for event in list(self._wakes.values()):
             event.set()
+
+    def wake_peers_through(self, peers: PeerWake) -> None:
+        """Wake the other workers' dispatchers through `peers` too, from now until close()."""
+        self._peers = peers
 
     def wait_idle(self, timeout: float) -> bool:
         """Block until no delivery is pending (in this database), or `timeout` passes; True when idle."""
@@ -138,7 +150,10 @@ class Dispatcher:
     def close(self, timeout: float = 15.0) -> None:
         """Finish the attempts in hand, record them, give up the leases; at most `timeout` seconds."""
         self._stopping.set()
-        self.wake()
+        peers, self._peers = self._peers, None
+        if peers is not None:
+            peers.close()
+        self.wake_here()
         deadline = time.monotonic() + timeout
         for thread in list(self._threads):
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -160,7 +175,9 @@ class Dispatcher:
                         continue
                 delivery = self._claim_next(notifier.channel, lease.holder)
                 if delivery is None:
-                    wake.wait(self.poll_seconds)
+                    # Never past the lease's renewal time, whatever NOTIFY_POLL_SECONDS says.
+                    renew_in = lease_until - self.lease_seconds / 2 - time.monotonic()
+                    wake.wait(max(0.0, min(self.poll_seconds, renew_in)))
                     wake.clear()
                     continue
                 self._attempt(notifier, delivery, lease.holder)

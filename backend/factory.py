@@ -18,6 +18,7 @@ from backend.dispatch import Dispatcher, fail_deliveries_of_removed_channels
 from backend.errors import register_error_handlers
 from backend.log_setup import configure_logging
 from backend.notifiers import Notifier, enabled_notifiers
+from backend.peer_wake import PeerWake
 from backend.retention import RetentionPurger
 from backend.rollups import Roller
 from backend.service import AlertService
@@ -80,7 +81,7 @@ def create_app(settings: Settings, notifiers: list[Notifier] | None = None) -> F
     fail_deliveries_of_removed_channels(engine, [n.channel for n in notifiers])  # the file's named ones are kept
     dispatcher = Dispatcher(engine, notifiers, retries=settings.notify_retries,
                             backoff_base_seconds=settings.notify_backoff_seconds,
-                            lease_seconds=settings.notify_lease_seconds)
+                            poll_seconds=settings.notify_poll_seconds, lease_seconds=settings.notify_lease_seconds)
     channel_watch = ChannelWatch(engine, settings, notifiers, dispatcher)
     channel_watch.run_once()  # the named channels of the file just loaded, before the first request
     service = AlertService(engine, settings.failure_threshold, [n.channel for n in notifiers],
@@ -111,10 +112,11 @@ def served_app() -> Flask | None:
     return _served
 
 
-def create_served_app(settings: Settings, process: str | None = None) -> Flask:
+def create_served_app(settings: Settings, process: str | None = None, wake_folder: str | None = None) -> Flask:
     """The app as a server process runs it: logging set up once, the app built, one line saying where.
 
     `process` says which process this is (`gunicorn worker pid 12, master pid 11`); default `pid 12`.
+    `wake_folder`: where the workers of one gunicorn master wake each other's dispatchers (peer_wake.py).
     """
     configure_logging(settings.log_file, settings.log_max_bytes, settings.log_backups)
     warning = api_key_warning(settings.api_key)
@@ -123,6 +125,8 @@ def create_served_app(settings: Settings, process: str | None = None) -> Flask:
     global _served
     app = _served = create_app(settings)
     ctx = app.extensions["outage"]
+    if wake_folder:
+        ctx.dispatcher.wake_peers_through(PeerWake(wake_folder, ctx.dispatcher.wake_here))
     log.info("backend (%s) serving http://%s:%d (database %s, failure threshold %d, channels: %s)",
              process or f"pid {os.getpid()}", settings.host, settings.port,
              ctx.engine.url.render_as_string(hide_password=True), settings.failure_threshold,

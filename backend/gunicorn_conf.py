@@ -12,23 +12,35 @@ import signal
 import sys
 import tempfile
 
+from backend.peer_wake import FOLDER_ENV, socket_path
 
-def _metrics_dir() -> str:
-    """A fresh private folder for the workers' metric files (prometheus_client's multiprocess mode).
+_OURS = os.environ.get("OUTAGE_GUNICORN_MASTER") == str(os.getpid())  # a reload of this same master
 
-    Set before anything imports prometheus_client, which picks its storage at import time, and
-    before the workers fork, so they inherit it. Counts from an earlier run, or another server's,
-    would be added to ours: so never a folder given from outside, and one of our own only on a
-    reload of this same master.
+
+def _private_dir(variable: str, prefix: str) -> str:
+    """A fresh private folder of this master's, for its workers to share; named in `variable`, which they inherit.
+
+    Never a folder given from outside, and one of our own only on a reload of this same master:
+    an earlier run's or another server's files would mix with ours.
     """
-    current = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
-    if os.environ.get("OUTAGE_METRICS_MASTER") == str(os.getpid()) and os.path.isdir(current):
+    current = os.environ.get(variable, "")
+    if _OURS and os.path.isdir(current):
         return current
-    os.environ["OUTAGE_METRICS_MASTER"] = str(os.getpid())
-    return tempfile.mkdtemp(prefix="outage-metrics-")  # mode 0700, empty
+    os.environ[variable] = tempfile.mkdtemp(prefix=prefix)  # mode 0700, empty
+    return os.environ[variable]
 
 
-os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir()
+# The workers' metric files (prometheus_client's multiprocess mode): set before anything imports
+# prometheus_client, which picks its storage at import time, and before the workers fork.
+_private_dir("PROMETHEUS_MULTIPROC_DIR", "outage-metrics-")
+_private_dir(FOLDER_ENV, "outage-wake-")  # the workers' wake sockets (backend/peer_wake.py)
+os.environ["OUTAGE_GUNICORN_MASTER"] = str(os.getpid())
+
+
+def _remove_private_dirs() -> None:
+    for variable in ("PROMETHEUS_MULTIPROC_DIR", FOLDER_ENV):
+        shutil.rmtree(os.environ[variable], ignore_errors=True)
+
 
 from prometheus_client import multiprocess  # noqa: E402
 
@@ -41,7 +53,7 @@ from backend.targets_file import TargetsFileError, read_file  # noqa: E402
 def _refuse(exc: ConfigError | TargetsFileError):
     """One line naming the key, exit status 2, as every entry point does (SPEC §2)."""
     print(f"configuration error: {exc}", file=sys.stderr)
-    shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+    _remove_private_dirs()
     sys.exit(2)
 
 
@@ -92,10 +104,11 @@ def worker_exit(server, worker):
 
 
 def child_exit(server, worker):
-    """In the master, after a worker is gone: its live metric files go (the counters stay counted)."""
+    """In the master, after a worker is gone: its live metric files go (the counters stay counted), and its wake socket."""
     multiprocess.mark_process_dead(worker.pid)
+    socket_path(os.environ[FOLDER_ENV], worker.pid).unlink(missing_ok=True)
 
 
 def on_exit(server):
-    """The master stops: the workers' metric files go with it."""
-    shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+    """The master stops: the workers' metric files and wake sockets go with it."""
+    _remove_private_dirs()

@@ -8,6 +8,8 @@ import os
 
 from backend.config import load_settings, read_environment
 from backend.factory import create_served_app
+from backend.peer_wake import FOLDER_ENV
 
 app = create_served_app(load_settings(read_environment()),
-                        process=f"gunicorn worker pid {os.getpid()}, master pid {os.getppid()}")
+                        process=f"gunicorn worker pid {os.getpid()}, master pid {os.getppid()}",
+                        wake_folder=os.environ.get(FOLDER_ENV))

@@ -96,8 +96,9 @@ def whole_number(environ: Mapping[str, str], key: str, default: int, low: int, h
     return value
 
 
-def number(environ: Mapping[str, str], key: str, default: float, low: float, *, above: bool = False) -> float:
-    """A finite float of at least `low` (greater than `low` when `above`), or `default` when unset."""
+def number(environ: Mapping[str, str], key: str, default: float, low: float, *, above: bool = False,
+           high: float | None = None) -> float:
+    """A finite float of at least `low` (greater than `low` when `above`) and at most `high`, or `default` when unset."""
     raw = text(environ, key)
     if not raw:
         return default
@@ -105,8 +106,11 @@ def number(environ: Mapping[str, str], key: str, default: float, low: float, *, 
         value = float(raw)
     except ValueError:
         value = math.nan
-    if not math.isfinite(value) or value < low or (above and value == low):
+    if (not math.isfinite(value) or value < low or (above and value == low)
+            or (high is not None and value > high)):
         bounds = f"greater than {low:g}" if above else f"of at least {low:g}"
+        if high is not None:
+            bounds += f" and at most {high:g}"
         raise ConfigError(key, f"must be a number {bounds}, got {raw!r}")
     return value
 

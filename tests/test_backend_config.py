@@ -55,6 +55,8 @@ def test_given_values_are_read_and_typed():
     ("NOTIFY_BACKOFF_SECONDS", "nan"),
     ("NOTIFY_TIMEOUT_SECONDS", "0"),
     ("NOTIFY_LANGUAGE", "fr"),
+    ("NOTIFY_POLL_SECONDS", "0"),
+    ("NOTIFY_POLL_SECONDS", "61"),
     ("REMINDER_MINUTES", "-1"),
     ("REMINDER_MINUTES", "soon"),
     ("DATABASE_URL", "foo://x"),
@@ -65,6 +67,14 @@ def test_an_invalid_value_raises_config_error_naming_the_key(key, value):
     assert caught.value.key == key
     assert str(caught.value).startswith(f"{key}:")
     assert KEY not in str(caught.value) and TOKEN not in str(caught.value)
+
+
+def test_the_outbox_poll_is_bounded_and_says_both_bounds():
+    assert load_settings({"API_KEY": KEY}).notify_poll_seconds == 0.2
+    assert load_settings({"API_KEY": KEY, "NOTIFY_POLL_SECONDS": "60"}).notify_poll_seconds == 60.0
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"API_KEY": KEY, "NOTIFY_POLL_SECONDS": "90"})
+    assert str(caught.value) == "NOTIFY_POLL_SECONDS: must be a number of at least 0.01 and at most 60, got '90'"
 
 
 @pytest.mark.parametrize("value, minutes", [(None, None), ("", None), ("0", None), ("0.05", 0.05), ("30", 30.0)])

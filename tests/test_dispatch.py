@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import create_engine
@@ -28,6 +29,7 @@ from backend.messages import Notice, telegram_text
 from backend.rules import AlertType
 from backend.notifiers import ConsoleNotifier, Notifier, TelegramNotifier
 from backend.service import AlertService
+from backend.time_text import precise_text
 from backend.validation import parse_events
 from tests.backend_fixtures import API_KEY, Api, Db, engine, event  # noqa: F401 (engine: a fixture)
 from tests.support.databases import database_url
@@ -320,6 +322,22 @@ def test_a_lease_shorter_than_three_attempt_timeouts_stops_the_start_naming_the_
     assert run_to_exit(["backend/app.py"], env, tmp_path / "backend.out", timeout=30) == 2
     output = (tmp_path / "backend.out").read_text(encoding="utf-8")
     assert output.strip().count("\n") == 0 and "NOTIFY_LEASE_SECONDS" in output, output
+
+
+def test_a_poll_longer_than_half_the_lease_never_lets_the_lease_lapse(engine, db, tmp_path):
+    # NOTIFY_POLL_SECONDS up to 60 with NOTIFY_LEASE_SECONDS down to 1: the wait ends at renewal time.
+    dispatcher = Dispatcher(engine, [ConsoleNotifier(tmp_path / "console.log", stream=io.StringIO())],
+                            poll_seconds=30, lease_seconds=1)
+    try:
+        wait_until(lambda: db.rows("SELECT holder FROM leases WHERE name = 'dispatcher:CONSOLE'"), 10,
+                   message="the console lease taken")
+        [first] = db.rows("SELECT holder, expires_at FROM leases WHERE name = 'dispatcher:CONSOLE'")
+        time.sleep(2.5)  # five half-lives
+        [now] = db.rows("SELECT holder, expires_at FROM leases WHERE name = 'dispatcher:CONSOLE'")
+        assert now["holder"] == first["holder"] and now["expires_at"] > first["expires_at"]
+        assert now["expires_at"] > precise_text(datetime.now(timezone.utc))  # still held, not lapsed
+    finally:
+        dispatcher.close()
 
 
 # --- lease holders ------------------------------------------------------------------------------
