@@ -104,7 +104,7 @@ def worker_exit(server, worker):
 
 
 def child_exit(server, worker):
-    """In the master, after a worker is gone: its live metric files go (the counters stay counted), and its wake socket."""
+    """In the master, after a worker is gone: its live metric files (the counters stay counted) and wake socket go."""
     multiprocess.mark_process_dead(worker.pid)
     socket_path(os.environ[FOLDER_ENV], worker.pid).unlink(missing_ok=True)
 

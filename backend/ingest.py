@@ -17,9 +17,9 @@ from datetime import datetime, timezone
 from sqlalchemy import Connection
 
 from backend import metrics, store
+from backend.after_commit import AfterCommit
 from backend.alert_timer_rules import first_timers
 from backend.channels import routed
-from backend.after_commit import AfterCommit
 from backend.messages import alert_message, warning_text
 from backend.rules import (ACTIVE_STATUSES, Action, AlertStatus, AlertType, Check, RuleSettings, RuleState,
                            WarningReason, decide_late, failures_in_a_row, is_agent_verdict, is_failure, judge,
@@ -202,7 +202,7 @@ class Batch:
         decision = judge(state, check, settings, row.get("cert_expires_at"))
         if failed and state.active is AlertType.ERROR:
             self.after.info("check of %s at %s failed again: alert already active, no new alert (dedup)",
-                          resolved.key, checked_at[:19])
+                            resolved.key, checked_at[:19])
         target.state = decision.state
         target.last_check_at, target.changed = checked_at, True
         self.pending.append(_Pending(index, row, decision.action, resolved.key, settings, decision.reason))
@@ -231,8 +231,8 @@ class Batch:
         target.changed = True
         action = decide_late(target.state.active is not None, failed, failures, settings.failure_threshold)
         self.after.info("check of %s at %s arrived after a newer one: %s in a row in check-time order%s",
-                      key, row["timestamp"], plural(failures, "failure"),
-                      "; it completes an outage" if action is Action.OPEN_ALERT else "")
+                        key, row["timestamp"], plural(failures, "failure"),
+                        "; it completes an outage" if action is Action.OPEN_ALERT else "")
         alert = None
         if action is Action.OPEN_ALERT:
             target.state = replace(target.state, active=AlertType.ERROR)
@@ -248,7 +248,7 @@ class Batch:
             if store.set_alert_status(self.conn, target.active_alert_id, ACTIVE_STATUSES, {
                     "status": AlertStatus.RESOLVED.value, "resolved_at": now, "resolved_event_id": event_id}):
                 self.after.info("alert %d (WARNING) for %s resolved without a notice: an outage replaces it",
-                              target.active_alert_id, key)
+                                target.active_alert_id, key)
                 self.after.then(metrics.alert_status_changed, AlertStatus.RESOLVED.value)
         if action in (Action.OPEN_ALERT, Action.REPLACE_WARNING, Action.OPEN_WARNING):
             notice_type = AlertType.WARNING if action is Action.OPEN_WARNING else AlertType.ERROR
@@ -281,7 +281,8 @@ class Batch:
         queue_deliveries(self.conn, key, [  # SUPPRESSED rows instead while the target is silenced (SPEC §11)
             {"alert_id": alert_id, "event_id": event_id, "channel": channel, "notice_type": notice_type.value,
              "status": "PENDING", "attempts": 0, "next_attempt_at": due, "created_at": now}
-            for channel in routed(self.channels, pending.settings and pending.settings.channels)], self._quiet, self.after)
+            for channel in routed(self.channels, pending.settings and pending.settings.channels)],
+            self._quiet, self.after)
         what = "resolved by recovery" if notice_type is AlertType.RECOVERY else f"opened ({notice_type.value})"
         self.after.warning("alert %d %s for %s (check at %s)", alert_id, what, key, event["timestamp"])
         return store.get_alert(self.conn, alert_id)

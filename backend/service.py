@@ -13,13 +13,13 @@ from operator import attrgetter
 from sqlalchemy import Connection, Engine
 
 from backend import metrics, store
+from backend.after_commit import AfterCommit
 from backend.agent_seen import AgentSeenThrottle
 from backend.errors import ApiError
 from backend.database import write_transaction
 from backend.group_commit import GroupCommit
 from backend.ingest import Batch, Prepared, Recorded, prepare
 from backend.ingest import log as ingest_log
-from backend.after_commit import AfterCommit
 from backend.rules import AlertStatus, can_transition
 from backend.target_rules import TargetRules
 from backend.time_text import now_text
@@ -82,7 +82,8 @@ class AlertService:
 
         One batch reads the targets file version, the targets' state, the active alerts and the
         stored event_uids once for all, and inserts every event in one statement. Their check-time
-        order is kept across requests, as within one. The group's log lines and counts go to the first request.
+        order is kept across requests, as within one. The group's log lines and counts go to the
+        first request.
         """
         told = AfterCommit(ingest_log)  # each attempt its own: a rolled-back one logs and counts nothing
         recorded = []
