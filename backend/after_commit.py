@@ -10,6 +10,7 @@ deduplicated failure.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Callable
 
 
@@ -30,15 +31,13 @@ class AfterCommit:
     def then(self, action: Callable[..., object], *args) -> None:
         """Call `action(*args)` once committed: a metrics count, or a line for another logger."""
         if self.hold:
-            self.held.append(lambda: action(*args))
+            self.held.append(partial(action, *args))
         else:
             action(*args)
 
     def _log(self, level: int, message: str, args: tuple) -> None:
-        if not self.hold:
-            self.logger.log(level, message, *args)
-        elif self.logger.isEnabledFor(level):
-            self.held.append(lambda: self.logger.log(level, message, *args))
+        if self.logger.isEnabledFor(level):  # a line nobody would see is not held
+            self.then(self.logger.log, level, message, *args)
 
     def emit(self) -> None:
         """Carry out what was held, in the order it was told."""

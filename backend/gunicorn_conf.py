@@ -17,17 +17,14 @@ from backend.peer_wake import FOLDER_ENV, socket_path
 _OURS = os.environ.get("OUTAGE_GUNICORN_MASTER") == str(os.getpid())  # a reload of this same master
 
 
-def _private_dir(variable: str, prefix: str) -> str:
+def _private_dir(variable: str, prefix: str) -> None:
     """A fresh private folder of this master's, for its workers to share; named in `variable`, which they inherit.
 
     Never a folder given from outside, and one of our own only on a reload of this same master:
     an earlier run's or another server's files would mix with ours.
     """
-    current = os.environ.get(variable, "")
-    if _OURS and os.path.isdir(current):
-        return current
-    os.environ[variable] = tempfile.mkdtemp(prefix=prefix)  # mode 0700, empty
-    return os.environ[variable]
+    if not (_OURS and os.path.isdir(os.environ.get(variable, ""))):
+        os.environ[variable] = tempfile.mkdtemp(prefix=prefix)  # mode 0700, empty
 
 
 # The workers' metric files (prometheus_client's multiprocess mode): set before anything imports

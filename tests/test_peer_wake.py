@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -14,7 +12,7 @@ import requests
 
 from backend.peer_wake import PeerWake, socket_path
 from tests.backend_fixtures import event
-from tests.support.procs import ROOT, Gunicorn, stop, wait_until
+from tests.support.procs import Gunicorn, base_env, start, stop, wait_until
 from tests.test_metrics_backend import counted_by, metrics_dir, worker_pids
 
 pytestmark = pytest.mark.timeout(120)
@@ -29,54 +27,45 @@ time.sleep(60)
 """
 
 
-class _Lines:
-    """A child's stdout lines, read on a thread, so every wait for one is bounded."""
-
-    def __init__(self, proc: subprocess.Popen):
-        self.lines: list[str] = []
-        threading.Thread(target=self._read, args=(proc,), daemon=True).start()
-
-    def _read(self, proc: subprocess.Popen) -> None:
-        for line in proc.stdout:
-            self.lines.append(line.strip())
-
-    def count(self, line: str) -> int:
-        return self.lines.count(line)
+def _listener(tmp_path: Path, name: str, started: list[subprocess.Popen]) -> tuple[subprocess.Popen, Path]:
+    """A process listening in `tmp_path` (added to `started`, to be stopped); what it printed goes to `<name>.out`."""
+    out = tmp_path / f"{name}.out"
+    proc = start(["-c", _LISTENER, str(tmp_path)], base_env(tmp_path), out)
+    started.append(proc)
+    wait_until(lambda: _said(out, "ready") == 1, 20, message=f"{name} bound its socket")
+    return proc, out
 
 
-def _listener(folder: Path) -> tuple[subprocess.Popen, _Lines]:
-    proc = subprocess.Popen([sys.executable, "-c", _LISTENER, str(folder)], cwd=ROOT, stdout=subprocess.PIPE,
-                            text=True, start_new_session=True)
-    lines = _Lines(proc)
-    wait_until(lambda: lines.count("ready") == 1, 20, message="the listener bound its socket")
-    return proc, lines
+def _said(out: Path, line: str) -> int:
+    return out.read_text().splitlines().count(line) if out.exists() else 0
 
 
 def test_a_wake_reaches_every_other_process_and_never_the_sender(tmp_path):
-    first, first_lines = _listener(tmp_path)
-    second, second_lines = _listener(tmp_path)
+    listeners: list[subprocess.Popen] = []
     woken_here = []
     here = PeerWake(tmp_path, lambda: woken_here.append(1))
     try:
+        first, first_out = _listener(tmp_path, "first", listeners)
+        second, second_out = _listener(tmp_path, "second", listeners)
         assert socket_path(tmp_path, first.pid).exists() and socket_path(tmp_path, second.pid).exists()
         here.notify()
-        wait_until(lambda: first_lines.count("woken") == 1 and second_lines.count("woken") == 1, 10,
+        wait_until(lambda: _said(first_out, "woken") == 1 and _said(second_out, "woken") == 1, 10,
                    message="both other processes woken")
         stop(first, timeout=10)  # dies without closing: its socket stays behind, refusing
         here.notify()
-        wait_until(lambda: second_lines.count("woken") == 2, 10, message="the live one woken again")
+        wait_until(lambda: _said(second_out, "woken") == 2, 10, message="the live one woken again")
         assert woken_here == []
     finally:
         here.close()
-        for proc in (first, second):
+        for proc in listeners:
             stop(proc, timeout=10)
     assert not socket_path(tmp_path, os.getpid()).exists()  # close() removed our own
 
 
 def _wake_sockets(pid: int) -> list[Path]:
     """The wake sockets a process has bound, from the kernel's list of Unix sockets."""
-    inodes = {Path(f"/proc/{pid}/fd/{fd.name}").readlink().name.removeprefix("socket:[").removesuffix("]")
-              for fd in Path(f"/proc/{pid}/fd").iterdir() if fd.readlink().name.startswith("socket:[")}
+    links = [fd.readlink().name for fd in Path(f"/proc/{pid}/fd").iterdir()]
+    inodes = {link.removeprefix("socket:[").removesuffix("]") for link in links if link.startswith("socket:[")}
     found = []
     for line in Path("/proc/net/unix").read_text().splitlines()[1:]:
         fields = line.split()
